@@ -1,0 +1,5 @@
+import sys
+
+from landgui.cli import main
+
+sys.exit(main())

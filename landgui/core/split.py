@@ -1,0 +1,308 @@
+"""Leakage-safe, stratified train / val / test split of a scanned dataset, written to split.json.
+
+Units of assignment are duplicate groups (see :mod:`landgui.core.dataset`): all members of a group
+land in the same split, so no image nor a near-copy of it is on both sides. Groups whose members
+carry different labels (labelling conflicts) are excluded and listed under ``excluded``.
+
+Per class, groups are shuffled with a seeded generator and each is given to the split whose
+remaining quota (target count minus current count) is largest, test and val before train on ties.
+Targets are ``round(n * ratio)`` but at least 1 for every non-empty split, so every class with at
+least as many usable images as there are non-empty splits (3 with the defaults) appears in each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landgui import __version__
+from landgui.core.dataset import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
+from landgui.core.errors import LandguiError
+
+SCHEMA = "landgui.split"
+SCHEMA_VERSION = 1
+SPLITS = ("train", "val", "test")
+MATERIALIZE_MODES = ("none", "copy", "link")
+
+
+@dataclass
+class SplitParams:
+    val: float = 0.15
+    test: float = 0.15
+    seed: int = 0
+    materialize: str = "none"
+    near_duplicate_min_correlation: float = NEAR_DUPLICATE_MIN_CORRELATION
+
+    def check(self) -> None:
+        for name, v in (("val", self.val), ("test", self.test)):
+            if not 0.0 <= v < 1.0:
+                raise LandguiError(f"--{name} must be between 0 and 1, got {v}")
+        if self.val + self.test >= 1.0:
+            raise LandguiError(
+                f"--val + --test must be below 1 (got {self.val + self.test:.2f}); nothing left to train on"
+            )
+        if self.materialize not in MATERIALIZE_MODES:
+            raise LandguiError(f"--materialize must be one of {', '.join(MATERIALIZE_MODES)}")
+
+
+def _targets(n: int, ratios: dict[str, float]) -> dict[str, int]:
+    active = [s for s in SPLITS if ratios[s] > 0]
+    t = {s: (max(1, int(round(n * ratios[s]))) if s in active else 0) for s in ("val", "test")}
+    t["train"] = n - t["val"] - t["test"]
+    return t
+
+
+def assign_splits(scan: ScanResult, params: SplitParams) -> tuple[dict[str, list[dict]], list[dict]]:
+    """Return ({split: [entries]}, excluded). Raises LandguiError for classes too small to split."""
+    params.check()
+    ratios = {"train": 1.0 - params.val - params.test, "val": params.val, "test": params.test}
+    need = sum(1 for s in SPLITS if ratios[s] > 0)
+    by_path = {r.path: r for r in scan.images}
+    group_of: dict[str, int] = {}
+    for gidx, grp in enumerate(scan.duplicate_groups):
+        for m in grp.members:
+            group_of[m] = gidx
+    excluded: list[dict] = []
+    units: dict[str, list[list[str]]] = {c: [] for c in scan.classes}
+    seen_groups: set[int] = set()
+    for rec in scan.images:
+        gi = group_of.get(rec.path)
+        if gi is None:
+            units[rec.label].append([rec.path])
+            continue
+        if gi in seen_groups:
+            continue
+        seen_groups.add(gi)
+        dg = scan.duplicate_groups[gi]
+        if dg.conflict:
+            for m, lab in zip(dg.members, dg.labels, strict=True):
+                excluded.append(
+                    {
+                        "path": m,
+                        "label": lab,
+                        "reason": f"label conflict: same or near-same image in classes {sorted(set(dg.labels))}",
+                    }
+                )
+            continue
+        units[rec.label].append(sorted(dg.members))
+
+    too_small = {c: sum(len(u) for u in us) for c, us in units.items() if sum(len(u) for u in us) < need}
+    if too_small:
+        desc = ", ".join(f"'{c}' ({n})" for c, n in too_small.items())
+        raise LandguiError(
+            f"class(es) with fewer than {need} usable images cannot appear in every split: {desc}; "
+            "add images, remove the class folder, or lower the number of splits with --val 0"
+        )
+    small_groups = {c for c, us in units.items() if len(us) < need}
+    if small_groups:
+        raise LandguiError(
+            f"class(es) {sorted(small_groups)} have fewer than {need} distinct (non-duplicate) images; "
+            "they cannot be split without leakage"
+        )
+
+    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for ci, cls in enumerate(scan.classes):
+        groups = units[cls]
+        n = sum(len(g) for g in groups)
+        targets = _targets(n, ratios)
+        rng = np.random.default_rng([params.seed, ci])
+        order = rng.permutation(len(groups))
+        # Larger groups first so they fit the quotas; the seeded order breaks ties.
+        ordered = sorted((groups[i] for i in order), key=len, reverse=True)
+        counts = dict.fromkeys(SPLITS, 0)
+        plan: list[tuple[str, list[str]]] = []
+        # Guarantee every active split one of the smallest groups, then fill by largest quota left.
+        for s in ("test", "val", "train"):
+            if targets[s] > 0:
+                g = ordered.pop()
+                counts[s] += len(g)
+                plan.append((s, g))
+        for g in ordered:
+            s = max(("test", "val", "train"), key=lambda k: targets[k] - counts[k])
+            counts[s] += len(g)
+            plan.append((s, g))
+        for s, g in plan:
+            for path in g:
+                rec = by_path[path]
+                out[s].append({"path": rec.path, "label": rec.label, "sha256": rec.sha256})
+    for s in SPLITS:
+        out[s].sort(key=lambda e: e["path"])
+    return out, excluded
+
+
+def check_out_dir(dataset_root: Path, out_dir: Path) -> None:
+    ds = dataset_root.resolve()
+    out = out_dir.resolve()
+    if out == ds or out.is_relative_to(ds):
+        raise LandguiError(
+            f"refusing to write the split inside the dataset folder ({out}); choose an --out outside {ds} "
+            "(a new folder there would be read as a class)"
+        )
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON through a temp file in the same folder + fsync + rename: old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, ensure_ascii=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
+    splits, excluded = assign_splits(scan, params)
+    counts = {c: dict.fromkeys(SPLITS, 0) for c in scan.classes}
+    for s, entries in splits.items():
+        for e in entries:
+            counts[e["label"]][s] += 1
+    split_of = {e["path"]: s for s, entries in splits.items() for e in entries}
+    groups = []
+    for g in scan.duplicate_groups:
+        where = sorted({split_of[m] for m in g.members if m in split_of})
+        groups.append(
+            {
+                "kind": g.kind,
+                "members": [{"path": m, "label": lab} for m, lab in zip(g.members, g.labels, strict=True)],
+                "conflict": g.conflict,
+                "split": where[0] if len(where) == 1 else None,
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "landgui_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dataset_root": scan.root,
+        "classes": scan.classes,
+        "params": {
+            "val": params.val,
+            "test": params.test,
+            "seed": params.seed,
+            "materialize": params.materialize,
+            "near_duplicate_signature": "16x16 grey thumbnail correlation",
+            "near_duplicate_min_correlation": params.near_duplicate_min_correlation,
+        },
+        "splits": splits,
+        "counts": counts,
+        "duplicate_groups": groups,
+        "excluded": excluded,
+        "skipped": [{"path": b.path, "reason": b.reason} for b in scan.bad_files],
+    }
+
+
+def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
+    """Lay out out_dir/{train,val,test}/<class>/ as copies or links. Never moves; never overwrites."""
+    if mode == "none":
+        return
+    root = Path(manifest["dataset_root"])
+    for s in SPLITS:
+        d = out_dir / s
+        if d.exists() and any(d.iterdir()):
+            raise LandguiError(f"{d} already holds files; choose an empty --out folder to materialize a split")
+    for s in SPLITS:
+        for e in manifest["splits"][s]:
+            src = root / e["path"]
+            dst = out_dir / s / e["label"] / Path(e["path"]).name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if mode == "copy":
+                shutil.copy2(src, dst)
+            else:
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    os.symlink(src, dst)
+
+
+def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams) -> dict:
+    out = Path(out_dir)
+    check_out_dir(Path(scan.root), out)
+    manifest = build_manifest(scan, params)
+    out.mkdir(parents=True, exist_ok=True)
+    materialize(manifest, out, params.materialize)
+    write_json_atomic(out / "split.json", manifest)
+    return manifest
+
+
+def load_split(path: str | Path) -> dict:
+    """Read a split.json (or the split.json inside a folder) and check its schema."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "split.json"
+    if not p.exists():
+        raise LandguiError(f"no split.json at {p}")
+    try:
+        manifest = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LandguiError(f"cannot read {p}: {exc}") from None
+    if manifest.get("schema") != SCHEMA or manifest.get("schema_version") != SCHEMA_VERSION:
+        raise LandguiError(f"{p} is not a landgui split file (schema version {SCHEMA_VERSION})")
+    manifest["_path"] = str(p.resolve())
+    return manifest
+
+
+def split_hash(manifest: dict) -> str:
+    """A stable hash of what a split contains (files, labels, contents), for run configs."""
+    h = hashlib.sha256()
+    for s in SPLITS:
+        for e in manifest["splits"][s]:
+            h.update(f"{s}\t{e['label']}\t{e['path']}\t{e['sha256']}\n".encode())
+    return h.hexdigest()
+
+
+def resolve_dataset_root(manifest: dict) -> Path:
+    """The dataset root: as written, or (if moved together) next to split.json's folder."""
+    root = Path(manifest["dataset_root"])
+    if root.exists():
+        return root
+    raise LandguiError(f"the split's dataset folder is missing: {root}")
+
+
+def summary_table(manifest: dict) -> str:
+    classes = manifest["classes"]
+    w = max([len(c) for c in classes] + [5])
+    lines = [f"{'class':<{w}}  {'train':>7} {'val':>7} {'test':>7} {'total':>7}"]
+    lines.append("-" * len(lines[0]))
+    tot = dict.fromkeys(SPLITS, 0)
+    for c in classes:
+        row = manifest["counts"][c]
+        for s in SPLITS:
+            tot[s] += row[s]
+        lines.append(f"{c:<{w}}  {row['train']:>7} {row['val']:>7} {row['test']:>7} {sum(row.values()):>7}")
+    lines.append("-" * len(lines[0]))
+    lines.append(f"{'total':<{w}}  {tot['train']:>7} {tot['val']:>7} {tot['test']:>7} {sum(tot.values()):>7}")
+    groups = manifest["duplicate_groups"]
+    n_exact = sum(1 for g in groups if g["kind"] == "exact")
+    n_conf = sum(1 for g in groups if g["conflict"])
+    lines.append("")
+    lines.append(
+        f"duplicate groups: {len(groups)} ({n_exact} exact, {len(groups) - n_exact} near; "
+        f"{sum(len(g['members']) for g in groups)} files), each kept in one split"
+    )
+    if n_conf:
+        lines.append(f"label conflicts: {n_conf} group(s), {len(manifest['excluded'])} files excluded")
+        for g in groups:
+            if g["conflict"]:
+                lines.append("  " + "  <->  ".join(f"{m['path']}" for m in g["members"]))
+    skipped = manifest["skipped"]
+    lines.append(f"skipped files: {len(skipped)}")
+    for b in skipped[:20]:
+        lines.append(f"  {b['path']}: {b['reason']}")
+    if len(skipped) > 20:
+        lines.append(f"  ... and {len(skipped) - 20} more (see split.json)")
+    return "\n".join(lines)

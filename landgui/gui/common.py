@@ -1,0 +1,49 @@
+"""Small shared widgets: an error dialog with expandable details, a progress bar with ETA."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import QMessageBox, QProgressBar, QWidget
+
+from landgui.core.progress import format_seconds
+
+
+def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> QMessageBox:
+    """A non-blocking error dialog: one-line reason, traceback under "Show Details..."."""
+    box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.setObjectName("errorDialog")
+    box.open()
+    return box
+
+
+class EtaProgressBar(QProgressBar):
+    """A progress bar whose text reads ``stage 40% (1200/3000) ETA 00:05``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._stage = ""
+        self._start = time.monotonic()
+        self.setRange(0, 1)
+        self.setValue(0)
+        self.setTextVisible(True)
+        self.setFormat("idle")
+
+    def update_progress(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != self._stage:
+            self._stage, self._start = stage, now
+        self.setRange(0, max(total, 1))
+        self.setValue(min(done, max(total, 1)))
+        elapsed = now - self._start
+        eta = ""
+        if 0 < done < total and elapsed > 0.5:
+            eta = f"  ETA {format_seconds(elapsed / done * (total - done))}"
+        self.setFormat(f"{stage} %p% ({done}/{total}){eta}")
+
+    def finish(self, text: str) -> None:
+        self.setRange(0, 1)
+        self.setValue(1)
+        self.setFormat(text)

@@ -1,0 +1,372 @@
+"""Dataset tab: choose or drop a class-folder dataset, see its classes, split it in a worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from landgui.core.imageio import ImageReadError, read_image
+from landgui.gui.common import EtaProgressBar, show_error
+from landgui.gui.workers import JobWorker
+
+THUMB = 48
+
+
+def thumbnail_pixmap(path: str | Path, side: int = THUMB) -> QPixmap:
+    """A square thumbnail of an image file (grey placeholder if it cannot be read)."""
+    import cv2
+
+    try:
+        rgb = read_image(path)
+        h, w = rgb.shape[:2]
+        s = side / max(h, w)
+        rgb = np.ascontiguousarray(
+            cv2.resize(rgb, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        )
+        img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888).copy()
+        return QPixmap.fromImage(img)
+    except ImageReadError:
+        pm = QPixmap(side, side)
+        pm.fill(Qt.GlobalColor.gray)
+        return pm
+
+
+class ClassTableModel(QAbstractTableModel):
+    """Classes of a dataset folder: name, number of files, three sample thumbnails."""
+
+    HEADERS = ("class", "files", "samples")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, int, list[str]]] = []
+        self._icons: dict[str, QIcon] = {}
+
+    def set_folder(self, root: Path) -> None:
+        self.beginResetModel()
+        self.rows = []
+        self._icons = {}
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = sorted(f.path for f in os.scandir(d) if f.is_file() and not f.name.startswith("."))
+            self.rows.append((d.name, len(files), files[:3]))
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008,N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008,N802
+        return 3
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def _samples_icon(self, row: int) -> QIcon:
+        name, _, files = self.rows[row]
+        if name not in self._icons:
+            strip = QPixmap(THUMB * 3 + 8, THUMB)
+            strip.fill(Qt.GlobalColor.transparent)
+            from PySide6.QtGui import QPainter
+
+            p = QPainter(strip)
+            for i, f in enumerate(files):
+                p.drawPixmap(i * (THUMB + 4), 0, thumbnail_pixmap(f))
+            p.end()
+            self._icons[name] = QIcon(strip)
+        return self._icons[name]
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        name, n, _ = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return name if index.column() == 0 else (n if index.column() == 1 else None)
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == 2:
+            return self._samples_icon(index.row())
+        return None
+
+
+class DatasetTab(QWidget):
+    split_written = Signal(str)  # path of split.json
+    status = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.worker: JobWorker | None = None
+        self.manifest: dict | None = None
+
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("dataset folder with one sub-folder per class (or drop it here)")
+        self.folder_edit.editingFinished.connect(lambda: self.set_dataset(self.folder_edit.text()))
+        browse = QPushButton("Choose dataset…")
+        browse.clicked.connect(self.choose_dataset)
+        open_split = QPushButton("Open split.json…")
+        open_split.clicked.connect(self.choose_split_file)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Dataset:"))
+        top.addWidget(self.folder_edit, 1)
+        top.addWidget(browse)
+        top.addWidget(open_split)
+
+        self.class_model = ClassTableModel()
+        self.class_table = QTableView()
+        self.class_table.setModel(self.class_model)
+        self.class_table.setIconSize(QSize(THUMB * 3 + 8, THUMB))
+        self.class_table.verticalHeader().setDefaultSectionSize(THUMB + 6)
+        self.class_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+
+        self.val_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, singleStep=0.05, value=0.15)
+        self.test_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, singleStep=0.05, value=0.15)
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.materialize_combo = QComboBox()
+        self.materialize_combo.addItems(["none", "copy", "link"])
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("output folder for split.json")
+        out_btn = QPushButton("…")
+        out_btn.clicked.connect(self.choose_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(out_btn)
+        self.split_button = QPushButton("Split")
+        self.split_button.setEnabled(False)
+        self.split_button.clicked.connect(self.start_split)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = EtaProgressBar()
+
+        form = QFormLayout()
+        form.addRow("Validation fraction", self.val_spin)
+        form.addRow("Test fraction", self.test_spin)
+        form.addRow("Seed", self.seed_spin)
+        form.addRow("Materialize", self.materialize_combo)
+        form.addRow("Output folder", out_row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.split_button)
+        buttons.addWidget(self.cancel_button)
+        form.addRow(buttons)
+        form.addRow(self.progress)
+        split_box = QGroupBox("Split into train / validation / test")
+        split_box.setLayout(form)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.class_table, 1)
+        lv.addWidget(split_box)
+
+        self.figure = Figure(figsize=(5, 3), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.summary_label = QLabel("No split yet.")
+        self.summary_label.setWordWrap(True)
+        self.dup_list = QListWidget()
+        self.dup_list.setIconSize(QSize(THUMB * 4, THUMB))
+        self.skipped_table = QTableWidget(0, 2)
+        self.skipped_table.setHorizontalHeaderLabels(["file", "reason"])
+        self.skipped_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.result_tabs = QTabWidget()
+        self.result_tabs.addTab(self.dup_list, "Duplicate groups")
+        self.result_tabs.addTab(self.skipped_table, "Skipped files")
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.summary_label)
+        rv.addWidget(self.canvas, 1)
+        rv.addWidget(self.result_tabs, 1)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([520, 700])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+    # -- choosing input -------------------------------------------------------------------
+    def choose_dataset(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", self.folder_edit.text())
+        if d:
+            self.set_dataset(d)
+
+    def choose_out(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Choose the output folder", self.out_edit.text())
+        if d:
+            self.out_edit.setText(d)
+
+    def choose_split_file(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Open split.json", "", "Split files (split.json *.json)")
+        if f:
+            self.open_split(f)
+
+    def set_dataset(self, folder: str) -> None:
+        p = Path(folder)
+        if not folder or not p.is_dir():
+            if folder:
+                show_error(self, "Dataset", f"not a folder: {folder}")
+            return
+        self.folder_edit.setText(str(p))
+        self.class_model.set_folder(p)
+        if not self.out_edit.text():
+            self.out_edit.setText(str(p.parent / f"{p.name}-split"))
+        self.split_button.setEnabled(self.class_model.rowCount() > 0)
+        self.status.emit(f"dataset {p}: {self.class_model.rowCount()} classes")
+
+    def open_split(self, path: str) -> None:
+        from landgui.core.errors import LandguiError
+        from landgui.core.split import load_split
+
+        try:
+            manifest = load_split(path)
+        except LandguiError as exc:
+            show_error(self, "Open split", str(exc))
+            return
+        root = Path(manifest["dataset_root"])
+        if root.is_dir():
+            self.folder_edit.setText(str(root))
+            self.class_model.set_folder(root)
+            self.split_button.setEnabled(True)
+        self.show_manifest(manifest)
+        self.split_written.emit(manifest["_path"])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            p = url.toLocalFile()
+            if os.path.isdir(p):
+                self.set_dataset(p)
+            elif p.endswith(".json"):
+                self.open_split(p)
+            event.acceptProposedAction()
+            return
+
+    # -- splitting ----------------------------------------------------------------------
+    def start_split(self) -> None:
+        from landgui.core.dataset import scan_dataset
+        from landgui.core.split import SplitParams, write_split
+
+        dataset, out = self.folder_edit.text(), self.out_edit.text()
+        params = SplitParams(
+            val=self.val_spin.value(),
+            test=self.test_spin.value(),
+            seed=self.seed_spin.value(),
+            materialize=self.materialize_combo.currentText(),
+        )
+
+        def job(progress, should_stop):
+            params.check()
+            scan = scan_dataset(
+                dataset,
+                min_correlation=params.near_duplicate_min_correlation,
+                progress=progress,
+                should_stop=should_stop,
+            )
+            manifest = write_split(scan, out, params)
+            manifest["_path"] = str(Path(out, "split.json").resolve())
+            return manifest
+
+        self.worker = JobWorker(job, self)
+        self.worker.progress.connect(self.progress.update_progress)
+        self.worker.finished_ok.connect(self._split_done)
+        self.worker.failed.connect(self._split_failed)
+        self.worker.cancelled.connect(lambda: self._end("split cancelled"))
+        self.split_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker.start()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.requestInterruption()
+
+    def _end(self, text: str) -> None:
+        self.progress.finish(text)
+        self.split_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.emit(text)
+
+    def _split_done(self, manifest: dict) -> None:
+        self._end(f"split written to {manifest['_path']}")
+        self.show_manifest(manifest)
+        self.split_written.emit(manifest["_path"])
+
+    def _split_failed(self, message: str, details: str) -> None:
+        self._end("split failed")
+        show_error(self, "Split failed", message, details)
+
+    # -- showing a split ----------------------------------------------------------------
+    def show_manifest(self, manifest: dict) -> None:
+        self.manifest = manifest
+        classes = manifest["classes"]
+        counts = manifest["counts"]
+        self.figure.clear()
+        ax = self.figure.add_subplot(111)
+        x = np.arange(len(classes))
+        colours = {"train": "#0072B2", "val": "#E69F00", "test": "#009E73"}
+        for k, s in enumerate(("train", "val", "test")):
+            ax.bar(x + (k - 1) * 0.27, [counts[c][s] for c in classes], width=0.27, label=s, color=colours[s])
+        ax.set_xticks(x, classes, rotation=20)
+        ax.set_ylabel("images")
+        ax.set_title("Images per class and split")
+        ax.legend()
+        self.canvas.draw_idle()
+        total = {s: len(manifest["splits"][s]) for s in ("train", "val", "test")}
+        groups = manifest["duplicate_groups"]
+        self.summary_label.setText(
+            f"<b>{manifest.get('_path', '')}</b><br>train {total['train']}, val {total['val']}, test {total['test']} · "
+            f"{len(groups)} duplicate groups (each kept within one split) · "
+            f"{len(manifest['excluded'])} files excluded for label conflicts · {len(manifest['skipped'])} skipped"
+        )
+        root = Path(manifest["dataset_root"])
+        self.dup_list.clear()
+        for g in groups:
+            members = g["members"]
+            strip = QPixmap(THUMB * min(len(members), 4) + 4 * 3, THUMB)
+            strip.fill(Qt.GlobalColor.transparent)
+            from PySide6.QtGui import QPainter
+
+            p = QPainter(strip)
+            for i, m in enumerate(members[:4]):
+                p.drawPixmap(i * (THUMB + 4), 0, thumbnail_pixmap(root / m["path"]))
+            p.end()
+            where = g["split"] or "excluded"
+            tag = "CONFLICT " if g["conflict"] else ""
+            text = f"{tag}{g['kind']} ×{len(members)} → {where}\n" + ", ".join(m["path"] for m in members[:4])
+            self.dup_list.addItem(QListWidgetItem(QIcon(strip), text))
+        self.skipped_table.setRowCount(0)
+        for b in manifest["skipped"] + manifest["excluded"]:
+            r = self.skipped_table.rowCount()
+            self.skipped_table.insertRow(r)
+            self.skipped_table.setItem(r, 0, QTableWidgetItem(b["path"]))
+            self.skipped_table.setItem(r, 1, QTableWidgetItem(b["reason"]))

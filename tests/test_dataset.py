@@ -1,0 +1,220 @@
+"""Scanning a dataset: formats, every kind of bad file, duplicates; nothing touched."""
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from synth import CLASS_COLOURS, make_dataset, textured_image, tree_snapshot, write_image
+
+from landgui.core import dataset as ds
+from landgui.core.errors import LandguiError
+from landgui.core.imageio import decode_image, read_image
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels (decompression-bomb shaped)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def messy(tmp_path: Path) -> Path:
+    """A dataset with good images in many formats plus one of every bad-file kind."""
+    root = tmp_path / "my data ü"  # space and non-ASCII in the path
+    rng = np.random.default_rng(1)
+    good = root / "wåter body"
+    write_image(good / "a.png", textured_image(rng, CLASS_COLOURS["water"]))
+    write_image(good / "b.jpg", textured_image(rng, CLASS_COLOURS["water"]))
+    write_image(good / "c.bmp", textured_image(rng, CLASS_COLOURS["water"]))
+    write_image(good / "d.webp", textured_image(rng, CLASS_COLOURS["water"]))
+    d16 = textured_image(rng, CLASS_COLOURS["water"])[:, :, 0].astype(np.uint16) * 257
+    cv2.imwrite(str(good / "e16.tif"), d16)  # 16-bit single band
+    rgb16 = textured_image(rng, CLASS_COLOURS["water"]).astype(np.uint16) * 200
+    cv2.imwrite(str(good / "f16rgb.tif"), rgb16)  # 16-bit three bands (Pillow cannot; OpenCV can)
+    Image.fromarray(textured_image(rng, CLASS_COLOURS["water"])[:, :, 0]).save(good / "g_grey.tif")
+    Image.fromarray(textured_image(rng, CLASS_COLOURS["water"])).convert("CMYK").save(good / "h_cmyk.jpg")
+    desert = root / "desert"
+    for i in range(3):
+        write_image(desert / f"ok{i}.png", textured_image(rng, CLASS_COLOURS["desert"]))
+    (desert / "notes.txt").write_text("not an image")
+    (desert / "empty.png").write_bytes(b"")
+    full = (desert / "ok0.png").read_bytes()
+    write_image(desert / "big.jpg", textured_image(rng, CLASS_COLOURS["desert"], 64))
+    data = (desert / "big.jpg").read_bytes()
+    (desert / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (desert / "bomb.png").write_bytes(_png_header_only(30000, 30000))
+    (desert / ".hidden.png").write_bytes(full)
+    (desert / "nested").mkdir()
+    write_image(desert / "nested" / "x.png", textured_image(rng, CLASS_COLOURS["desert"]))
+    os.symlink(desert / "loop", desert / "loop")  # a symlink pointing at itself
+    os.symlink(desert, desert / "up")  # a directory symlink to its own folder
+    os.symlink(desert / "missing.png", desert / "dangling.png")
+    (desert / "secret.png").write_bytes(full)
+    os.chmod(desert / "secret.png", 0)
+    (root / "README.txt").write_text("a file beside the class folders")
+    (root / ".git").mkdir()
+    return root
+
+
+def test_scan_reports_every_bad_file_kind(messy: Path, monkeypatch):
+    if os.geteuid() == 0:  # root reads mode-000 files; simulate the refusal an ordinary user gets
+        real_open = open
+
+        def guarded_open(path, *a, **k):
+            if str(path).endswith("secret.png"):
+                raise PermissionError(13, "Permission denied")
+            return real_open(path, *a, **k)
+
+        monkeypatch.setattr("builtins.open", guarded_open)
+    before = tree_snapshot(messy)
+    scan = ds.scan_dataset(messy)
+    after = tree_snapshot(messy)
+    assert before == after, "scanning must not touch the dataset"
+
+    assert scan.classes == ["desert", "wåter body"]
+    got = {Path(r.path).name for r in scan.images}
+    assert got == {
+        "a.png",
+        "b.jpg",
+        "c.bmp",
+        "d.webp",
+        "e16.tif",
+        "f16rgb.tif",
+        "g_grey.tif",
+        "h_cmyk.jpg",
+        "ok0.png",
+        "ok1.png",
+        "ok2.png",
+        "big.jpg",
+    }
+    reasons = {b.path: b.reason for b in scan.bad_files}
+    assert reasons["desert/notes.txt"].startswith("not an image")
+    assert reasons["desert/empty.png"] == "zero bytes"
+    assert reasons["desert/truncated.jpg"].startswith("corrupt or truncated")
+    assert reasons["desert/bomb.png"].startswith("too large: 30000x30000")
+    assert reasons["desert/.hidden.png"].startswith("hidden file")
+    assert reasons["desert/nested"].startswith("nested sub-folder")
+    assert reasons["desert/loop"].startswith("symlink loop")
+    assert reasons["desert/up"].startswith("symlink loop")
+    assert reasons["desert/dangling.png"] == "broken symlink"
+    assert reasons["desert/secret.png"] == "unreadable: permission denied"
+    assert reasons["README.txt"].startswith("file outside a class folder")
+    assert reasons[".git"].startswith("hidden")
+    assert scan.files_per_class() == {"desert": 4, "wåter body": 8}
+
+
+def test_formats_decode_to_rgb_uint8(messy: Path):
+    for name in ("e16.tif", "f16rgb.tif", "g_grey.tif", "h_cmyk.jpg", "d.webp", "c.bmp"):
+        arr = read_image(messy / "wåter body" / name)
+        assert arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3, name
+        assert arr.std() > 5, f"{name} decoded flat"
+    # 16-bit: the percentile stretch uses the full 8-bit range
+    arr = read_image(messy / "wåter body" / "e16.tif")
+    assert arr.min() == 0 and arr.max() == 255
+    # grey is replicated to three equal bands
+    g = read_image(messy / "wåter body" / "g_grey.tif")
+    assert (g[:, :, 0] == g[:, :, 1]).all() and (g[:, :, 1] == g[:, :, 2]).all()
+
+
+def test_cmyk_jpeg_colours_survive(tmp_path: Path):
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[:] = (30, 60, 200)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg", quality=95)
+    back = read_image(tmp_path / "c.jpg")
+    assert np.abs(back.astype(int) - rgb.astype(int)).mean() < 12
+
+
+def test_unusable_input_is_one_clear_error(tmp_path: Path):
+    with pytest.raises(LandguiError, match="not found"):
+        ds.scan_dataset(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LandguiError, match="no class folders"):
+        ds.scan_dataset(tmp_path / "empty")
+    (tmp_path / "noimg" / "a").mkdir(parents=True)
+    (tmp_path / "noimg" / "a" / "x.txt").write_text("x")
+    with pytest.raises(LandguiError, match="no usable images"):
+        ds.scan_dataset(tmp_path / "noimg")
+
+
+def test_decode_rejects_bomb_before_decoding():
+    with pytest.raises(Exception, match="decompression-bomb"):
+        decode_image(_png_header_only(100000, 100000))
+
+
+def _plant_copies(root: Path, rng) -> dict[str, list[str]]:
+    """Plant re-encoded, resized and brightened copies; return {original: [copies]}."""
+    planted = {}
+    for c in ("desert", "water"):
+        for i in range(3):
+            src = root / c / f"{c}_{i:03d}.png"
+            rgb = read_image(src)
+            copies = []
+            write_image(root / c / f"{c}_{i:03d}_reenc.jpg", rgb, quality=70)
+            copies.append(f"{c}/{c}_{i:03d}_reenc.jpg")
+            write_image(
+                root / c / f"{c}_{i:03d}_big.png", cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            )
+            copies.append(f"{c}/{c}_{i:03d}_big.png")
+            bright = np.clip(rgb.astype(np.float32) * 1.12 + 5, 0, 255).astype(np.uint8)
+            write_image(root / c / f"{c}_{i:03d}_bright.png", bright)
+            copies.append(f"{c}/{c}_{i:03d}_bright.png")
+            (root / c / f"{c}_{i:03d}_exact.png").write_bytes(src.read_bytes())
+            copies.append(f"{c}/{c}_{i:03d}_exact.png")
+            planted[f"{c}/{c}_{i:03d}.png"] = copies
+    return planted
+
+
+def test_planted_near_duplicates_are_grouped_and_distinct_images_are_not(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=15)
+    planted = _plant_copies(root, np.random.default_rng(0))
+    scan = ds.scan_dataset(root)
+    groups = [set(g.members) for g in scan.duplicate_groups]
+    for orig, copies in planted.items():
+        want = {orig, *copies}
+        assert want in groups, f"{orig}: copies not grouped together"
+    assert len(groups) == len(planted), "distinct synthetic images were wrongly grouped"
+    kinds = {frozenset(g.members): g.kind for g in scan.duplicate_groups}
+    assert all(k == "near" for k in kinds.values())  # each group mixes exact and near copies
+
+
+def test_cross_class_copy_is_a_label_conflict(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=6)
+    (root / "water" / "stolen.png").write_bytes((root / "desert" / "desert_002.png").read_bytes())
+    scan = ds.scan_dataset(root)
+    conflicts = [g for g in scan.duplicate_groups if g.conflict]
+    assert len(conflicts) == 1
+    assert set(conflicts[0].members) == {"desert/desert_002.png", "water/stolen.png"}
+    assert conflicts[0].kind == "exact"
+
+
+def test_progress_and_stop(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=30)
+    seen = []
+    ds.scan_dataset(root, progress=lambda s, d, t: seen.append((s, d, t)))
+    assert seen[0] == ("scanning", 0, 120) and seen[-1] == ("scanning", 120, 120)
+    from landgui.core.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        ds.scan_dataset(root, should_stop=lambda: True)
+
+
+@pytest.mark.realdata
+def test_real_kaggle_patches_scan(kaggle4: Path):
+    scan = ds.scan_dataset(kaggle4)
+    assert scan.classes == ["cloudy", "desert", "green_area", "water"]
+    assert len(scan.images) == 5631
+    counts = scan.files_per_class()
+    assert counts == {"cloudy": 1500, "desert": 1131, "green_area": 1500, "water": 1500}
+    exact = [g for g in scan.duplicate_groups if g.kind == "exact"]
+    assert len(exact) >= 30  # the Kaggle set holds byte-identical copies
