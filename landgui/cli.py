@@ -29,6 +29,184 @@ def _cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_progress(quiet: bool):
+    from landgui.core.progress import TerminalProgress
+
+    bar = TerminalProgress(enabled=not quiet, unit="batches")
+    bar_prep = TerminalProgress(enabled=not quiet, unit="images")
+
+    def on_record(r: dict) -> None:
+        if r["kind"] == "prepare":
+            bar_prep(r["stage"], r["done"], r["total"])
+        elif r["kind"] == "batch":
+            m = r["metrics"]
+            extra = f"loss {m.get('loss', 0):.4f} acc {m.get('accuracy', 0):.3f}"
+            bar(f"{r['stage']} {r['epoch']}/{r['epochs']}", r["batch"], r["batches"] or r["batch"], extra)
+        elif r["kind"] == "epoch" and not quiet:
+            h = r["record"]
+            val = (
+                f"val_loss {h['val_loss']:.4f} val_acc {h['val_accuracy']:.3f}" if h.get("val_loss") is not None else ""
+            )
+            print(
+                f"epoch {h['epoch']} ({h['stage']}): loss {h['loss']:.4f} acc {h['accuracy']:.3f} {val} "
+                f"lr {h['lr']:.2g} {h['seconds']:.1f}s",
+                file=sys.stderr,
+            )
+
+    return on_record
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from landgui.core import training as T
+    from landgui.core.models import ModelSpec
+
+    progress = _train_progress(args.quiet)
+    if args.resume:
+        result = T.resume(args.resume, progress=progress)
+    else:
+        if not args.split or not args.out:
+            raise LandguiError("give SPLIT_DIR and --out RUN_DIR (or --resume RUN_DIR)")
+        spec = ModelSpec(
+            model=args.model,
+            backbone=args.backbone,
+            image_size=args.image_size or T.DEFAULT_IMAGE_SIZE[args.model],
+            backbone_weights=args.backbone_weights,
+            fine_tune_layers=args.fine_tune_layers,
+        )
+        params = T.TrainParams(
+            epochs=args.epochs or T.DEFAULT_EPOCHS[args.model],
+            fine_tune_epochs=args.fine_tune_epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            augment=not args.no_augment,
+            patience=args.patience,
+            fast_path=not args.no_fast_path,
+        )
+        result = T.train(args.split, args.out, spec, params, overwrite=args.overwrite, progress=progress)
+    acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
+    print(
+        f"{result.status}: {result.epochs_done} epochs in {result.seconds:.1f} s, best val_accuracy {acc}; "
+        f"run folder {result.run_dir}"
+    )
+    return 0 if result.status == "completed" else 3
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from landgui.core.evaluation import evaluate_run, report_text
+    from landgui.core.progress import TerminalProgress
+
+    bar = TerminalProgress(enabled=not (args.quiet or args.json), unit="images")
+    result = evaluate_run(args.run, args.split, progress=bar)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(report_text(result))
+        print(
+            f"\nwrote {args.run}/evaluation-{args.split}.json, predictions-{args.split}.csv, "
+            f"confusion-{args.split}.png, per-class-{args.split}.png"
+        )
+    return 0
+
+
+def run_summary(run_dir: str) -> dict:
+    """The comparison row of one run (evaluating its test split if not done yet)."""
+    import json
+    from pathlib import Path as P
+
+    from landgui.core.evaluation import evaluate_run, load_evaluation
+
+    run = P(run_dir)
+    try:
+        cfg = json.loads((run / "config.json").read_text())
+        hist = json.loads((run / "history.json").read_text())
+    except (OSError, ValueError):
+        raise LandguiError(f"{run} is not a landgui run folder") from None
+    ev = load_evaluation(run, "test") or evaluate_run(run, "test")
+    return {
+        "run": str(run),
+        "model": cfg["model"]["model"],
+        "backbone": cfg["model"]["backbone"] if cfg["model"]["model"] == "transfer" else "-",
+        "image_size": cfg["model"]["image_size"],
+        "epochs": len(hist),
+        "train_seconds": round(sum(h["seconds"] for h in hist), 1),
+        "test_accuracy": ev["accuracy"],
+        "macro_f1": ev["macro_avg"]["f1"],
+    }
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    rows = [run_summary(r) for r in args.runs]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    cols = [
+        ("run", "run"),
+        ("model", "model"),
+        ("backbone", "backbone"),
+        ("image_size", "size"),
+        ("epochs", "epochs"),
+        ("train_seconds", "train s"),
+        ("test_accuracy", "test acc"),
+        ("macro_f1", "macro F1"),
+    ]
+
+    def fmt(v: object) -> str:
+        return f"{v:.4f}" if isinstance(v, float) and v <= 1.0 else str(v)
+
+    widths = [max(len(h), *(len(fmt(r[k])) for r in rows)) for k, h in cols]
+    print("  ".join(h.ljust(w) for (_, h), w in zip(cols, widths, strict=True)))
+    for r in rows:
+        print("  ".join(fmt(r[k]).ljust(w) for (k, _), w in zip(cols, widths, strict=True)))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from landgui.core import data as D
+    from landgui.core.imageio import ImageReadError
+    from landgui.core.inference import predict_images
+    from landgui.core.models import load_run
+
+    run = load_run(args.run)
+    images, names, bad = [], [], []
+    for path in args.images:
+        try:
+            images.append(D.load_resized(path, run.image_size))
+            names.append(path)
+        except ImageReadError as exc:
+            bad.append({"path": path, "error": exc.reason})
+    if not images:
+        raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
+    probs = predict_images(run.model, np.stack(images))
+    rows = [
+        {
+            "path": n,
+            "pred": run.labels[int(p.argmax())],
+            "confidence": float(p.max()),
+            "probs": {lab: float(v) for lab, v in zip(run.labels, p, strict=True)},
+        }
+        for n, p in zip(names, probs, strict=True)
+    ]
+    if args.json:
+        print(json.dumps({"predictions": rows, "errors": bad}, indent=2))
+    else:
+        w = max(len(n) for n in names)
+        print(f"{'image':<{w}}  {'prediction':<12} " + " ".join(f"{lab[:10]:>10}" for lab in run.labels))
+        for r in rows:
+            print(f"{r['path']:<{w}}  {r['pred']:<12} " + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in run.labels))
+        for b in bad:
+            print(f"{b['path']}: cannot read ({b['error']})", file=sys.stderr)
+    return 0 if not bad else 1
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
     from landgui.gui.app import run_app
 
@@ -58,6 +236,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     s.set_defaults(func=_cmd_split)
+    t = sub.add_parser("train", help="train a model on a split; writes a run folder")
+    t.add_argument("split", nargs="?", help="SPLIT_DIR (with split.json) or the split.json file")
+    t.add_argument("--out", help="RUN_DIR to create")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    t.add_argument("--model", choices=["scratch", "transfer"], default="transfer")
+    t.add_argument(
+        "--backbone",
+        default="efficientnet_lite0",
+        help="efficientnet_lite0 (offline, default), mobilenet_v2, efficientnet_b0, resnet50, vgg16",
+    )
+    t.add_argument("--backbone-weights", help="local ImageNet weights file for a Keras applications backbone")
+    t.add_argument("--image-size", type=int, help="input size in px (default: 64 scratch, 128 transfer)")
+    t.add_argument("--epochs", type=int, help="epochs (head epochs for transfer; default 30 scratch, 15 transfer)")
+    t.add_argument("--fine-tune-epochs", type=int, default=3, help="transfer stage 2 epochs (0 = off; default 3)")
+    t.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen in stage 2 (default 40)")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--patience", type=int, default=5, help="early-stopping patience on val_loss (default 5)")
+    t.add_argument("--no-augment", action="store_true", help="no data augmentation")
+    t.add_argument("--no-fast-path", action="store_true", help="train the transfer head with plain fit (slower)")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a run on a split of its split.json (default: test)")
+    e.add_argument("run", help="RUN_DIR")
+    e.add_argument("--split", choices=["test", "val", "train"], default="test")
+    e.add_argument("--json", action="store_true", help="print the evaluation JSON instead of the report")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_evaluate)
+
+    c = sub.add_parser("compare", help="compare runs side by side (test accuracy, macro F1, time)")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_compare)
+
+    pr = sub.add_parser("predict", help="class probabilities of images with a run's model")
+    pr.add_argument("run", help="RUN_DIR")
+    pr.add_argument("images", nargs="+", metavar="IMAGE")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=_cmd_predict)
     return p
 
 

@@ -46,3 +46,16 @@ def _no_leftover_threads(request):
     for w in app.topLevelWidgets():
         running += [t for t in w.findChildren(QThread) if t.isRunning()]
     assert not running, f"test left threads running: {running}"
+
+
+@pytest.fixture
+def tiny_split(tmp_path):
+    """A 3-class synthetic dataset (12 images per class, 32 px) and its split folder."""
+    from synth import make_dataset
+
+    from landgui.core.dataset import scan_dataset
+    from landgui.core.split import SplitParams, write_split
+
+    root = make_dataset(tmp_path / "ds", per_class=12, classes=("desert", "green_area", "water"))
+    write_split(scan_dataset(root), tmp_path / "split", SplitParams(seed=0))
+    return tmp_path / "split"

@@ -23,7 +23,9 @@ def test_readme_opens_with_install_and_test_commands():
 
 
 def test_ruff_clean():
-    r = subprocess.run([str(BIN / "ruff"), "check", "landgui", "tests", "bench", "tools"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [str(BIN / "ruff"), "check", "landgui", "tests", "bench", "tools"], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout
 
 

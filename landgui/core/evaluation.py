@@ -1,0 +1,298 @@
+"""Honest test-set evaluation of a run, written next to it.
+
+``evaluate_run(RUN_DIR, split="test")`` predicts every image of one split of the run's
+``split.json`` in batches and writes:
+
+``RUN_DIR/evaluation-<split>.json`` (schema ``landgui.evaluation`` v1)::
+
+    accuracy            fraction correct (0..1)
+    balanced_accuracy   mean per-class recall
+    top2_accuracy       fraction whose true class is in the top 2 (more than 2 classes only, else null)
+    labels              class names in index order
+    per_class           {label: {precision, recall, f1, support}}
+    macro_avg, weighted_avg   {precision, recall, f1}
+    confusion_matrix    counts, rows = true class, columns = predicted class
+    confusion_matrix_normalized   rows divided by their sum (recall on the diagonal)
+    n_images, missing   images evaluated; files of the split that were missing (not evaluated)
+    predictions         [{path, true, pred, confidence, probs}] for every image
+    misclassified       paths of wrong predictions, most confidently wrong first
+    low_confidence_correct   correct predictions with the lowest confidence first (max 50)
+
+``predictions-<split>.csv`` (path, true, pred, confidence, one column per class probability),
+``confusion-<split>.png`` and ``per-class-<split>.png`` (matplotlib object API, no pyplot).
+Metrics are computed here with NumPy; the tests check them against scikit-learn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landgui.core import data as D
+from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.split import load_split, write_json_atomic
+
+SCHEMA = "landgui.evaluation"
+SCHEMA_VERSION = 1
+
+
+def metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
+    """All the numbers of the report from true indices and probability rows."""
+    k = len(labels)
+    y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    cm = np.zeros((k, k), np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    tp = np.diag(cm).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        cm_norm = np.where(support[:, None] > 0, cm / support[:, None], 0.0)
+    n = len(y_true)
+    weights = support / n if n else np.zeros(k)
+    present = support > 0
+    top2 = None
+    if k > 2 and n:
+        top = np.argsort(-probs, axis=1)[:, :2]
+        top2 = float(np.mean((top == y_true[:, None]).any(axis=1)))
+    return {
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
+        "top2_accuracy": top2,
+        "labels": labels,
+        "per_class": {
+            lab: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
+        "macro_avg": {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())},
+        "weighted_avg": {
+            "precision": float((precision * weights).sum()),
+            "recall": float((recall * weights).sum()),
+            "f1": float((f1 * weights).sum()),
+        },
+        "confusion_matrix": cm.tolist(),
+        "confusion_matrix_normalized": cm_norm.round(6).tolist(),
+    }
+
+
+def _batches(paths: list[str], size: int, batch: int, pool: ThreadPoolExecutor):
+    """Decode the next batch in the background while the current one is predicted."""
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+
+    def load(chunk: list[str]) -> np.ndarray:
+        return np.stack(list(pool.map(lambda p: D.load_resized(p, size), chunk)))
+
+    if not chunks:
+        return
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        nxt = ahead.submit(load, chunks[0])
+        for i in range(len(chunks)):
+            cur = nxt.result()
+            if i + 1 < len(chunks):
+                nxt = ahead.submit(load, chunks[i + 1])
+            yield cur
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    split: str = "test",
+    *,
+    split_path: str | Path | None = None,
+    batch_size: int = 64,
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    write: bool = True,
+) -> dict:
+    from landgui.core.inference import predict_batches
+    from landgui.core.models import load_run
+
+    if split not in ("train", "val", "test"):
+        raise LandguiError(f"unknown split '{split}' (train, val or test)")
+    run = load_run(run_dir)
+    manifest = load_split(split_path or run.config["split"])
+    if list(manifest["classes"]) != list(run.labels):
+        raise LandguiError(
+            f"the model's classes {run.labels} do not match the split's classes {manifest['classes']}; "
+            "evaluate it on the split it was trained for"
+        )
+    files, missing = D.split_files(manifest, split, run.labels, missing_ok=True)
+    if not files.paths:
+        raise LandguiError(f"the {split} split has no images to evaluate ({len(missing)} missing)")
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        probs = predict_batches(
+            run.model,
+            _batches(files.paths, run.image_size, batch_size, pool),
+            len(files.paths),
+            progress=progress,
+            should_stop=should_stop,
+            stage=f"evaluating {split}",
+        )
+    seconds = time.perf_counter() - t0
+    y = files.labels
+    result = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run": str(Path(run_dir).resolve()),
+        "split": split,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **metrics(y, probs, run.labels),
+        "n_images": len(files.paths),
+        "missing": missing,
+        "seconds": round(seconds, 3),
+    }
+    pred = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    result["predictions"] = [
+        {
+            "path": files.rel_paths[i],
+            "true": run.labels[y[i]],
+            "pred": run.labels[pred[i]],
+            "confidence": float(conf[i]),
+            "probs": [round(float(v), 6) for v in probs[i]],
+        }
+        for i in range(len(y))
+    ]
+    wrong = np.nonzero(pred != y)[0]
+    right = np.nonzero(pred == y)[0]
+    result["misclassified"] = [files.rel_paths[i] for i in wrong[np.argsort(-conf[wrong], kind="stable")]]
+    result["low_confidence_correct"] = [files.rel_paths[i] for i in right[np.argsort(conf[right], kind="stable")][:50]]
+    result["dataset_root"] = manifest["dataset_root"]
+    if write:
+        write_results(Path(run_dir), result)
+    return result
+
+
+def write_results(run_dir: Path, result: dict) -> None:
+    split = result["split"]
+    write_json_atomic(run_dir / f"evaluation-{split}.json", result)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "true", "pred", "confidence", *[f"p_{lab}" for lab in result["labels"]]])
+    for p in result["predictions"]:
+        w.writerow([p["path"], p["true"], p["pred"], f"{p['confidence']:.6f}", *[f"{v:.6f}" for v in p["probs"]]])
+    tmp = run_dir / f".predictions-{split}.csv.tmp"
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    os.replace(tmp, run_dir / f"predictions-{split}.csv")
+    confusion_figure(result).savefig(run_dir / f"confusion-{split}.png", dpi=110)
+    per_class_figure(result).savefig(run_dir / f"per-class-{split}.png", dpi=110)
+
+
+def confusion_figure(result: dict, figure: Any = None) -> Any:
+    """Heatmap of the row-normalised confusion matrix with counts (matplotlib object API)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = figure or Figure(figsize=(5.5, 4.5), tight_layout=True)
+    if figure is None:
+        FigureCanvasAgg(fig)
+    fig.clear()
+    ax = fig.add_subplot(111)
+    labels = result["labels"]
+    cm = np.array(result["confusion_matrix"])
+    norm = np.array(result["confusion_matrix_normalized"])
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]}\n{norm[i, j]:.0%}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
+    ax.set_title(f"{result['split']}: accuracy {result['accuracy']:.2%}")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
+def per_class_figure(result: dict, figure: Any = None) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = figure or Figure(figsize=(6, 3.5), tight_layout=True)
+    if figure is None:
+        FigureCanvasAgg(fig)
+    fig.clear()
+    ax = fig.add_subplot(111)
+    labels = result["labels"]
+    x = np.arange(len(labels))
+    for k, (m, colour) in enumerate((("precision", "#0072B2"), ("recall", "#E69F00"), ("f1", "#009E73"))):
+        ax.bar(x + (k - 1) * 0.27, [result["per_class"][lab][m] for lab in labels], 0.27, label=m, color=colour)
+    ax.set_xticks(x, labels, rotation=20)
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right")
+    ax.set_title("per-class precision / recall / F1")
+    return fig
+
+
+def report_text(result: dict) -> str:
+    labels = result["labels"]
+    w = max([len(lab) for lab in labels] + [12])
+    lines = [
+        f"{result['split']} split: {result['n_images']} images"
+        + (f" ({len(result['missing'])} missing files not evaluated)" if result["missing"] else ""),
+        f"accuracy {result['accuracy']:.4f}   balanced accuracy {result['balanced_accuracy']:.4f}"
+        + (f"   top-2 accuracy {result['top2_accuracy']:.4f}" if result["top2_accuracy"] is not None else ""),
+        "",
+        f"{'class':<{w}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
+    ]
+    for lab in labels:
+        m = result["per_class"][lab]
+        lines.append(f"{lab:<{w}} {m['precision']:>9.4f} {m['recall']:>9.4f} {m['f1']:>9.4f} {m['support']:>8}")
+    for name in ("macro_avg", "weighted_avg"):
+        m = result[name]
+        lines.append(
+            f"{name.replace('_', ' '):<{w}} {m['precision']:>9.4f} {m['recall']:>9.4f} {m['f1']:>9.4f} {result['n_images']:>8}"
+        )
+    cw = max(w, max(len(lab) for lab in labels))
+    lines += [
+        "",
+        "confusion matrix (rows: true, columns: predicted)",
+        " " * (cw + 1) + " ".join(f"{lab[:10]:>10}" for lab in labels),
+    ]
+    for lab, row in zip(labels, result["confusion_matrix"], strict=True):
+        lines.append(f"{lab:<{cw}} " + " ".join(f"{v:>10}" for v in row))
+    if result["misclassified"]:
+        lines += ["", f"misclassified: {len(result['misclassified'])} (most confidently wrong first)"]
+        by_path = {p["path"]: p for p in result["predictions"]}
+        for path in result["misclassified"][:10]:
+            p = by_path[path]
+            lines.append(f"  {path}: {p['true']} -> {p['pred']} ({p['confidence']:.2f})")
+    return "\n".join(lines)
+
+
+def load_evaluation(run_dir: str | Path, split: str = "test") -> dict | None:
+    import json
+
+    p = Path(run_dir) / f"evaluation-{split}.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def check_stop(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop and should_stop():
+        raise Cancelled()

@@ -1,0 +1,50 @@
+"""Batched prediction with a loaded run's model: a compiled tf.function, not model.predict per image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from landgui.core.errors import Cancelled
+
+
+def compiled_predict(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A callable (N, S, S, 3) uint8/float -> (N, classes) float32 probabilities."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def call(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(fn(tf.convert_to_tensor(batch, tf.float32)))
+
+    return call
+
+
+def predict_batches(
+    model: Any,
+    batches: Iterable[np.ndarray],
+    total: int,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    stage: str = "predicting",
+) -> np.ndarray:
+    predict = compiled_predict(model)
+    out, done = [], 0
+    for batch in batches:
+        if should_stop and should_stop():
+            raise Cancelled()
+        out.append(predict(batch))
+        done += len(batch)
+        if progress:
+            progress(stage, done, total)
+    n_classes = model.output_shape[-1]
+    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+
+
+def predict_images(model: Any, images: np.ndarray, batch_size: int = 64, **kw: Any) -> np.ndarray:
+    """Probabilities for an (N, S, S, 3) array of images already at the model's input size."""
+    batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+    return predict_batches(model, batches, len(images), **kw)

@@ -1,0 +1,223 @@
+"""Models: a CNN from scratch and transfer learning on an ImageNet backbone; loading a run.
+
+``scratch``
+    Input 0..255 -> rescale to 0..1 -> four blocks of [3x3 conv, batch norm, ReLU] x 2 and 2x2
+    max-pool with 32, 64, 128, 256 filters -> global average pooling -> dropout 0.3 -> softmax.
+    About 1.2 M parameters; small enough to train on a CPU, deep enough for 64-128 px patches.
+
+``transfer``
+    Input 0..255 -> the backbone with its own normalisation (frozen) -> global average pooling
+    -> dropout 0.2 -> softmax. Stage 1 trains the head on the frozen backbone; stage 2 unfreezes
+    the top ``fine_tune_layers`` layers at a 10x lower learning rate. The backbone is always called
+    with ``training=False``, so its batch-norm layers stay in inference mode while fine-tuning.
+
+Backbones: ``efficientnet_lite0`` (offline ImageNet weights, the default) and the Keras
+applications ``mobilenet_v2``, ``efficientnet_b0``, ``resnet50``, ``vgg16`` (ImageNet weights
+downloaded by Keras when online, or a local ``.weights.h5``/``.h5`` file).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from landgui import __version__
+from landgui.core.errors import LandguiError
+
+BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
+DEFAULT_BACKBONE = "efficientnet_lite0"
+RUN_SCHEMA_VERSION = 1
+
+
+@dataclass
+class ModelSpec:
+    model: str = "transfer"  # scratch | transfer
+    backbone: str = DEFAULT_BACKBONE
+    image_size: int = 128
+    classes: list[str] = field(default_factory=list)
+    backbone_weights: str | None = None  # local weights file for Keras applications
+    fine_tune_layers: int = 40
+    dropout: float = 0.2
+
+    def check(self) -> None:
+        if self.model not in ("scratch", "transfer"):
+            raise LandguiError(f"unknown model '{self.model}' (choose scratch or transfer)")
+        if self.model == "transfer" and self.backbone not in BACKBONES:
+            raise LandguiError(f"unknown backbone '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
+        if not 16 <= self.image_size <= 1024:
+            raise LandguiError(f"image size must be between 16 and 1024 px, got {self.image_size}")
+        if len(self.classes) < 2:
+            raise LandguiError(
+                f"need at least 2 classes to train a classifier, got {len(self.classes)}: {self.classes}"
+            )
+
+
+def _register() -> Any:
+    import keras
+
+    @keras.saving.register_keras_serializable(package="landgui")
+    class ChannelFlipMean(keras.layers.Layer):
+        """RGB 0..255 -> BGR minus the ImageNet mean ("caffe" preprocessing of ResNet50/VGG16)."""
+
+        def call(self, x: Any) -> Any:
+            import keras.ops as ops
+
+            mean = ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=x.dtype)
+            return ops.flip(x, axis=-1) - mean
+
+    return ChannelFlipMean
+
+
+def _keras_app(name: str, size: int, weights_file: str | None) -> Any:
+    import keras
+    from keras import applications as apps
+
+    ctor = {
+        "mobilenet_v2": apps.MobileNetV2,
+        "efficientnet_b0": apps.EfficientNetB0,
+        "resnet50": apps.ResNet50,
+        "vgg16": apps.VGG16,
+    }[name]
+    weights = weights_file or "imagenet"
+    if weights_file and not Path(weights_file).is_file():
+        raise LandguiError(f"backbone weights file not found: {weights_file}")
+    try:
+        base = ctor(include_top=False, weights=weights, input_shape=(size, size, 3), pooling="avg")
+    except Exception as exc:  # noqa: BLE001 - download/format errors become one clear message
+        where = f"from {weights_file}" if weights_file else "(Keras downloads them on first use)"
+        raise LandguiError(
+            f"could not load ImageNet weights for {name} {where}: {type(exc).__name__}: {str(exc)[:160]}. "
+            "Offline, use --backbone efficientnet_lite0 (its weights ship with landgui), "
+            "or pass a local weights file with --backbone-weights"
+        ) from None
+    inp = keras.Input((size, size, 3), name="image")
+    if name == "mobilenet_v2":
+        x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inp)
+    elif name == "efficientnet_b0":
+        x = inp  # EfficientNetB0 normalises inside
+    else:
+        x = _register()(name="normalise")(inp)
+    return keras.Model(inp, base(x), name=f"{name}_backbone")
+
+
+def build_backbone(spec: ModelSpec) -> Any:
+    """The frozen ImageNet feature extractor: input 0..255 RGB -> pooled features."""
+    if spec.backbone == "efficientnet_lite0":
+        from landgui.core import efficientnet_lite
+
+        base = efficientnet_lite.imagenet_model(spec.image_size, include_top=False)
+    else:
+        base = _keras_app(spec.backbone, spec.image_size, spec.backbone_weights)
+    base.trainable = False
+    return base
+
+
+def build_head(n_features: int, n_classes: int, dropout: float) -> Any:
+    import keras
+
+    inp = keras.Input((n_features,), name="features")
+    x = keras.layers.Dropout(dropout, name="head_dropout")(inp)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="head_dense")(x)
+    return keras.Model(inp, out, name="head")
+
+
+def build_transfer(spec: ModelSpec) -> tuple[Any, Any, Any]:
+    """(full model, backbone, head). The backbone runs with training=False (BN in inference)."""
+    import keras
+
+    backbone = build_backbone(spec)
+    head = build_head(backbone.output.shape[-1], len(spec.classes), spec.dropout)
+    inp = keras.Input((spec.image_size, spec.image_size, 3), name="image")
+    out = head(backbone(inp, training=False))
+    return keras.Model(inp, out, name=f"transfer_{spec.backbone}"), backbone, head
+
+
+def build_scratch(spec: ModelSpec) -> Any:
+    import keras
+    from keras import layers
+
+    inp = keras.Input((spec.image_size, spec.image_size, 3), name="image")
+    x = layers.Rescaling(1 / 255.0, name="normalise")(inp)
+    for i, f in enumerate((32, 64, 128, 256)):
+        for j in range(2):
+            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"b{i}_conv{j}")(x)
+            x = layers.BatchNormalization(name=f"b{i}_bn{j}")(x)
+            x = layers.ReLU(name=f"b{i}_relu{j}")(x)
+        x = layers.MaxPooling2D(2, name=f"b{i}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    out = layers.Dense(len(spec.classes), activation="softmax", name="predictions")(x)
+    return keras.Model(inp, out, name="scratch_cnn")
+
+
+def set_fine_tune(backbone: Any, n_layers: int) -> int:
+    """Unfreeze the top n weight-carrying layers of the backbone except batch norm. Returns count."""
+    import keras
+
+    backbone.trainable = True
+    layers = [lyr for lyr in _flat_layers(backbone) if lyr.weights]
+    for lyr in layers:
+        lyr.trainable = False
+    chosen = (
+        [lyr for lyr in layers if not isinstance(lyr, keras.layers.BatchNormalization)][-n_layers:] if n_layers else []
+    )
+    for lyr in chosen:
+        lyr.trainable = True
+    return len(chosen)
+
+
+def _flat_layers(model: Any) -> list[Any]:
+    out = []
+    for lyr in model.layers:
+        if hasattr(lyr, "layers") and lyr.layers:
+            out.extend(_flat_layers(lyr))
+        else:
+            out.append(lyr)
+    return out
+
+
+@dataclass
+class LoadedRun:
+    model: Any
+    labels: list[str]
+    config: dict
+    image_size: int
+    run_dir: Path
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Load a run folder's model (``safe_mode=True``), labels and preprocessing config."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise LandguiError(f"run folder not found: {run}")
+    missing = [n for n in ("config.json", "labels.json", "model.keras") if not (run / n).is_file()]
+    if missing:
+        raise LandguiError(f"{run} is not a complete landgui run: missing {', '.join(missing)}")
+    try:
+        config = json.loads((run / "config.json").read_text())
+        labels = json.loads((run / "labels.json").read_text())
+    except ValueError as exc:
+        raise LandguiError(f"{run}: damaged run files ({exc})") from None
+    if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
+        raise LandguiError(
+            f"{run} was written by landgui {config.get('landgui_version', '?')} with run schema "
+            f"{config.get('run_schema_version')}; this landgui ({__version__}) reads schema {RUN_SCHEMA_VERSION}"
+        )
+    import keras
+
+    _register()
+    try:
+        model = keras.saving.load_model(run / "model.keras", safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001
+        raise LandguiError(f"cannot load {run / 'model.keras'}: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if model.output_shape[-1] != len(labels):
+        raise LandguiError(
+            f"{run}: the model has {model.output_shape[-1]} outputs but labels.json names {len(labels)} classes"
+        )
+    return LoadedRun(model, list(labels), config, int(config["model"]["image_size"]), run)
+
+
+def spec_dict(spec: ModelSpec) -> dict:
+    return asdict(spec)

@@ -1,0 +1,537 @@
+"""Training a run: folder layout, progress callbacks, stop flag, early stopping, resume.
+
+Run folder (``RUN_DIR``)::
+
+    config.json   everything to reproduce the run (versions, split path and hash, model, params)
+    labels.json   class names in output order
+    status.json   {"status": "running|stopped|completed|failed", "stage", "epochs_done", ...}
+    history.json  one record per epoch: stage, epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds
+    model.keras   the best model so far by val_loss (always loadable)
+    checkpoint/   last completed epoch (model + optimizer state) for --resume, and the best weights
+    logs/         TensorBoard event files
+
+Stages: ``scratch`` trains one stage. ``transfer`` stage 1 trains the head on the frozen backbone
+using the fast path (backbone features computed once, the head trained on them: seconds per epoch;
+un-augmented by construction), stage 2 fine-tunes the top backbone layers on augmented images at
+lr/10. Early stopping on val_loss (patience) restores the best weights at the end of each stage;
+the learning rate is halved after two epochs without improvement.
+
+The core reports through ``progress(record: dict)`` and checks ``should_stop()`` every batch; no Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landgui import __version__
+from landgui.core import data as D
+from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
+from landgui.core.split import load_split, split_hash, write_json_atomic
+
+RUN_FILES = ("config.json", "labels.json", "status.json", "history.json", "model.keras", "checkpoint", "logs")
+DEFAULT_EPOCHS = {"scratch": 30, "transfer": 15}
+DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
+
+ProgressFn = Callable[[dict], None]
+StopFn = Callable[[], bool]
+
+
+@dataclass
+class TrainParams:
+    epochs: int = 15
+    fine_tune_epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    augment: bool = True
+    patience: int = 5
+    fast_path: bool = True
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    status: str
+    epochs_done: int
+    best_val_loss: float | None
+    best_val_accuracy: float | None
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"landgui": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def _read_json(p: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing run unless overwrite; refuse an unwritable folder."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise LandguiError(f"{run_dir} exists and is not a folder")
+    if (run_dir / "config.json").exists():
+        if not overwrite:
+            raise LandguiError(
+                f"{run_dir} already holds a run; use --overwrite to replace it or --resume to continue it"
+            )
+        for name in RUN_FILES:  # only landgui's own files are removed
+            p = run_dir / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+    parent = run_dir if run_dir.exists() else run_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise LandguiError(f"cannot write to {parent} (read-only)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".landgui-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise LandguiError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
+
+
+class _Trainer:
+    def __init__(self, run_dir: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> None:
+        self.run = run_dir
+        self.config = config
+        self.spec = ModelSpec(**config["model"])
+        self.params = TrainParams(**config["params"])
+        self.progress = progress or (lambda r: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.ckpt = run_dir / "checkpoint"
+        self.history: list[dict] = _read_json(run_dir / "history.json", [])
+        self.state: dict = _read_json(self.ckpt / "state.json", {}) or {}
+        self.best_val_loss: float = self.state.get("best_val_loss", float("inf"))
+        self.stopped = False
+        self.t0 = time.monotonic()
+
+    # -- files ----------------------------------------------------------------------------------
+    def set_status(self, status: str, **extra: Any) -> None:
+        write_json_atomic(
+            self.run / "status.json",
+            {
+                "status": status,
+                "epochs_done": len(self.history),
+                "best_val_loss": _f(self.best_val_loss),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **extra,
+            },
+        )
+
+    def save_model_atomic(self, model: Any) -> None:
+        tmp = self.run / "model.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, self.run / "model.keras")
+
+    def save_checkpoint(self, model: Any, stage: int, stage_epoch: int) -> None:
+        """Weights + optimizer state of the last completed epoch, then state.json pointing at them."""
+        self.ckpt.mkdir(exist_ok=True)
+        name = f"epoch-{len(self.history):04d}"
+        model.save_weights(self.ckpt / f"{name}.weights.h5")
+        opt = {f"v{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)}
+        np.savez(self.ckpt / f"{name}.optimizer.npz", **opt)  # type: ignore[arg-type]
+        previous = self.state.get("last")
+        self.state.update(
+            {
+                "stage": stage,
+                "stage_epoch": stage_epoch,
+                "last": name,
+                "best_val_loss": _f(self.best_val_loss),
+                "lr": float(np.asarray(model.optimizer.learning_rate)),
+                "wait": self.state.get("wait", 0),
+            }
+        )
+        write_json_atomic(self.ckpt / "state.json", self.state)
+        write_json_atomic(self.run / "history.json", self.history)
+        if previous and previous != name:
+            for suffix in (".weights.h5", ".optimizer.npz"):
+                (self.ckpt / f"{previous}{suffix}").unlink(missing_ok=True)
+
+    def restore_checkpoint(self, model: Any) -> None:
+        name = self.state["last"]
+        model.load_weights(self.ckpt / f"{name}.weights.h5")
+        model.optimizer.build(model.trainable_variables)
+        path = self.ckpt / f"{name}.optimizer.npz"
+        if path.exists():
+            with np.load(path) as z:
+                vals = [z[f"v{i}"] for i in range(len(z.files))]
+            if len(vals) == len(model.optimizer.variables):
+                for var, val in zip(model.optimizer.variables, vals, strict=True):
+                    if tuple(var.shape) == val.shape:
+                        var.assign(val)
+        model.optimizer.learning_rate.assign(self.state.get("lr", self.params.lr))
+
+    # -- progress callback ------------------------------------------------------------------------
+    def callback(self, stage: int, stage_name: str, epochs: int, first_epoch: int, save_model: Any) -> Any:
+        import keras
+
+        trainer = self
+
+        class Cb(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self._epoch = epoch
+                self._last_batch = 0
+                self.t_epoch = time.monotonic()
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                total = self.params.get("steps") or 0
+                self._last_batch = batch + 1
+                elapsed = time.monotonic() - self.t_epoch
+                done_in_stage = (self._epoch - first_epoch) * total + batch + 1 if total else batch + 1
+                left = (epochs - self._epoch) * total - (batch + 1) if total else 0
+                rate = elapsed / (batch + 1)
+                trainer.progress(
+                    {
+                        "kind": "batch",
+                        "stage": stage_name,
+                        "epoch": self._epoch + 1,
+                        "epochs": epochs,
+                        "batch": batch + 1,
+                        "batches": total,
+                        "metrics": _clean(logs),
+                        "elapsed": time.monotonic() - trainer.t0,
+                        "eta": max(0.0, left * rate),
+                        "done": done_in_stage,
+                    }
+                )
+                if trainer.should_stop():
+                    trainer.stopped = True
+                    self.model.stop_training = True
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                logs = _clean(logs)
+                if trainer.stopped and self._last_batch < (self.params.get("steps") or 0):
+                    return  # an interrupted epoch is neither recorded nor checkpointed
+                rec = {
+                    "stage": stage_name,
+                    "epoch": len(trainer.history) + 1,
+                    "loss": logs.get("loss"),
+                    "accuracy": logs.get("accuracy"),
+                    "val_loss": logs.get("val_loss"),
+                    "val_accuracy": logs.get("val_accuracy"),
+                    "lr": float(np.asarray(self.model.optimizer.learning_rate)),
+                    "seconds": round(time.monotonic() - self.t_epoch, 3),
+                }
+                trainer.history.append(rec)
+                val = rec["val_loss"] if rec["val_loss"] is not None else rec["loss"]
+                if val is not None and val < trainer.best_val_loss:
+                    trainer.best_val_loss = val
+                    trainer.state["wait"] = 0
+                    self.model.save_weights(trainer.ckpt / "best.weights.h5")
+                    trainer.state["best_stage"] = stage
+                    trainer.save_model_atomic(save_model)
+                else:
+                    trainer.state["wait"] = trainer.state.get("wait", 0) + 1
+                trainer.save_checkpoint(self.model, stage, epoch + 1)
+                trainer.set_status("running", stage=stage_name)
+                trainer.progress(
+                    {
+                        "kind": "epoch",
+                        "stage": stage_name,
+                        "epoch": epoch + 1,
+                        "epochs": epochs,
+                        "record": rec,
+                        "elapsed": time.monotonic() - trainer.t0,
+                    }
+                )
+                if trainer.state["wait"] >= trainer.params.patience:
+                    self.model.stop_training = True
+
+        cb = Cb()
+        cb._epoch = first_epoch
+        return cb
+
+    def _fit(self, model: Any, train: Any, val: Any, stage: int, stage_name: str, epochs: int, save_model: Any) -> None:
+        import keras
+
+        first = self.state.get("stage_epoch", 0) if self.state.get("stage") == stage else 0
+        if first >= epochs or (self.state.get("stage") == stage and self.state.get("wait", 0) >= self.params.patience):
+            return
+        if self.state.get("stage") != stage:
+            self.state["wait"] = 0
+        cbs = [
+            self.callback(stage, stage_name, epochs, first, save_model),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-6),
+            keras.callbacks.TensorBoard(log_dir=str(self.run / "logs" / stage_name), write_graph=False),
+        ]
+        import tensorflow as tf
+
+        try:
+            model.fit(train, validation_data=val, epochs=epochs, initial_epoch=first, verbose=0, callbacks=cbs)
+        except tf.errors.ResourceExhaustedError:
+            raise LandguiError(
+                f"out of memory at batch size {self.params.batch_size}; try --batch-size {max(1, self.params.batch_size // 2)}"
+            ) from None
+
+    def _restore_best(self, model: Any) -> None:
+        best = self.ckpt / "best.weights.h5"
+        if best.exists():
+            model.load_weights(best)
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run_all(self) -> TrainResult:
+        import keras
+
+        keras.utils.set_random_seed(self.params.seed + len(self.history))
+        manifest = load_split(self.config["split"])
+        classes = self.spec.classes
+        train_files, _ = D.split_files(manifest, "train", classes)
+        val_files, _ = D.split_files(manifest, "val", classes)
+        if len(val_files.paths) == 0:
+            val_files = train_files  # no validation split: monitor the training loss instead
+        size, p = self.spec.image_size, self.params
+        self.set_status("running", stage="loading")
+        prog = _stage_progress(self.progress)
+        cached_train = cached_val = None
+        if D.fits_in_cache(len(train_files.paths) + len(val_files.paths), size):
+            cached_train = D.decode_all(train_files.paths, size, prog, self.should_stop, "loading train")
+            cached_val = D.decode_all(val_files.paths, size, prog, self.should_stop, "loading val")
+        train_aug = D.make_dataset(
+            train_files, size, p.batch_size, training=True, augment=p.augment, seed=p.seed, cached=cached_train
+        )
+        val_ds = D.make_dataset(
+            val_files, size, p.batch_size, training=False, augment=False, seed=p.seed, cached=cached_val
+        )
+        if self.spec.model == "scratch":
+            from landgui.core.models import build_scratch
+
+            model = build_scratch(self.spec)
+            model.compile(
+                optimizer=keras.optimizers.Adam(p.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+            )
+            if self.state.get("last"):
+                self.restore_checkpoint(model)
+            self.ckpt.mkdir(exist_ok=True)
+            self._fit(model, train_aug, val_ds, 1, "train", p.epochs, model)
+            if not self.stopped:
+                self._restore_best(model)
+            final = model
+        else:
+            final = self._run_transfer(train_files, val_files, cached_train, cached_val, train_aug, val_ds)
+        if not (self.run / "model.keras").exists():
+            self.save_model_atomic(final)  # stopped before any epoch completed: still loadable
+        status = "stopped" if self.stopped else "completed"
+        best = min(
+            (h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"], default=None
+        )
+        self.set_status(
+            status,
+            stage="done" if status == "completed" else self.state.get("stage"),
+            best_val_accuracy=best["val_accuracy"] if best else None,
+        )
+        write_json_atomic(self.run / "history.json", self.history)
+        return TrainResult(
+            str(self.run),
+            status,
+            len(self.history),
+            _f(self.best_val_loss),
+            best["val_accuracy"] if best else None,
+            time.monotonic() - self.t0,
+            self.history,
+        )
+
+    def _run_transfer(self, train_files, val_files, cached_train, cached_val, train_aug, val_ds) -> Any:
+        import keras
+
+        from landgui.core.models import build_transfer, set_fine_tune
+
+        p = self.params
+        model, backbone, head = build_transfer(self.spec)
+        opt1 = keras.optimizers.Adam(p.lr)
+        self.ckpt.mkdir(exist_ok=True)
+        stage = self.state.get("stage", 1)
+        if stage == 1:
+            if p.fast_path:
+                ftr = self._features(backbone, train_files, cached_train, "features train")
+                fval = self._features(backbone, val_files, cached_val, "features val")
+                import tensorflow as tf
+
+                tr = (
+                    tf.data.Dataset.from_tensor_slices((ftr, train_files.labels))
+                    .shuffle(len(ftr), seed=p.seed)
+                    .batch(p.batch_size)
+                )
+                va = tf.data.Dataset.from_tensor_slices((fval, val_files.labels)).batch(p.batch_size)
+                head.compile(optimizer=opt1, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                if self.state.get("last"):
+                    self.restore_checkpoint(head)
+                self._fit(head, tr, va, 1, "head", p.epochs, model)
+            else:
+                model.compile(optimizer=opt1, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                if self.state.get("last"):
+                    self.restore_checkpoint(model)
+                self._fit(model, train_aug, val_ds, 1, "head", p.epochs, model)
+            if self.stopped:
+                return model
+            self._restore_best(head if p.fast_path else model)
+        if p.fine_tune_epochs > 0 and self.spec.fine_tune_layers > 0:
+            if stage == 1 or self.state.get("stage") != 2:
+                self.state.update({"stage": 2, "stage_epoch": 0, "last": None, "wait": 0})
+                self.state.pop("last")
+                model.save_weights(self.ckpt / "stage1.weights.h5")
+            else:
+                model.load_weights(self.ckpt / "stage1.weights.h5")
+            set_fine_tune(backbone, self.spec.fine_tune_layers)
+            model.compile(
+                optimizer=keras.optimizers.Adam(p.lr / 10), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+            )
+            if self.state.get("last"):
+                self.restore_checkpoint(model)
+            self._fit(model, train_aug, val_ds, 2, "fine-tune", p.fine_tune_epochs, model)
+            if not self.stopped:
+                if self.state.get("best_stage") == 2:
+                    self._restore_best(model)
+                else:  # fine-tuning never beat the head alone
+                    model.load_weights(self.ckpt / "stage1.weights.h5")
+        return model
+
+    def _features(self, backbone: Any, files: D.SplitFiles, cached: np.ndarray | None, stage: str) -> np.ndarray:
+        """Backbone features of every image, computed once in batches (the fast path)."""
+        import tensorflow as tf
+
+        fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
+        bs = 64
+        n = len(files.paths)
+        out = []
+        for start in range(0, n, bs):
+            if self.should_stop():
+                self.stopped = True
+                raise Cancelled()
+            if cached is not None:
+                batch = cached[start : start + bs]
+            else:
+                batch = np.stack([D.load_resized(pth, self.spec.image_size) for pth in files.paths[start : start + bs]])
+            out.append(np.asarray(fn(tf.convert_to_tensor(batch, tf.float32))))
+            self.progress(
+                {
+                    "kind": "prepare",
+                    "stage": stage,
+                    "done": min(start + bs, n),
+                    "total": n,
+                    "elapsed": time.monotonic() - self.t0,
+                }
+            )
+        return np.concatenate(out) if out else np.zeros((0, backbone.output.shape[-1]), np.float32)
+
+
+def _stage_progress(progress: ProgressFn) -> Callable[[str, int, int], None]:
+    return lambda stage, done, total: progress({"kind": "prepare", "stage": stage, "done": done, "total": total})
+
+
+def _f(x: Any) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _clean(logs: Any) -> dict:
+    return {k: float(np.asarray(v)) for k, v in (logs or {}).items() if np.ndim(np.asarray(v)) == 0}
+
+
+def new_run_config(split_path: str | Path, spec: ModelSpec, params: TrainParams) -> dict:
+    manifest = load_split(split_path)
+    return {
+        "run_schema_version": RUN_SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _versions(),
+        "landgui_version": __version__,
+        "split": manifest["_path"],
+        "split_hash": split_hash(manifest),
+        "model": asdict(spec),
+        "params": asdict(params),
+    }
+
+
+def train(
+    split_path: str | Path,
+    run_dir: str | Path,
+    spec: ModelSpec,
+    params: TrainParams,
+    *,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> TrainResult:
+    """Train a new run. Raises LandguiError for unusable input (before anything is written)."""
+    manifest = load_split(split_path)
+    spec.classes = list(manifest["classes"])
+    spec.check()
+    present = [c for c in spec.classes if manifest["counts"][c]["train"] > 0]
+    if len(present) < 2:
+        raise LandguiError(
+            f"the training split holds {len(present)} class(es) {present}; a classifier needs at least 2"
+        )
+    for s in ("train", "val"):
+        D.split_files(manifest, s, spec.classes)  # missing files -> one clear error, nothing written
+    run = Path(run_dir)
+    prepare_run_dir(run, overwrite)
+    config = new_run_config(split_path, spec, params)
+    write_json_atomic(run / "config.json", config)
+    write_json_atomic(run / "labels.json", spec.classes)
+    write_json_atomic(run / "history.json", [])
+    return _execute(run, config, progress, should_stop)
+
+
+def resume(
+    run_dir: str | Path, *, progress: ProgressFn | None = None, should_stop: StopFn | None = None
+) -> TrainResult:
+    """Continue a stopped or killed run from its last completed epoch."""
+    run = Path(run_dir)
+    config = _read_json(run / "config.json")
+    if not config:
+        raise LandguiError(f"{run} holds no run to resume (config.json missing or damaged)")
+    if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
+        raise LandguiError(f"{run} was written by another landgui version; cannot resume it")
+    status = (_read_json(run / "status.json", {}) or {}).get("status")
+    if status == "completed":
+        raise LandguiError(f"{run} is already completed; nothing to resume")
+    manifest = load_split(config["split"])
+    if split_hash(manifest) != config["split_hash"]:
+        raise LandguiError(f"the split {config['split']} changed since the run started; start a new run")
+    return _execute(run, config, progress, should_stop)
+
+
+def _execute(run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> TrainResult:
+    trainer = _Trainer(run, config, progress, should_stop)
+    try:
+        return trainer.run_all()
+    except Cancelled:
+        if not (run / "model.keras").exists():
+            trainer.set_status("stopped", stage="preparing", message="stopped before training started; no model yet")
+            raise
+        trainer.set_status("stopped", stage=trainer.state.get("stage"))
+        best = min(
+            (h for h in trainer.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"], default=None
+        )
+        return TrainResult(
+            str(run),
+            "stopped",
+            len(trainer.history),
+            _f(trainer.best_val_loss),
+            best["val_accuracy"] if best else None,
+            time.monotonic() - trainer.t0,
+            trainer.history,
+        )
+    except BaseException as exc:
+        trainer.set_status("failed", message=str(exc)[:300] or type(exc).__name__)
+        raise
