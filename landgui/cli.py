@@ -207,6 +207,59 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if not bad else 1
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path as P
+
+    from landgui.core.models import load_run
+    from landgui.core.palette import run_palette
+    from landgui.core.progress import TerminalProgress
+    from landgui.core.scenes import classify_scene, demo_scene_path, export, open_scene
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    unknown = set(formats) - {"png", "csv", "geotiff", "geojson"}
+    if unknown:
+        raise LandguiError(f"unknown format(s) {sorted(unknown)}; choose from png, csv, geotiff, geojson")
+    run = load_run(args.run)
+    palette = run_palette(args.run, run.labels)
+    scenes = [str(demo_scene_path()) if s == "demo" else s for s in args.scenes]
+    failures = 0
+    for path in scenes:
+        bar = TerminalProgress(enabled=not args.quiet, unit="patches")
+        try:
+            scene = open_scene(path)
+            try:
+                res = classify_scene(
+                    run.model,
+                    run.labels,
+                    run.image_size,
+                    scene,
+                    patch=args.patch,
+                    stride=args.patch if args.stride is None else args.stride,
+                    batch=args.batch,
+                    edge=args.edge,
+                    ignore_nodata=args.ignore_nodata,
+                    progress=bar,
+                )
+                files = export(res, scene, args.out, P(path).stem, palette, formats)
+            finally:
+                scene.close()
+        except LandguiError as exc:
+            if len(scenes) == 1:
+                raise
+            print(f"landgui: error: {path}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        cov = ", ".join(f"{k} {v:.1%}" for k, v in res.coverage.items())
+        print(
+            f"{path}: {res.grid.rows}x{res.grid.cols} patches in {res.seconds:.1f} s "
+            f"({res.patches_per_s:,.0f} patches/s); {cov}"
+        )
+        if args.json:
+            print(json.dumps(files, indent=2))
+    return 0 if not failures else 1
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
     from landgui.gui.app import run_app
 
@@ -248,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--backbone-weights", help="local ImageNet weights file for a Keras applications backbone")
     t.add_argument("--image-size", type=int, help="input size in px (default: 64 scratch, 128 transfer)")
-    t.add_argument("--epochs", type=int, help="epochs (head epochs for transfer; default 30 scratch, 15 transfer)")
+    t.add_argument("--epochs", type=int, help="epochs (head epochs for transfer; default 25 scratch, 15 transfer)")
     t.add_argument("--fine-tune-epochs", type=int, default=3, help="transfer stage 2 epochs (0 = off; default 3)")
     t.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen in stage 2 (default 40)")
     t.add_argument("--batch-size", type=int, default=32)
@@ -278,10 +331,27 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+", metavar="IMAGE")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
+
+    sg = sub.add_parser("segment", help="classify every patch of large scenes and export class maps")
+    sg.add_argument("run", help="RUN_DIR")
+    sg.add_argument("scenes", nargs="+", metavar="SCENE", help="JPEG/PNG/TIFF/GeoTIFF files ('demo' = Blue Marble)")
+    sg.add_argument("--out", required=True, help="output folder")
+    sg.add_argument("--patch", type=int, default=64, help="patch size in scene px (default 64)")
+    sg.add_argument("--stride", type=int, help="step between patches (default: the patch size; smaller = overlap)")
+    sg.add_argument("--batch", type=int, default=256, help="patches per inference batch (default 256)")
+    sg.add_argument("--edge", choices=["pad", "skip"], default="pad", help="partial edge patches: mirror-pad or skip")
+    sg.add_argument("--ignore-nodata", action="store_true", help="leave patches that are mostly no-data unclassified")
+    sg.add_argument("--formats", default="png,csv,geotiff,geojson", help="comma list of png,csv,geotiff,geojson")
+    sg.add_argument("--json", action="store_true", help="print the written files as JSON")
+    sg.add_argument("--quiet", action="store_true")
+    sg.set_defaults(func=_cmd_segment)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the GUI's training process in a PyInstaller bundle
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -38,17 +38,25 @@ class ImageReadError(LandguiError):
         self.reason = reason
 
 
+def stretch_limits(values: np.ndarray, percentiles: tuple[float, float] = STRETCH_PERCENTILES) -> tuple[float, float]:
+    """(lo, hi) of the percentile stretch over the finite values; a constant image maps to 255."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(finite, percentiles))
+    if hi <= lo:  # constant: keep it bright rather than black
+        lo, hi = min(0.0, lo), max(lo, 1.0)
+    return lo, hi
+
+
+def apply_stretch(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    a = np.nan_to_num(arr.astype(np.float32), nan=lo)
+    return np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255).round().astype(np.uint8)
+
+
 def stretch_to_uint8(arr: np.ndarray, percentiles: tuple[float, float] = STRETCH_PERCENTILES) -> np.ndarray:
     """Scale a high-bit-depth array to uint8 with a percentile stretch over all bands."""
-    a = arr.astype(np.float32)
-    finite = a[np.isfinite(a)]
-    if finite.size == 0:
-        return np.zeros(arr.shape, np.uint8)
-    lo, hi = np.percentile(finite, percentiles)
-    if hi <= lo:
-        hi = lo + 1.0
-    out = np.clip((np.nan_to_num(a, nan=lo) - lo) * (255.0 / (hi - lo)), 0, 255)
-    return out.round().astype(np.uint8)
+    return apply_stretch(arr, *stretch_limits(arr.astype(np.float32), percentiles))
 
 
 def _to_rgb(arr: np.ndarray) -> np.ndarray:

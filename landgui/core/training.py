@@ -38,8 +38,17 @@ from landgui.core.errors import Cancelled, LandguiError
 from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
 from landgui.core.split import load_split, split_hash, write_json_atomic
 
-RUN_FILES = ("config.json", "labels.json", "status.json", "history.json", "model.keras", "checkpoint", "logs")
-DEFAULT_EPOCHS = {"scratch": 30, "transfer": 15}
+RUN_FILES = (
+    "config.json",
+    "labels.json",
+    "status.json",
+    "history.json",
+    "model.keras",
+    "palette.json",
+    "checkpoint",
+    "logs",
+)
+DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
 
 ProgressFn = Callable[[dict], None]
@@ -489,6 +498,9 @@ def train(
     write_json_atomic(run / "config.json", config)
     write_json_atomic(run / "labels.json", spec.classes)
     write_json_atomic(run / "history.json", [])
+    from landgui.core.palette import run_palette
+
+    run_palette(run, spec.classes)  # class colours fixed with the run
     return _execute(run, config, progress, should_stop)
 
 

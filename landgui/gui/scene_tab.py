@@ -1,0 +1,482 @@
+"""Scene tab: open or drop scenes, zoom and pan, classify every patch in a worker, see the class
+grid as a translucent overlay, hover and click patches, export the class map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from landgui.gui.common import EtaProgressBar, fill_run_combo, show_error
+from landgui.gui.workers import JobWorker
+
+SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files (*)"
+OVERVIEW_MAX_SIDE = 4096
+
+
+def _qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    fmt = QImage.Format.Format_RGBA8888 if rgb.shape[2] == 4 else QImage.Format.Format_RGB888
+    return QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], fmt).copy()
+
+
+class SceneView(QGraphicsView):
+    """Zoom with the wheel, pan by dragging, drop files; reports hover and clicks in scene pixels."""
+
+    files_dropped = Signal(list)
+    hovered = Signal(float, float)
+    clicked = Signal(float, float)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setScene(QGraphicsScene(self))
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)  # hover reports without a button pressed
+        self.setAcceptDrops(True)
+        self.setBackgroundBrush(QColor("#202020"))
+        self._press = None
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        factor = 1.25 ** (event.angleDelta().y() / 120)
+        self.scale(factor, factor)
+
+    def fit(self) -> None:
+        if not self.scene().sceneRect().isEmpty():
+            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._press = event.position()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        super().mouseReleaseEvent(event)
+        if self._press is not None and (event.position() - self._press).manhattanLength() < 4:
+            p = self.mapToScene(event.position().toPoint())
+            self.clicked.emit(p.x(), p.y())
+        self._press = None
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        super().mouseMoveEvent(event)
+        p = self.mapToScene(event.position().toPoint())
+        self.hovered.emit(p.x(), p.y())
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.files_dropped.emit(files)
+
+
+class SceneTab(QWidget):
+    status = Signal(str)
+    scene_loaded = Signal(str)
+    classified = Signal(object)
+
+    def __init__(self, runs_dir: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs_dir = runs_dir
+        self.worker: JobWorker | None = None
+        self.scenes: dict[str, dict] = {}  # path -> {"overview", "size", "result"}
+        self.current: str | None = None
+        self.hidden: set[int] = set()
+        self.palette: dict[str, str] = {}
+
+        self.view = SceneView()
+        self.view.files_dropped.connect(self.open_scenes)
+        self.view.hovered.connect(self._hover)
+        self.view.clicked.connect(self.select_at)
+        self.image_item = QGraphicsPixmapItem()
+        self.overlay_item = QGraphicsPixmapItem()
+        self.grid_item = QGraphicsPathItem()
+        self.highlight = QGraphicsRectItem()
+        for z, it in enumerate((self.image_item, self.overlay_item, self.grid_item, self.highlight)):
+            it.setZValue(z)
+            self.view.scene().addItem(it)
+        pen = QPen(QColor(255, 255, 255, 110))
+        pen.setCosmetic(True)
+        self.grid_item.setPen(pen)
+        hp = QPen(QColor("#ff2020"))
+        hp.setCosmetic(True)
+        hp.setWidth(3)
+        self.highlight.setPen(hp)
+        self.highlight.setVisible(False)
+
+        open_btn = QPushButton("Open scene…")
+        open_btn.clicked.connect(self.choose_scenes)
+        demo_btn = QPushButton("Open demo scene")
+        demo_btn.clicked.connect(self.open_demo)
+        fit_btn = QPushButton("Fit to window")
+        fit_btn.clicked.connect(self.view.fit)
+        self.scene_list = QListWidget()
+        self.scene_list.setMaximumHeight(90)
+        self.scene_list.currentTextChanged.connect(lambda t: self.show_scene(t) if t else None)
+
+        self.run_combo = QComboBox()
+        self.patch_spin = QSpinBox(minimum=8, maximum=1024, value=64)
+        self.stride_spin = QSpinBox(minimum=1, maximum=1024, value=64)
+        self.classify_button = QPushButton("Classify")
+        self.classify_button.clicked.connect(self.classify)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(lambda: self.worker and self.worker.requestInterruption())
+        self.progress = EtaProgressBar()
+        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=45)
+        self.opacity.valueChanged.connect(lambda v: self.overlay_item.setOpacity(v / 100))
+        self.grid_check = QCheckBox("grid lines")
+        self.grid_check.setChecked(True)
+        self.grid_check.toggled.connect(self.grid_item.setVisible)
+        self.legend = QListWidget()
+        self.legend.itemChanged.connect(self._legend_toggled)
+        self.hover_label = QLabel("hover a patch")
+        self.prob_figure = Figure(figsize=(3, 2), tight_layout=True)
+        self.prob_canvas = FigureCanvasQTAgg(self.prob_figure)
+        self.prob_canvas.setMinimumHeight(160)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export…")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        for label, fmts in (
+            ("All formats", ("png", "csv", "geotiff", "geojson")),
+            ("PNG class map + overlay", ("png",)),
+            ("Per-patch CSV", ("csv",)),
+            ("GeoTIFF class map", ("geotiff",)),
+            ("GeoJSON polygons", ("geojson",)),
+        ):
+            menu.addAction(label).triggered.connect(lambda _=False, f=fmts: self.export(f))
+        self.export_button.setMenu(menu)
+        self.export_button.setEnabled(False)
+
+        form = QFormLayout()
+        form.addRow(_hb(open_btn, demo_btn, fit_btn))
+        form.addRow(self.scene_list)
+        form.addRow("Run", self.run_combo)
+        form.addRow("Patch size (px)", self.patch_spin)
+        form.addRow("Stride (px)", self.stride_spin)
+        form.addRow(_hb(self.classify_button, self.cancel_button, self.export_button))
+        form.addRow(self.progress)
+        form.addRow("Opacity", self.opacity)
+        form.addRow(self.grid_check)
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addLayout(form)
+        sv.addWidget(QLabel("Legend (share of area; untick to hide):"))
+        sv.addWidget(self.legend, 1)
+        sv.addWidget(self.hover_label)
+        sv.addWidget(self.prob_canvas)
+        side.setMaximumWidth(400)
+        split = QSplitter()
+        split.addWidget(self.view)
+        split.addWidget(side)
+        split.setSizes([880, 400])
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+        self.refresh_runs()
+
+    # -- runs ---------------------------------------------------------------------------------------
+    def set_runs_dir(self, runs_dir: str) -> None:
+        self.runs_dir = runs_dir
+        self.refresh_runs()
+
+    def refresh_runs(self, select: str | None = None) -> None:
+        fill_run_combo(self.run_combo, self.runs_dir, select)
+
+    # -- opening scenes ---------------------------------------------------------------------------
+    def choose_scenes(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open scenes", "", SCENE_FILTER)
+        if files:
+            self.open_scenes(files)
+
+    def open_demo(self) -> None:
+        from landgui.core.errors import LandguiError
+        from landgui.core.scenes import demo_scene_path
+
+        try:
+            self.open_scenes([str(demo_scene_path())])
+        except LandguiError as exc:
+            show_error(self, "Demo scene", str(exc))
+
+    def open_scenes(self, paths: list[str]) -> None:
+        """Load overviews in a worker; the first one is shown."""
+        from landgui.core.scenes import open_scene
+
+        def job(progress, should_stop):
+            out, errors = [], []
+            for i, p in enumerate(paths):
+                try:
+                    sc = open_scene(p)
+                    try:
+                        out.append((p, sc.width, sc.height, sc.overview(OVERVIEW_MAX_SIDE)))
+                    finally:
+                        sc.close()
+                except Exception as exc:  # noqa: BLE001 - reported per file
+                    errors.append(f"{Path(p).name}: {exc}")
+                progress("opening", i + 1, len(paths))
+            return out, errors
+
+        self._run(job, self._scenes_opened)
+
+    def _scenes_opened(self, payload) -> None:
+        loaded, errors = payload
+        for p, w, h, ov in loaded:
+            self.scenes[p] = {"overview": ov, "size": (w, h), "result": None}
+            if not self.scene_list.findItems(p, Qt.MatchFlag.MatchExactly):
+                self.scene_list.addItem(p)
+        if loaded:
+            self.scene_list.setCurrentRow(self.scene_list.count() - len(loaded))
+            self.show_scene(loaded[0][0])
+        if errors:
+            show_error(self, "Open scene", f"{len(errors)} scene(s) could not be opened", "\n".join(errors))
+
+    def show_scene(self, path: str) -> None:
+        if path not in self.scenes:
+            return
+        self.current = path
+        info = self.scenes[path]
+        w, h = info["size"]
+        ov = info["overview"]
+        self.image_item.setPixmap(QPixmap.fromImage(_qimage(ov)))
+        self.image_item.setTransform(QTransform.fromScale(w / ov.shape[1], h / ov.shape[0]))
+        self.view.scene().setSceneRect(QRectF(0, 0, w, h))
+        self.view.fit()
+        self.highlight.setVisible(False)
+        self._draw_result()
+        self.scene_loaded.emit(path)
+        self.status.emit(f"{Path(path).name}: {w} x {h} px")
+
+    # -- classification ---------------------------------------------------------------------------
+    def classify(self) -> None:
+        from landgui.core.models import load_run
+        from landgui.core.palette import run_palette
+        from landgui.core.scenes import classify_scene, open_scene
+
+        if self.current is None:
+            show_error(self, "Classify", "open a scene first (or the demo scene)")
+            return
+        run_dir = self.run_combo.currentData()
+        if not run_dir:
+            show_error(self, "Classify", "no trained run in the runs folder; train a model in the Training tab")
+            return
+        path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
+
+        def job(progress, should_stop):
+            run = load_run(run_dir)
+            sc = open_scene(path)
+            try:
+                res = classify_scene(
+                    run.model,
+                    run.labels,
+                    run.image_size,
+                    sc,
+                    patch=patch,
+                    stride=stride,
+                    progress=progress,
+                    should_stop=should_stop,
+                )
+            finally:
+                sc.close()
+            return path, res, run_palette(run_dir, run.labels)
+
+        self._run(job, self._classified)
+
+    def _classified(self, payload) -> None:
+        path, res, palette = payload
+        self.scenes[path]["result"] = res
+        self.palette = palette
+        self.hidden = set()
+        if path == self.current:
+            self._draw_result()
+        self.export_button.setEnabled(True)
+        self.status.emit(f"classified {res.grid.n} patches in {res.seconds:.1f} s ({res.patches_per_s:,.0f} patches/s)")
+        self.classified.emit(res)
+
+    def _run(self, job, on_done) -> None:
+        self.worker = JobWorker(job, self)
+        self.worker.progress.connect(self.progress.update_progress)
+        self.worker.finished_ok.connect(on_done)
+        self.worker.finished_ok.connect(lambda _: self._idle("done"))
+        self.worker.failed.connect(self._failed)
+        self.worker.cancelled.connect(lambda: self._idle("cancelled"))
+        self.classify_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker.start()
+
+    def _idle(self, text: str) -> None:
+        self.progress.finish(text)
+        self.classify_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _failed(self, message: str, details: str) -> None:
+        self._idle("failed")
+        show_error(self, "Scene", message, details)
+
+    # -- drawing the result -----------------------------------------------------------------------
+    @property
+    def result(self):
+        return self.scenes[self.current]["result"] if self.current in self.scenes else None
+
+    def _draw_result(self) -> None:
+        res = self.result
+        self.legend.blockSignals(True)
+        self.legend.clear()
+        if res is None:
+            self.overlay_item.setPixmap(QPixmap())
+            self.grid_item.setPath(QPainterPath())
+            self.legend.blockSignals(False)
+            return
+        from landgui.core.palette import hex_to_rgb
+
+        cols = np.array([(*hex_to_rgb(self.palette[lab]), 255) for lab in res.labels] + [(0, 0, 0, 0)], np.uint8)
+        for k in self.hidden:
+            cols[k, 3] = 0
+        cmap = np.where(res.cell_classes >= 0, res.cell_classes, len(res.labels))
+        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(cols[cmap])))
+        cell = res.grid.cell
+        self.overlay_item.setTransform(QTransform.fromScale(cell, cell))
+        self.overlay_item.setOpacity(self.opacity.value() / 100)
+        g = res.grid
+        path = QPainterPath()
+        x_end, y_end = min(g.width, (g.cols - 1) * g.stride + g.patch), min(g.height, (g.rows - 1) * g.stride + g.patch)
+        for c in range(g.cols + 1):
+            x = min(c * g.stride, x_end) if c < g.cols else x_end
+            path.moveTo(x, 0)
+            path.lineTo(x, y_end)
+        for r in range(g.rows + 1):
+            y = min(r * g.stride, y_end) if r < g.rows else y_end
+            path.moveTo(0, y)
+            path.lineTo(x_end, y)
+        self.grid_item.setPath(path)
+        self.grid_item.setVisible(self.grid_check.isChecked())
+        for k, lab in enumerate(res.labels):
+            sw = QPixmap(14, 14)
+            sw.fill(QColor(self.palette[lab]))
+            item = QListWidgetItem(QIcon(sw), f"{lab}  {res.coverage.get(lab, 0):.1%}")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked if k in self.hidden else Qt.CheckState.Checked)
+            item.setData(Qt.ItemDataRole.UserRole, k)
+            self.legend.addItem(item)
+        self.legend.blockSignals(False)
+
+    def _legend_toggled(self, item: QListWidgetItem) -> None:
+        k = item.data(Qt.ItemDataRole.UserRole)
+        if item.checkState() == Qt.CheckState.Checked:
+            self.hidden.discard(k)
+        else:
+            self.hidden.add(k)
+        self._draw_result()
+
+    def patch_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """The patch whose origin cell holds (x, y): row, col (the last patch covering it)."""
+        res = self.result
+        if res is None or not (0 <= x < res.grid.width and 0 <= y < res.grid.height):
+            return None
+        g = res.grid
+        r = min(int(y // g.stride), g.rows - 1)
+        c = min(int(x // g.stride), g.cols - 1)
+        return r, c
+
+    def _hover(self, x: float, y: float) -> None:
+        rc = self.patch_at(x, y)
+        if rc is None:
+            return
+        res = self.result
+        k = int(res.classes[rc])
+        text = "not classified" if k < 0 else f"{res.labels[k]} {res.probs[rc][k]:.2f}"
+        self.hover_label.setText(f"patch row {rc[0]}, col {rc[1]} at ({int(x)}, {int(y)}): {text}")
+
+    def select_at(self, x: float, y: float) -> None:
+        rc = self.patch_at(x, y)
+        if rc is None:
+            return
+        res = self.result
+        g = res.grid
+        r, c = rc
+        self.highlight.setRect(QRectF(c * g.stride, r * g.stride, g.patch, g.patch))
+        self.highlight.setVisible(True)
+        self.selected = rc
+        probs = res.probs[r, c]
+        fig = self.prob_figure
+        fig.clear()
+        ax = fig.add_subplot(111)
+        colours = [self.palette.get(lab, "#888888") for lab in res.labels]
+        ax.barh(res.labels, probs, color=colours)
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        ax.set_title(f"patch ({r}, {c})", fontsize=9)
+        ax.tick_params(labelsize=8)
+        self.prob_canvas.draw_idle()
+        self.hover_label.setText(
+            f"patch row {r}, col {c}: " + ", ".join(f"{lab} {p:.2f}" for lab, p in zip(res.labels, probs, strict=True))
+        )
+
+    # -- export -------------------------------------------------------------------------------------
+    def export(self, formats: tuple[str, ...], out_dir: str | None = None) -> None:
+        from landgui.core.scenes import export, open_scene
+
+        res, path = self.result, self.current
+        if res is None:
+            return
+        out = out_dir or QFileDialog.getExistingDirectory(self, "Export class map to folder")
+        if not out:
+            return
+        palette = self.palette
+
+        def job(progress, should_stop):
+            sc = open_scene(path)
+            try:
+                progress("exporting", 0, 1)
+                files = export(res, sc, out, Path(path).stem, palette, formats)
+                progress("exporting", 1, 1)
+                return files
+            finally:
+                sc.close()
+
+        self._run(job, lambda files: self.status.emit(f"exported {len(files)} files to {out}"))
+
+    def mapped_point(self, x: float, y: float) -> QPointF:
+        return self.view.mapFromScene(QPointF(x, y))
+
+
+def _hb(*widgets) -> QHBoxLayout:
+    lay = QHBoxLayout()
+    for w in widgets:
+        lay.addWidget(w)
+    return lay

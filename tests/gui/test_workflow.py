@@ -1,0 +1,211 @@
+"""Drive the Training, Evaluation and Scene tabs as a user would (pytest-qt, offscreen)."""
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtTest import QTest
+
+from landgui.gui.main_window import MainWindow
+
+TRAIN_TIMEOUT = 180_000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("runs_dir", str(tmp_path / "runs"))
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    for worker in w.running_workers():
+        worker.requestInterruption()
+        worker.wait()
+
+
+def _setup_training(tab, split, epochs=2, name="gui-run"):
+    tab.set_split(str(Path(split) / "split.json"))
+    tab.model_combo.setCurrentText("scratch")
+    tab.size_spin.setValue(32)
+    tab.epochs_spin.setValue(epochs)
+    tab.batch_spin.setValue(8)
+    tab.name_edit.setText(name)
+
+
+def _train(qtbot, tab, split, epochs=2, name="gui-run"):
+    _setup_training(tab, split, epochs, name)
+    with qtbot.waitSignal(tab.run_finished, timeout=TRAIN_TIMEOUT) as sig:
+        qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    return sig.args[0]
+
+
+def test_training_tab_curves_and_progress(window, qtbot, tiny_split):
+    tab = window.training_tab
+    _setup_training(tab, tiny_split, epochs=2)
+    seen = []
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    tab.worker.record.connect(lambda r: seen.append((r["kind"], tab.progress.value(), tab.progress.format())))
+    with qtbot.waitSignal(tab.run_finished, timeout=TRAIN_TIMEOUT):
+        pass
+    tab.worker.wait()
+    batches = [s for s in seen if s[0] == "batch"]
+    assert len(batches) >= 6 and "epoch 2/2, batch 3/3" in batches[-1][2] and "ETA" in batches[-1][2]
+    assert [h["epoch"] for h in tab.curves.epochs] == [1, 2]
+    lines = {line.get_label() for line in tab.curves.ax_loss.get_lines()}
+    assert {"train loss", "val loss"} <= lines
+    assert tab.runs_list.count() == 1 and "[completed]" in tab.runs_list.item(0).text()
+    assert window.evaluation_tab.run_combo.count() == 1  # the new run is offered for evaluation
+
+
+def test_stop_mid_training_gives_a_loadable_stopped_run(window, qtbot, tiny_split):
+    from landgui.core.models import load_run
+
+    tab = window.training_tab
+    _setup_training(tab, tiny_split, epochs=100, name="stopped")
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    tab.worker.record.connect(lambda r: r["kind"] == "epoch" and r["epoch"] == 2 and tab.stop_button.click())
+    with qtbot.waitSignal(tab.run_finished, timeout=TRAIN_TIMEOUT) as sig:
+        pass
+    tab.worker.wait()
+    run = Path(sig.args[0])
+    assert json.loads((run / "status.json").read_text())["status"] == "stopped"
+    assert 2 <= len(json.loads((run / "history.json").read_text())) < 100
+    assert load_run(run).labels == ["desert", "green_area", "water"]
+    assert tab.resume_button.isEnabled() and tab.start_button.isEnabled()
+
+
+def test_gui_thread_stays_responsive_during_training(window, qtbot, tiny_split):
+    tab = window.training_tab
+    _setup_training(tab, tiny_split, epochs=4, name="responsive")
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(tab.run_finished, timeout=TRAIN_TIMEOUT):
+        pass
+    timer.stop()
+    tab.worker.wait()
+    gaps = np.diff(ticks)
+    assert len(ticks) > 50
+    assert gaps.max() < 0.25, f"GUI thread blocked for {gaps.max() * 1000:.0f} ms"
+
+
+def _click_matrix_cell(canvas, ax, i, j):
+    from matplotlib.backend_bases import MouseEvent
+
+    x, y = ax.transData.transform((j, i))
+    canvas.callbacks.process("button_press_event", MouseEvent("button_press_event", canvas, x, y, button=1))
+
+
+def test_evaluate_and_click_confusion_cell(window, qtbot, tiny_split):
+    run = _train(qtbot, window.training_tab, tiny_split)
+    tab = window.evaluation_tab
+    assert tab.run_combo.currentData() == run
+    qtbot.mouseClick(tab.eval_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.result is not None, timeout=60_000)
+    tab.worker.wait()
+    res = tab.result
+    assert f"{res['accuracy']:.2%}" in tab.headline.text() and "macro F1" in tab.headline.text()
+    assert tab.table.rowCount() == 3
+    ax = tab.figure.axes[0]
+    for i in range(3):
+        for j in range(3):
+            _click_matrix_cell(tab.canvas, ax, i, j)
+            assert tab.selected_cell == (i, j)
+            assert tab.images.count() == res["confusion_matrix"][i][j]
+    assert tab.compare.rowCount() == 1 and tab.compare.item(0, 6).text() == f"{res['accuracy']:.4f}"
+
+
+def _mosaic(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    colours = {0: (200, 160, 100), 1: (40, 110, 50), 2: (30, 60, 120)}
+    truth = np.array([[0, 1, 2], [2, 1, 0]])
+    img = np.zeros((128, 192, 3), np.uint8)
+    for r in range(2):
+        for c in range(3):
+            img[r * 64 : (r + 1) * 64, c * 64 : (c + 1) * 64] = np.clip(
+                np.array(colours[truth[r, c]]) + rng.normal(0, 20, (64, 64, 3)), 0, 255
+            )
+    cv2.imwrite(str(path), img[:, :, ::-1])
+
+
+def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path):
+    _train(qtbot, window.training_tab, tiny_split)
+    tab = window.scene_tab
+    scene = tmp_path / "my scene.png"
+    _mosaic(scene)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(scene))])
+    with qtbot.waitSignal(tab.scene_loaded, timeout=30_000):
+        tab.view.dropEvent(
+            QDropEvent(
+                QPointF(20, 20),
+                Qt.DropAction.CopyAction,
+                mime,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
+        )
+    tab.worker.wait()
+    assert tab.current == str(scene) and tab.scene_list.count() == 1
+    assert tab.view.scene().sceneRect().width() == 192
+    with qtbot.waitSignal(tab.classified, timeout=60_000) as sig:
+        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    res = sig.args[0]
+    assert res.grid.rows == 2 and res.grid.cols == 3
+    assert tab.legend.count() == 3 and "%" in tab.legend.item(0).text()
+    assert not tab.overlay_item.pixmap().isNull()
+    # click the centre of patch (1, 2) on the view as a user would
+    pos = tab.view.mapFromScene(QPointF(2 * 64 + 32, 64 + 32))
+    QTest.mouseClick(tab.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    assert tab.selected == (1, 2)
+    assert tab.highlight.isVisible() and tab.highlight.rect().x() == 128
+    bars = [p.get_width() for p in tab.prob_figure.axes[0].patches]
+    np.testing.assert_allclose(bars, res.probs[1, 2], rtol=1e-6)
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    local = QPointF(tab.view.mapFromScene(QPointF(10, 10)))
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        local,
+        tab.view.viewport().mapToGlobal(local),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(tab.view.viewport(), move)
+    assert tab.hover_label.text().startswith("patch row 0, col 0")
+    # toggling a class hides it from the overlay, the opacity slider changes the overlay
+    tab.legend.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert 0 in tab.hidden
+    tab.opacity.setValue(80)
+    assert tab.overlay_item.opacity() == pytest.approx(0.8)
+    out = tmp_path / "export"
+    tab.export(("png", "csv"), str(out))
+    qtbot.waitUntil(lambda: (out / "my scene.summary.json").exists(), timeout=30_000)
+    tab.worker.wait()
+    assert (out / "my scene.overlay.png").exists() and (out / "my scene.patches.csv").exists()
+
+
+def test_worker_error_is_a_dialog(window, qtbot, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    tab = window.scene_tab
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    tab.open_scenes([str(bad)])
+    qtbot.waitUntil(lambda: tab.classify_button.isEnabled() and not tab.worker.isRunning(), timeout=30_000)
+    boxes = [b for b in tab.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
+    assert boxes and "could not be opened" in boxes[-1].text() and "broken.jpg" in boxes[-1].detailedText()

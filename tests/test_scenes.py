@@ -1,0 +1,243 @@
+"""Scene mapping: grid, overlap averaging, mosaic correctness, GeoTIFF alignment, bad input, CLI."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from landgui.core import scenes as S
+from landgui.core.errors import LandguiError
+
+COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+LABELS = ["red", "green", "blue"]
+
+
+def centroid_model(size: int):
+    """A Keras model that is a nearest-centroid classifier on the mean colour (correct by design)."""
+    import keras
+
+    inp = keras.Input((size, size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inp)
+    dense = keras.layers.Dense(len(COLOURS), activation="softmax")
+    out = dense(x)
+    c = np.array(COLOURS, np.float32)
+    dense.set_weights([c.T / 50.0, -(c**2).sum(1) / 100.0])
+    return keras.Model(inp, out)
+
+
+def mosaic(classes: np.ndarray, patch: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rows, cols = classes.shape
+    img = np.zeros((rows * patch, cols * patch, 3), np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            noise = rng.normal(0, 15, (patch, patch, 3))
+            img[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] = np.clip(
+                np.array(COLOURS[classes[r, c]]) + noise, 0, 255
+            )
+    return img
+
+
+def test_grid_counts_and_errors():
+    g = S.make_grid(200, 130, 64, 64, "pad")
+    assert (g.rows, g.cols, g.cell) == (3, 4, 64)
+    g = S.make_grid(200, 130, 64, 64, "skip")
+    assert (g.rows, g.cols) == (2, 3)
+    g = S.make_grid(200, 130, 64, 32, "pad")
+    assert (g.rows, g.cols, g.cell) == (4, 6, 32)
+    assert S.make_grid(1, 1, 64, 64).n == 1  # smaller than a patch: one mirror-padded patch
+    with pytest.raises(LandguiError, match="stride must be at least 1"):
+        S.make_grid(100, 100, 64, 0)
+    with pytest.raises(LandguiError, match="smaller than one 64 px patch"):
+        S.make_grid(50, 100, 64, 64, "skip")
+    with pytest.raises(LandguiError, match="leave gaps"):
+        S.make_grid(100, 100, 16, 32)
+
+
+def test_overlap_averaging_hand_computed():
+    g = S.make_grid(96, 64, 64, 32, "pad")  # 1 row x 2 cols, cells of 32 px: 2 x 3 cells
+    assert (g.rows, g.cols) == (1, 2)
+    probs = np.array([[[1.0, 0.0], [0.0, 1.0]]], np.float32)
+    avg, cnt = S.average_cells(g, probs, np.ones((1, 2), bool))
+    assert avg.shape == (2, 3, 2)
+    np.testing.assert_allclose(avg[0], [[1, 0], [0.5, 0.5], [0, 1]])
+    np.testing.assert_allclose(avg[1], avg[0])
+    np.testing.assert_array_equal(cnt, [[1, 2, 1], [1, 2, 1]])
+    # 2x2 patches with stride half the patch: the centre cell sees all four
+    g = S.make_grid(48, 48, 32, 16, "pad")
+    p = np.array([[[0.9, 0.1], [0.5, 0.5]], [[0.3, 0.7], [0.1, 0.9]]], np.float32)
+    avg, cnt = S.average_cells(g, p, np.ones((2, 2), bool))
+    np.testing.assert_allclose(avg[1, 1], [(0.9 + 0.5 + 0.3 + 0.1) / 4, (0.1 + 0.5 + 0.7 + 0.9) / 4], rtol=1e-6)
+    np.testing.assert_allclose(avg[0, 0], [0.9, 0.1])
+    assert cnt[1, 1] == 4 and cnt[0, 1] == 2
+
+
+@pytest.mark.parametrize("input_size", [16, 8])
+def test_mosaic_comes_back_right(tmp_path, input_size):
+    truth = np.array([[0, 1, 2, 0], [1, 2, 0, 1], [2, 0, 1, 2], [0, 0, 2, 1]])
+    path = tmp_path / "mosaic.png"
+    cv2.imwrite(str(path), mosaic(truth, 16)[:, :, ::-1])
+    scene = S.open_scene(path)
+    res = S.classify_scene(centroid_model(input_size), LABELS, input_size, scene, patch=16, batch=5)
+    np.testing.assert_array_equal(res.classes, truth)
+    np.testing.assert_array_equal(res.cell_classes, truth)
+    assert res.coverage == pytest.approx({"red": 6 / 16, "green": 5 / 16, "blue": 5 / 16})
+    assert res.patches_per_s > 0
+
+
+def test_overlapping_stride_smooths_and_keeps_classes(tmp_path):
+    truth = np.array([[0, 0, 2, 2], [0, 0, 2, 2]])
+    path = tmp_path / "m.png"
+    cv2.imwrite(str(path), mosaic(truth, 16)[:, :, ::-1])
+    res = S.classify_scene(centroid_model(16), LABELS, 16, S.open_scene(path), patch=16, stride=8)
+    assert res.grid.cell == 8 and res.cell_classes.shape == (4, 8)
+    assert (res.cell_classes[:, :3] == 0).all() and (res.cell_classes[:, 5:] == 2).all()
+
+
+def _geotiff(path: Path, img: np.ndarray, dtype="uint8", nodata=None):
+    import rasterio
+    from rasterio.transform import Affine
+
+    transform = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+    data = np.moveaxis(img, -1, 0).astype(dtype)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=img.shape[1],
+        height=img.shape[0],
+        count=data.shape[0],
+        dtype=dtype,
+        crs="EPSG:32633",
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
+        dst.write(data)
+    return transform
+
+
+def test_geotiff_output_lines_up_and_geojson_in_scene_crs(tmp_path):
+    import rasterio
+
+    truth = np.array([[0, 1, 2], [2, 1, 0]])
+    img = mosaic(truth, 16)[:, :45]  # 32 x 45: a partial last column
+    transform = _geotiff(tmp_path / "scene.tif", img)
+    scene = S.open_scene(tmp_path / "scene.tif")
+    assert scene.georeferenced and (scene.width, scene.height) == (45, 32)
+    res = S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16)
+    files = S.export(res, scene, tmp_path / "out", "scene", {"red": "#ff0000", "green": "#00ff00", "blue": "#0000ff"})
+    with rasterio.open(files["geotiff"]) as out:
+        assert out.crs.to_string() == "EPSG:32633"
+        assert out.transform == transform
+        assert (out.width, out.height) == (45, 32)
+        cls = out.read(1)
+    expected = np.repeat(np.repeat(truth, 16, 0), 16, 1)[:, :45]
+    np.testing.assert_array_equal(cls, expected)
+    gj = json.loads(Path(files["geojson"]).read_text())
+    assert gj["crs"]["properties"]["name"] == "EPSG:32633"
+    assert {f["properties"]["class"] for f in gj["features"]} == set(LABELS)
+    xs = [x for f in gj["features"] for ring in f["geometry"]["coordinates"] for x, _ in ring]
+    assert min(xs) == pytest.approx(500000.0) and max(xs) <= 500000.0 + 48 * 10
+    summary = json.loads(Path(files["summary"]).read_text())
+    assert summary["grid"] == [2, 3] and summary["patches"] == 6 and summary["georeferenced"]
+    assert set(summary) >= {"grid", "patches", "coverage", "seconds", "patches_per_s"}
+    for k in ("classes_png", "overlay_png", "patches_csv"):
+        assert Path(files[k]).stat().st_size > 0
+    png = cv2.imread(files["classes_png"], cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(png, expected)
+    rows = Path(files["patches_csv"]).read_text().splitlines()
+    assert rows[0] == "row,col,x,y,class,p_red,p_green,p_blue" and rows[1].startswith("0,0,0,0,red,")
+
+
+def test_16bit_single_band_and_nodata(tmp_path):
+    grey = np.zeros((64, 64, 1), np.uint16)
+    grey[16:48, 16:48] = 40000
+    grey[:, :8] = 0
+    _geotiff(tmp_path / "g16.tif", grey, "uint16", nodata=0)
+    scene = S.open_scene(tmp_path / "g16.tif")
+    rgb, nod = scene.read(0, 0, 64, 64)
+    assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3) and rgb[30, 30].tolist() == [255, 255, 255]
+    assert nod[:, :8].all() and not nod[30, 30]
+    res = S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16, ignore_nodata=True)
+    assert (res.classes[:, 0] == -1).all() and (res.classes[1:3, 1:3] >= 0).all()
+    assert res.stats["ignored"] >= 4
+
+
+def test_bad_scenes(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(LandguiError, match="empty"):
+        S.open_scene(tmp_path / "empty.jpg")
+    ok, buf = cv2.imencode(".jpg", mosaic(np.zeros((4, 4), int), 16))
+    (tmp_path / "trunc.jpg").write_bytes(buf.tobytes()[: len(buf) // 2])
+    with pytest.raises(LandguiError, match="truncated"):
+        S.open_scene(tmp_path / "trunc.jpg")
+    cv2.imwrite(str(tmp_path / "one.png"), np.full((1, 1, 3), 200, np.uint8))
+    res = S.classify_scene(centroid_model(16), LABELS, 16, S.open_scene(tmp_path / "one.png"), patch=16)
+    assert res.grid.n == 1 and res.classes[0, 0] >= 0  # documented: one mirror-padded patch
+    with pytest.raises(LandguiError, match="smaller than one"):
+        S.classify_scene(centroid_model(16), LABELS, 16, S.open_scene(tmp_path / "one.png"), patch=16, edge="skip")
+    _geotiff(tmp_path / "seven.tif", np.zeros((8, 8, 7), np.uint8))
+    with pytest.raises(LandguiError, match="7 bands"):
+        S.open_scene(tmp_path / "seven.tif")
+    with pytest.raises(LandguiError, match="stride must be at least 1"):
+        S.classify_scene(centroid_model(16), LABELS, 16, S.open_scene(tmp_path / "one.png"), patch=16, stride=0)
+    with pytest.raises(LandguiError, match="not found"):
+        S.open_scene(tmp_path / "nope.tif")
+
+
+def test_stop_flag(tmp_path):
+    from landgui.core.errors import Cancelled
+
+    cv2.imwrite(str(tmp_path / "m.png"), mosaic(np.zeros((8, 8), int), 16))
+    with pytest.raises(Cancelled):
+        S.classify_scene(
+            centroid_model(16),
+            LABELS,
+            16,
+            S.open_scene(tmp_path / "m.png"),
+            patch=16,
+            batch=4,
+            should_stop=lambda: True,
+        )
+
+
+def test_cli_segment_batch(tiny_split, tmp_path, capsys):
+    from landgui.cli import main
+    from landgui.core import training as T
+    from landgui.core.models import ModelSpec
+
+    T.train(
+        tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
+    )
+    cv2.imwrite(str(tmp_path / "a.png"), mosaic(np.array([[0, 1], [2, 0]]), 64))
+    _geotiff(tmp_path / "b.tif", mosaic(np.array([[0, 1, 2]]), 64))
+    rc = main(
+        [
+            "segment",
+            str(tmp_path / "run"),
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.tif"),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    out = tmp_path / "out"
+    for name in ("a", "b"):
+        for suffix in ("classes.png", "overlay.png", "patches.csv", "summary.json"):
+            assert (out / f"{name}.{suffix}").exists(), f"{name}.{suffix}"
+    assert (out / "b.classes.tif").exists() and (out / "b.classes.geojson").exists()
+    assert not (out / "a.classes.tif").exists()  # not georeferenced
+    s = json.loads((out / "a.summary.json").read_text())
+    assert s["grid"] == [2, 2] and s["patches"] == 4
+    assert sum(s["coverage"].values()) == pytest.approx(1.0)
+    assert json.loads((tmp_path / "run" / "palette.json").read_text()) == {
+        "desert": "#0072B2",
+        "green_area": "#E69F00",
+        "water": "#009E73",
+    }
+    assert main(["segment", str(tmp_path / "run"), str(tmp_path / "zzz.png"), "--out", str(out)]) == 2
+    assert "scene not found" in capsys.readouterr().err
