@@ -227,3 +227,13 @@ def test_cli_train_errors(tiny_split, tmp_path, capsys):
     assert err.startswith("landgui: error: no split.json") and err.count("\n") == 1
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "holds no run to resume" in capsys.readouterr().err
+
+
+def test_load_run_from_another_version_is_a_clear_error(tiny_split, tmp_path):
+    T.train(tiny_split, tmp_path / "run", *_scratch(epochs=1))
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    cfg["run_schema_version"] = 99
+    cfg["landgui_version"] = "9.0"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(LandguiError, match="written by landgui 9.0 with run schema 99"):
+        load_run(tmp_path / "run")

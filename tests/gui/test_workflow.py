@@ -209,3 +209,20 @@ def test_worker_error_is_a_dialog(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: tab.classify_button.isEnabled() and not tab.worker.isRunning(), timeout=30_000)
     boxes = [b for b in tab.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
     assert boxes and "could not be opened" in boxes[-1].text() and "broken.jpg" in boxes[-1].detailedText()
+
+
+def test_closing_during_training_asks_then_stops_cleanly(window, qtbot, tiny_split, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    tab = window.training_tab
+    _setup_training(tab, tiny_split, epochs=100, name="closing")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    epochs = []
+    tab.worker.record.connect(lambda r: r["kind"] == "epoch" and epochs.append(r))
+    qtbot.waitUntil(lambda: len(epochs) >= 1, timeout=TRAIN_TIMEOUT)
+    window.close()  # asks, stops the worker and waits for it
+    assert asked and not tab.worker.isRunning()
+    status = json.loads((Path(window.settings.value("runs_dir")) / "closing" / "status.json").read_text())
+    assert status["status"] == "stopped"
