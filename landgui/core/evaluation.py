@@ -193,16 +193,22 @@ def write_results(run_dir: Path, result: dict) -> None:
     per_class_figure(result).savefig(run_dir / f"per-class-{split}.png", dpi=110)
 
 
-def confusion_figure(result: dict, figure: Any = None) -> Any:
-    """Heatmap of the row-normalised confusion matrix with counts (matplotlib object API)."""
+def _figure_axes(figure: Any, size: tuple[float, float]) -> tuple[Any, Any]:
+    """Clear and reuse a GUI figure, or make a new Agg figure (no pyplot state either way)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = figure or Figure(figsize=(5.5, 4.5), tight_layout=True)
-    if figure is None:
+    fig = figure
+    if fig is None:
+        fig = Figure(figsize=size, tight_layout=True)
         FigureCanvasAgg(fig)
     fig.clear()
-    ax = fig.add_subplot(111)
+    return fig, fig.add_subplot(111)
+
+
+def confusion_figure(result: dict, figure: Any = None) -> Any:
+    """Heatmap of the row-normalised confusion matrix with counts (matplotlib object API)."""
+    fig, ax = _figure_axes(figure, (5.5, 4.5))
     labels = result["labels"]
     cm = np.array(result["confusion_matrix"])
     norm = np.array(result["confusion_matrix_normalized"])
@@ -228,14 +234,7 @@ def confusion_figure(result: dict, figure: Any = None) -> Any:
 
 
 def per_class_figure(result: dict, figure: Any = None) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = figure or Figure(figsize=(6, 3.5), tight_layout=True)
-    if figure is None:
-        FigureCanvasAgg(fig)
-    fig.clear()
-    ax = fig.add_subplot(111)
+    fig, ax = _figure_axes(figure, (6, 3.5))
     labels = result["labels"]
     x = np.arange(len(labels))
     for k, (m, colour) in enumerate((("precision", "#0072B2"), ("recall", "#E69F00"), ("f1", "#009E73"))):

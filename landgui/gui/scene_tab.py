@@ -304,9 +304,8 @@ class SceneTab(QWidget):
 
     # -- classification ---------------------------------------------------------------------------
     def classify(self) -> None:
-        from landgui.core.models import load_run
         from landgui.core.palette import run_palette
-        from landgui.core.scenes import classify_scene, open_scene
+        from landgui.core.scenes import segment_file
 
         if self.current is None:
             show_error(self, "Classify", "open a scene first (or the demo scene)")
@@ -318,22 +317,8 @@ class SceneTab(QWidget):
         path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
 
         def job(progress, should_stop):
-            run = load_run(run_dir)
-            sc = open_scene(path)
-            try:
-                res = classify_scene(
-                    run.model,
-                    run.labels,
-                    run.image_size,
-                    sc,
-                    patch=patch,
-                    stride=stride,
-                    progress=progress,
-                    should_stop=should_stop,
-                )
-            finally:
-                sc.close()
-            return path, res, run_palette(run_dir, run.labels)
+            res = segment_file(run_dir, path, patch=patch, stride=stride, progress=progress, should_stop=should_stop)
+            return path, res, run_palette(run_dir, res.labels)
 
         self._run(job, self._classified)
 
