@@ -168,40 +168,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    import numpy as np
+    from landgui.core.inference import predict_files
 
-    from landgui.core import data as D
-    from landgui.core.imageio import ImageReadError
-    from landgui.core.inference import predict_images
-    from landgui.core.models import load_run
-
-    run = load_run(args.run)
-    images, names, bad = [], [], []
-    for path in args.images:
-        try:
-            images.append(D.load_resized(path, run.image_size))
-            names.append(path)
-        except ImageReadError as exc:
-            bad.append({"path": path, "error": exc.reason})
-    if not images:
-        raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
-    probs = predict_images(run.model, np.stack(images))
-    rows = [
-        {
-            "path": n,
-            "pred": run.labels[int(p.argmax())],
-            "confidence": float(p.max()),
-            "probs": {lab: float(v) for lab, v in zip(run.labels, p, strict=True)},
-        }
-        for n, p in zip(names, probs, strict=True)
-    ]
+    out = predict_files(args.run, args.images)
+    rows, bad, labels = out["predictions"], out["errors"], out["labels"]
     if args.json:
         print(json.dumps({"predictions": rows, "errors": bad}, indent=2))
     else:
-        w = max(len(n) for n in names)
-        print(f"{'image':<{w}}  {'prediction':<12} " + " ".join(f"{lab[:10]:>10}" for lab in run.labels))
+        w = max(len(r["path"]) for r in rows)
+        print(f"{'image':<{w}}  {'prediction':<12} " + " ".join(f"{lab[:10]:>10}" for lab in labels))
         for r in rows:
-            print(f"{r['path']:<{w}}  {r['pred']:<12} " + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in run.labels))
+            print(f"{r['path']:<{w}}  {r['pred']:<12} " + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in labels))
         for b in bad:
             print(f"{b['path']}: cannot read ({b['error']})", file=sys.stderr)
     return 0 if not bad else 1

@@ -48,3 +48,33 @@ def predict_images(model: Any, images: np.ndarray, batch_size: int = 64, **kw: A
     """Probabilities for an (N, S, S, 3) array of images already at the model's input size."""
     batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
     return predict_batches(model, batches, len(images), **kw)
+
+
+def predict_files(run_dir: str, paths: list[str], progress: Any = None, should_stop: Any = None) -> dict:
+    """Class probabilities of image files with a run's model: {"labels", "predictions", "errors"}."""
+    from landgui.core import data as D
+    from landgui.core.errors import LandguiError
+    from landgui.core.imageio import ImageReadError
+    from landgui.core.models import load_run
+
+    run = load_run(run_dir)
+    images, names, bad = [], [], []
+    for path in paths:
+        try:
+            images.append(D.load_resized(path, run.image_size))
+            names.append(path)
+        except ImageReadError as exc:
+            bad.append({"path": path, "error": exc.reason})
+    if not images:
+        raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
+    probs = predict_images(run.model, np.stack(images), progress=progress, should_stop=should_stop)
+    rows = [
+        {
+            "path": n,
+            "pred": run.labels[int(p.argmax())],
+            "confidence": float(p.max()),
+            "probs": {lab: float(v) for lab, v in zip(run.labels, p, strict=True)},
+        }
+        for n, p in zip(names, probs, strict=True)
+    ]
+    return {"labels": run.labels, "predictions": rows, "errors": bad}

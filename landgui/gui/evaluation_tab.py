@@ -50,6 +50,9 @@ class EvaluationTab(QWidget):
         self.eval_button.clicked.connect(self.evaluate)
         refresh = QPushButton("Refresh runs")
         refresh.clicked.connect(self.refresh_runs)
+        self.predict_button = QPushButton("Predict images…")
+        self.predict_button.setToolTip("class probabilities of any image files with the selected run")
+        self.predict_button.clicked.connect(self.choose_images)
         self.progress = EtaProgressBar()
         top = QHBoxLayout()
         top.addWidget(QLabel("Run:"))
@@ -58,6 +61,7 @@ class EvaluationTab(QWidget):
         top.addWidget(self.split_combo)
         top.addWidget(self.eval_button)
         top.addWidget(refresh)
+        top.addWidget(self.predict_button)
         top.addWidget(self.progress, 1)
 
         self.headline = QLabel("Choose a run and press Evaluate.")
@@ -183,6 +187,46 @@ class EvaluationTab(QWidget):
         if wrong:
             self.show_cell(*wrong[0])
         self.status.emit(f"{Path(result['run']).name}: {result['split']} accuracy {result['accuracy']:.2%}")
+
+    def choose_images(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from landgui.gui.common import last_dir, remember_dir
+
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Images to classify", last_dir("predict"), "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp)"
+        )
+        if files:
+            remember_dir("predict", files[0])
+            self.predict(files)
+
+    def predict(self, paths: list[str]) -> None:
+        """Classify image files with the selected run (the CLI's `landgui predict`) in a worker."""
+        from landgui.core.inference import predict_files
+
+        run = self.run_combo.currentData()
+        if not run:
+            show_error(self, "Predict", "no run with a model in the runs folder; train one first")
+            return
+        self.worker = JobWorker(lambda progress, should_stop: predict_files(run, paths, progress, should_stop), self)
+        self.worker.progress.connect(self.progress.update_progress)
+        self.worker.finished_ok.connect(self.show_predictions)
+        self.worker.failed.connect(self._failed)
+        self.worker.start()
+
+    def show_predictions(self, out: dict) -> None:
+        self.progress.finish(f"classified {len(out['predictions'])} images")
+        self.inner_tabs.setCurrentIndex(0)
+        self.cell_label.setText(
+            f"predictions for {len(out['predictions'])} images (hover for all probabilities)"
+            + (f"; {len(out['errors'])} could not be read" if out["errors"] else "")
+        )
+        self.images.clear()
+        for r in out["predictions"]:
+            item = QListWidgetItem(QIcon(thumbnail_pixmap(r["path"], THUMB)), f"{r['pred']}\n{r['confidence']:.2f}")
+            item.setToolTip(r["path"] + "\n" + "\n".join(f"{k}: {v:.4f}" for k, v in r["probs"].items()))
+            self.images.addItem(item)
+        self.predictions = out
 
     def _on_click(self, event) -> None:
         if self.result is None or event.inaxes is None or event.xdata is None:

@@ -123,6 +123,18 @@ def test_evaluate_and_click_confusion_cell(window, qtbot, tiny_split):
             assert tab.selected_cell == (i, j)
             assert tab.images.count() == res["confusion_matrix"][i][j]
     assert tab.compare.rowCount() == 1 and tab.compare.item(0, 6).text() == f"{res['accuracy']:.4f}"
+    # "landgui predict" from the window: classify image files with the selected run
+    root = Path(res["dataset_root"])
+    files = [str(root / p["path"]) for p in res["predictions"][:3]]
+    tab.predict(files)
+    qtbot.waitUntil(lambda: getattr(tab, "predictions", None) is not None, timeout=60_000)
+    tab.worker.wait()
+    assert tab.images.count() == 3
+    by_path = {p["path"]: p for p in res["predictions"]}
+    first = tab.predictions["predictions"][0]
+    rel = str(Path(first["path"]).relative_to(root))
+    assert first["pred"] == by_path[rel]["pred"]
+    assert first["confidence"] == pytest.approx(by_path[rel]["confidence"], abs=1e-4)
 
 
 def _mosaic(path: Path) -> None:
