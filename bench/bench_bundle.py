@@ -33,8 +33,7 @@ def timed(cmd: list[str], env: dict | None = None) -> float:
 
 def main() -> None:
     import rasterio
-    from rasterio.transform import from_origin
-    from synth import make_dataset
+    from synth import make_dataset, write_geotiff
 
     bundle = Path(sys.argv[1] if len(sys.argv) > 1 else "dist/landgui")
     exe = str(bundle / "landgui")
@@ -63,19 +62,8 @@ def main() -> None:
         ],
         env,
     )
-    img = np.random.default_rng(0).integers(0, 255, (3, 256, 256), dtype=np.uint8)
-    with rasterio.open(
-        tmp / "geo.tif",
-        "w",
-        driver="GTiff",
-        width=256,
-        height=256,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:32633",
-        transform=from_origin(500000, 4000000, 10, 10),
-    ) as dst:
-        dst.write(img)
+    img = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    write_geotiff(tmp / "geo.tif", img)  # EPSG:32633
     res["segment_demo_and_geotiff_s"] = timed(
         [exe, "segment", str(tmp / "run"), "demo", str(tmp / "geo.tif"), "--out", str(tmp / "out"), "--quiet"], env
     )

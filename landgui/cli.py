@@ -113,27 +113,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def run_summary(run_dir: str) -> dict:
     """The comparison row of one run (evaluating its test split if not done yet)."""
-    import json
     from pathlib import Path as P
 
-    from landgui.core.evaluation import evaluate_run, load_evaluation
+    from landgui.core.evaluation import evaluate_run
+    from landgui.core.runs import run_info
 
-    run = P(run_dir)
-    try:
-        cfg = json.loads((run / "config.json").read_text())
-        hist = json.loads((run / "history.json").read_text())
-    except (OSError, ValueError):
-        raise LandguiError(f"{run} is not a landgui run folder") from None
-    ev = load_evaluation(run, "test") or evaluate_run(run, "test")
+    info = run_info(P(run_dir))
+    if info is None:
+        raise LandguiError(f"{run_dir} is not a landgui run folder")
+    if info["test_accuracy"] is None:
+        ev = evaluate_run(run_dir, "test")
+        info["test_accuracy"], info["macro_f1"] = ev["accuracy"], ev["macro_avg"]["f1"]
     return {
-        "run": str(run),
-        "model": cfg["model"]["model"],
-        "backbone": cfg["model"]["backbone"] if cfg["model"]["model"] == "transfer" else "-",
-        "image_size": cfg["model"]["image_size"],
-        "epochs": len(hist),
-        "train_seconds": round(sum(h["seconds"] for h in hist), 1),
-        "test_accuracy": ev["accuracy"],
-        "macro_f1": ev["macro_avg"]["f1"],
+        "run": str(run_dir),
+        **{
+            k: info[k]
+            for k in ("model", "backbone", "image_size", "epochs", "train_seconds", "test_accuracy", "macro_f1")
+        },
     }
 
 

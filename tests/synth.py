@@ -65,3 +65,26 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, float, bytes]]:
         else:
             snap[str(p)] = (-1, p.stat().st_mtime, b"")
     return snap
+
+
+def write_geotiff(path: Path, img: np.ndarray, dtype: str = "uint8", nodata=None):
+    """A GeoTIFF of an (H, W, bands) array in EPSG:32633 with 10 m pixels; returns its transform."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    transform = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
+    data = np.moveaxis(img, -1, 0).astype(dtype)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=img.shape[1],
+        height=img.shape[0],
+        count=data.shape[0],
+        dtype=dtype,
+        crs="EPSG:32633",
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
+        dst.write(data)
+    return transform

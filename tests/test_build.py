@@ -40,8 +40,7 @@ def _run(exe: Path, *args: str, timeout: int = 900, env: dict | None = None) -> 
 
 def test_bundle_splits_trains_and_classifies_headless(bundle: Path, tmp_path: Path):
     import rasterio
-    from rasterio.transform import from_origin
-    from synth import make_dataset
+    from synth import make_dataset, write_geotiff
 
     exe = bundle / "landgui"
     assert exe.is_file()
@@ -66,19 +65,8 @@ def test_bundle_splits_trains_and_classifies_headless(bundle: Path, tmp_path: Pa
     )
     assert (tmp_path / "cache" / "efficientnet_lite0_imagenet_keras.npz").exists()
     # a GeoTIFF in EPSG:32633 (needs the bundled PROJ database) and the bundled demo scene
-    img = np.random.default_rng(0).integers(0, 255, (3, 128, 192), dtype=np.uint8)
-    with rasterio.open(
-        tmp_path / "geo.tif",
-        "w",
-        driver="GTiff",
-        width=192,
-        height=128,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:32633",
-        transform=from_origin(500000, 4000000, 10, 10),
-    ) as dst:
-        dst.write(img)
+    img = np.random.default_rng(0).integers(0, 255, (128, 192, 3), dtype=np.uint8)
+    write_geotiff(tmp_path / "geo.tif", img)  # EPSG:32633
     _run(
         exe,
         "segment",

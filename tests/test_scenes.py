@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from synth import write_geotiff
 
 from landgui.core import scenes as S
 from landgui.core.errors import LandguiError
@@ -96,34 +97,12 @@ def test_overlapping_stride_smooths_and_keeps_classes(tmp_path):
     assert (res.cell_classes[:, :3] == 0).all() and (res.cell_classes[:, 5:] == 2).all()
 
 
-def _geotiff(path: Path, img: np.ndarray, dtype="uint8", nodata=None):
-    import rasterio
-    from rasterio.transform import Affine
-
-    transform = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
-    data = np.moveaxis(img, -1, 0).astype(dtype)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=img.shape[1],
-        height=img.shape[0],
-        count=data.shape[0],
-        dtype=dtype,
-        crs="EPSG:32633",
-        transform=transform,
-        nodata=nodata,
-    ) as dst:
-        dst.write(data)
-    return transform
-
-
 def test_geotiff_output_lines_up_and_geojson_in_scene_crs(tmp_path):
     import rasterio
 
     truth = np.array([[0, 1, 2], [2, 1, 0]])
     img = mosaic(truth, 16)[:, :45]  # 32 x 45: a partial last column
-    transform = _geotiff(tmp_path / "scene.tif", img)
+    transform = write_geotiff(tmp_path / "scene.tif", img)
     scene = S.open_scene(tmp_path / "scene.tif")
     assert scene.georeferenced and (scene.width, scene.height) == (45, 32)
     res = S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16)
@@ -155,7 +134,7 @@ def test_16bit_single_band_and_nodata(tmp_path):
     grey = np.zeros((64, 64, 1), np.uint16)
     grey[16:48, 16:48] = 40000
     grey[:, :8] = 0
-    _geotiff(tmp_path / "g16.tif", grey, "uint16", nodata=0)
+    write_geotiff(tmp_path / "g16.tif", grey, "uint16", nodata=0)
     scene = S.open_scene(tmp_path / "g16.tif")
     rgb, nod = scene.read(0, 0, 64, 64)
     assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3) and rgb[30, 30].tolist() == [255, 255, 255]
@@ -178,7 +157,7 @@ def test_bad_scenes(tmp_path):
     assert res.grid.n == 1 and res.classes[0, 0] >= 0  # documented: one mirror-padded patch
     with pytest.raises(LandguiError, match="smaller than one"):
         S.classify_scene(centroid_model(16), LABELS, 16, S.open_scene(tmp_path / "one.png"), patch=16, edge="skip")
-    _geotiff(tmp_path / "seven.tif", np.zeros((8, 8, 7), np.uint8))
+    write_geotiff(tmp_path / "seven.tif", np.zeros((8, 8, 7), np.uint8))
     with pytest.raises(LandguiError, match="7 bands"):
         S.open_scene(tmp_path / "seven.tif")
     with pytest.raises(LandguiError, match="stride must be at least 1"):
@@ -212,7 +191,7 @@ def test_cli_segment_batch(tiny_split, tmp_path, capsys):
         tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
     )
     cv2.imwrite(str(tmp_path / "a.png"), mosaic(np.array([[0, 1], [2, 0]]), 64))
-    _geotiff(tmp_path / "b.tif", mosaic(np.array([[0, 1, 2]]), 64))
+    write_geotiff(tmp_path / "b.tif", mosaic(np.array([[0, 1, 2]]), 64))
     rc = main(
         [
             "segment",

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core import data as D
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.errors import LandguiError
 from landgui.core.split import load_split, write_json_atomic
 
 SCHEMA = "landgui.evaluation"
@@ -290,8 +290,3 @@ def load_evaluation(run_dir: str | Path, split: str = "test") -> dict | None:
         return json.loads(p.read_text())
     except (OSError, ValueError):
         return None
-
-
-def check_stop(should_stop: Callable[[], bool] | None) -> None:
-    if should_stop and should_stop():
-        raise Cancelled()

@@ -21,7 +21,7 @@ downloaded by Keras when online, or a local ``.weights.h5``/``.h5`` file).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +219,3 @@ def load_run(run_dir: str | Path) -> LoadedRun:
             f"{run}: the model has {model.output_shape[-1]} outputs but labels.json names {len(labels)} classes"
         )
     return LoadedRun(model, list(labels), config, int(config["model"]["image_size"]), run)
-
-
-def spec_dict(spec: ModelSpec) -> dict:
-    return asdict(spec)

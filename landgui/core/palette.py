@@ -32,8 +32,7 @@ def colour(index: int) -> str:
 
 
 def rgb(index: int) -> tuple[int, int, int]:
-    h = colour(index).lstrip("#")
-    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    return hex_to_rgb(colour(index))
 
 
 def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:

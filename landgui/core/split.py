@@ -266,7 +266,7 @@ def split_hash(manifest: dict) -> str:
 
 
 def resolve_dataset_root(manifest: dict) -> Path:
-    """The dataset root: as written, or (if moved together) next to split.json's folder."""
+    """The dataset root written in the split; a clear error if it has gone."""
     root = Path(manifest["dataset_root"])
     if root.exists():
         return root

@@ -397,8 +397,8 @@ class _Trainer:
             self._restore_best(head if p.fast_path else model)
         if p.fine_tune_epochs > 0 and self.spec.fine_tune_layers > 0:
             if stage == 1 or self.state.get("stage") != 2:
-                self.state.update({"stage": 2, "stage_epoch": 0, "last": None, "wait": 0})
-                self.state.pop("last")
+                self.state.pop("last", None)  # stage-1 (head) checkpoints do not fit the full model
+                self.state.update({"stage": 2, "stage_epoch": 0, "wait": 0})
                 model.save_weights(self.ckpt / "stage1.weights.h5")
             else:
                 model.load_weights(self.ckpt / "stage1.weights.h5")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -476,9 +476,6 @@ class SceneTab(QWidget):
                 sc.close()
 
         self._run(job, lambda files: self.status.emit(f"exported {len(files)} files to {out}"))
-
-    def mapped_point(self, x: float, y: float) -> QPointF:
-        return self.view.mapFromScene(QPointF(x, y))
 
 
 def _hb(*widgets) -> QHBoxLayout:
