@@ -18,6 +18,11 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
     params = SplitParams(val=args.val, test=args.test, seed=args.seed, materialize=args.materialize)
     params.check()
+    if (Path(args.out) / "split.json").exists() and not args.overwrite:
+        raise LandguiError(
+            f"{Path(args.out) / 'split.json'} already exists and runs may point to it; "
+            "choose another --out or replace it with --overwrite"
+        )
     if Path(args.dataset).is_dir():
         check_out_dir(Path(args.dataset), Path(args.out))  # fail before a long scan
     bar = TerminalProgress(enabled=not args.quiet)
@@ -70,6 +75,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             model=args.model,
             backbone=args.backbone,
             image_size=args.image_size or T.DEFAULT_IMAGE_SIZE[args.model],
+            resolution=T.DEFAULT_RESOLUTION[args.model] if args.resolution is None else args.resolution,
             backbone_weights=args.backbone_weights,
             fine_tune_layers=args.fine_tune_layers,
         )
@@ -99,14 +105,33 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from landgui.core.progress import TerminalProgress
 
     bar = TerminalProgress(enabled=not (args.quiet or args.json), unit="images")
-    result = evaluate_run(args.run, args.split, progress=bar)
+    if args.data:
+        from landgui.core.evaluation import evaluate_folder
+
+        result = evaluate_folder(
+            args.run, args.data, ignore_unknown=args.ignore_unknown, adapt=args.adapt, progress=bar
+        )
+    else:
+        if args.ignore_unknown:
+            raise LandguiError("--ignore-unknown applies to --data FOLDER only")
+        if args.allow_other_split and not args.split_file:
+            raise LandguiError("--allow-other-split needs the split given explicitly with --split-file F")
+        result = evaluate_run(
+            args.run,
+            args.split,
+            split_path=args.split_file,
+            allow_other_split=args.allow_other_split,
+            progress=bar,
+            adapt=args.adapt,
+        )
+    name = result["split"]
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(report_text(result))
         print(
-            f"\nwrote {args.run}/evaluation-{args.split}.json, predictions-{args.split}.csv, "
-            f"confusion-{args.split}.png, per-class-{args.split}.png"
+            f"\nwrote {args.run}/evaluation-{name}.json, predictions-{name}.csv, "
+            f"confusion-{name}.png, per-class-{name}.png"
         )
     return 0
 
@@ -130,6 +155,7 @@ def run_summary(run_dir: str) -> dict:
             k: info[k]
             for k in ("model", "backbone", "image_size", "epochs", "train_seconds", "test_accuracy", "macro_f1")
         },
+        "data_accuracy": info["data_accuracy"],
     }
 
 
@@ -150,6 +176,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         ("test_accuracy", "test acc"),
         ("macro_f1", "macro F1"),
     ]
+    folders = sorted({name for r in rows for name in r["data_accuracy"]})
+    for r in rows:
+        for name in folders:
+            r[f"data:{name}"] = r["data_accuracy"].get(name, "-")
+    cols += [(f"data:{name}", f"{name} acc") for name in folders]
 
     def fmt(v: object) -> str:
         return f"{v:.4f}" if isinstance(v, float) and v <= 1.0 else str(v)
@@ -166,7 +197,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from landgui.core.inference import predict_files
 
-    out = predict_files(args.run, args.images)
+    out = predict_files(args.run, args.images, adapt=args.adapt)
     rows, bad, labels = out["predictions"], out["errors"], out["labels"]
     if args.json:
         print(json.dumps({"predictions": rows, "errors": bad}, indent=2))
@@ -193,6 +224,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     unknown = set(formats) - {"png", "csv", "geotiff", "geojson"}
     if unknown:
         raise LandguiError(f"unknown format(s) {sorted(unknown)}; choose from png, csv, geotiff, geojson")
+    from landgui.core.scenes import UNCERTAIN_BELOW
+
+    if args.uncertain_below is None:
+        args.uncertain_below = UNCERTAIN_BELOW
+    if not 0.0 <= args.uncertain_below <= 1.0:
+        raise LandguiError(f"--uncertain-below must be between 0 and 1, got {args.uncertain_below}")
     run = load_run(args.run)
     palette = run_palette(args.run, run.labels)
     scenes = [str(demo_scene_path()) if s == "demo" else s for s in args.scenes]
@@ -212,6 +249,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                     batch=args.batch,
                     edge=args.edge,
                     ignore_nodata=args.ignore_nodata,
+                    uncertain_below=args.uncertain_below,
+                    adapt=args.adapt,
                     progress=bar,
                 )
                 files = export(res, scene, args.out, P(path).stem, palette, formats)
@@ -260,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="also lay out OUT/{train,val,test}/<class>/ as copies or links (default none)",
     )
+    s.add_argument("--overwrite", action="store_true", help="replace a split.json already in --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     s.set_defaults(func=_cmd_split)
     t = sub.add_parser("train", help="train a model on a split; writes a run folder")
@@ -274,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--backbone-weights", help="local ImageNet weights file for a Keras applications backbone")
     t.add_argument("--image-size", type=int, help="input size in px (default: 64 scratch, 128 transfer)")
+    t.add_argument(
+        "--resolution",
+        type=int,
+        metavar="PX",
+        help="canonical ground resolution: every input is reduced to PX and back inside the model, so sharpness "
+        "gives no class away (default: 64 transfer, off for scratch; 0 = off)",
+    )
     t.add_argument("--epochs", type=int, help="epochs (head epochs for transfer; default 25 scratch, 15 transfer)")
     t.add_argument("--fine-tune-epochs", type=int, default=3, help="transfer stage 2 epochs (0 = off; default 3)")
     t.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen in stage 2 (default 40)")
@@ -290,6 +337,25 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a run on a split of its split.json (default: test)")
     e.add_argument("run", help="RUN_DIR")
     e.add_argument("--split", choices=["test", "val", "train"], default="test")
+    e.add_argument(
+        "--data",
+        metavar="FOLDER",
+        help="evaluate on any class-folder dataset instead (classes matched by name; e.g. your own scenes' patches)",
+    )
+    e.add_argument("--split-file", metavar="F", help="evaluate on this split.json instead of the run's own")
+    e.add_argument(
+        "--allow-other-split",
+        action="store_true",
+        help="with --split-file: accept a split other than the one the run was trained on (reported in the JSON)",
+    )
+    e.add_argument(
+        "--ignore-unknown", action="store_true", help="with --data: leave out folder classes the model lacks"
+    )
+    e.add_argument(
+        "--adapt",
+        action="store_true",
+        help="adapt the model to the evaluated images first (batch-norm statistics, no labels used; the run is not changed)",
+    )
     e.add_argument("--json", action="store_true", help="print the evaluation JSON instead of the report")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_evaluate)
@@ -303,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("run", help="RUN_DIR")
     pr.add_argument("images", nargs="+", metavar="IMAGE")
     pr.add_argument("--json", action="store_true")
+    pr.add_argument(
+        "--adapt",
+        action="store_true",
+        help="adapt the model to the given images first (needs at least 16; the run is not changed)",
+    )
     pr.set_defaults(func=_cmd_predict)
 
     sg = sub.add_parser("segment", help="classify every patch of large scenes and export class maps")
@@ -315,6 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--edge", choices=["pad", "skip"], default="pad", help="partial edge patches: mirror-pad or skip")
     sg.add_argument("--ignore-nodata", action="store_true", help="leave patches that are mostly no-data unclassified")
     sg.add_argument("--formats", default="png,csv,geotiff,geojson", help="comma list of png,csv,geotiff,geojson")
+    sg.add_argument(
+        "--uncertain-below",
+        type=float,
+        default=None,
+        metavar="P",
+        help="patches whose top probability is below P are mapped as 'uncertain' (default: measured, see docs; 0 = off)",
+    )
+    sg.add_argument(
+        "--adapt",
+        action="store_true",
+        help="adapt the model to each scene first (batch-norm statistics of its patches; the run is not changed)",
+    )
     sg.add_argument("--json", action="store_true", help="print the written files as JSON")
     sg.add_argument("--quiet", action="store_true")
     sg.set_defaults(func=_cmd_segment)

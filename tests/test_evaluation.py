@@ -132,13 +132,36 @@ def test_bad_input(trained, tmp_path):
     (ds_copy / gone).unlink()
     (tmp_path / "sp").mkdir()
     (tmp_path / "sp" / "split.json").write_text(json.dumps(manifest))
-    res = evaluate_run(run, "test", split_path=tmp_path / "sp", write=False)
-    assert res["missing"] == [gone] and res["n_images"] == 11
+    res = evaluate_run(run, "test", split_path=tmp_path / "sp", write=False)  # same split, images moved
+    assert res["missing"] == [gone] and res["n_images"] == 11 and not res["other_split"]
     # labels that do not match the split's classes
     manifest["classes"] = ["desert", "water", "green_area"]
     (tmp_path / "sp" / "split.json").write_text(json.dumps(manifest))
     with pytest.raises(LandguiError, match="do not match the split's classes"):
         evaluate_run(run, "test", split_path=tmp_path / "sp")
+
+
+def test_evaluation_refuses_a_split_the_model_was_not_trained_on(trained, tmp_path, capsys):
+    """Re-splitting the same folder with another seed puts training images in "test": refused."""
+    from landgui.core.dataset import scan_dataset
+    from landgui.core.split import SplitParams, load_split, write_split
+
+    run = trained / "run"
+    root = load_split(json.loads((run / "config.json").read_text())["split"])["dataset_root"]
+    write_split(scan_dataset(root), tmp_path / "other", SplitParams(val=0.2, test=0.3, seed=7))
+    with pytest.raises(LandguiError, match="not the split the model was trained on"):
+        evaluate_run(run, "test", split_path=tmp_path / "other", write=False)
+    res = evaluate_run(run, "test", split_path=tmp_path / "other", allow_other_split=True, write=False)
+    assert res["other_split"] is True
+    assert main(["evaluate", str(run), "--split-file", str(tmp_path / "other"), "--quiet"]) == 2
+    assert "--allow-other-split" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--allow-other-split", "--quiet"]) == 2
+    assert main(["evaluate", str(run), "--split-file", str(tmp_path / "other"), "--allow-other-split", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["other_split"] is True
+    # and `split` never silently replaces the split.json that runs point to
+    assert main(["split", root, "--out", str(tmp_path / "other"), "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["split", root, "--out", str(tmp_path / "other"), "--quiet", "--overwrite"]) == 0
 
 
 def test_cli_evaluate_compare_predict(trained, capsys):
@@ -157,3 +180,78 @@ def test_cli_evaluate_compare_predict(trained, capsys):
     pred = json.loads(capsys.readouterr().out)["predictions"][0]
     assert sum(pred["probs"].values()) == pytest.approx(1.0, abs=1e-4)
     assert main(["evaluate", str(trained / "nope")]) == 2
+
+
+# -- evaluation on any labelled folder (issue 10, part 1) ------------------------------------------
+
+
+def _folder(base: Path, classes: dict[str, int], seed: int = 5) -> Path:
+    from synth import CLASS_COLOURS, textured_image, write_image
+
+    rng = np.random.default_rng(seed)
+    colours = {**CLASS_COLOURS, "snow": (250, 250, 250)}
+    for c, n in classes.items():
+        for i in range(n):
+            write_image(base / c / f"{c}-{i}.jpg", textured_image(rng, colours[c], 40))
+    return base
+
+
+def test_evaluate_folder_numbers_rows_and_files(trained, tmp_path):
+    from landgui.core.evaluation import evaluate_folder
+
+    run = trained / "run"
+    before = (run / "evaluation-test.json").read_bytes() if (run / "evaluation-test.json").exists() else None
+    folder = _folder(tmp_path / "my scenes", {"desert": 5, "water": 7})  # no green_area images
+    (folder / "water" / "broken.jpg").write_bytes(b"not an image")
+    res = evaluate_folder(run, folder)
+    assert res["split"] == "data-my_scenes" and res["n_images"] == 12
+    assert res["missing_classes"] == ["green_area"] and res["row_labels"] == ["desert", "water"]
+    assert [s["path"] for s in res["skipped"]] == ["water/broken.jpg"]
+    labels = res["labels"]
+    y = np.array([labels.index(p["true"]) for p in res["predictions"]])
+    pred = np.array([labels.index(p["pred"]) for p in res["predictions"]])
+    rows = [0, 2]
+    assert res["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    p, r, f, s = skm.precision_recall_fscore_support(y, pred, labels=rows, zero_division=0)
+    for i, lab in enumerate(["desert", "water"]):
+        m = res["per_class"][lab]
+        assert (m["precision"], m["recall"], m["f1"], m["support"]) == pytest.approx((p[i], r[i], f[i], s[i]))
+    assert "green_area" not in res["per_class"]
+    p, r, f, _ = skm.precision_recall_fscore_support(y, pred, labels=rows, average="macro", zero_division=0)
+    assert (res["macro_avg"]["precision"], res["macro_avg"]["recall"], res["macro_avg"]["f1"]) == pytest.approx(
+        (p, r, f)
+    )
+    assert res["confusion_matrix"] == skm.confusion_matrix(y, pred, labels=[0, 1, 2])[rows].tolist()
+    for name in ("evaluation-data-my_scenes.json", "predictions-data-my_scenes.csv", "confusion-data-my_scenes.png"):
+        assert (run / name).stat().st_size > 0
+    after = (run / "evaluation-test.json").read_bytes() if (run / "evaluation-test.json").exists() else None
+    assert after == before, "the split's evaluation is never overwritten"
+
+
+def test_evaluate_folder_class_matching_errors(trained, tmp_path):
+    from landgui.core.evaluation import evaluate_folder
+
+    run = trained / "run"
+    folder = _folder(tmp_path / "f", {"desert": 3, "snow": 4})
+    with pytest.raises(LandguiError, match=r"\['snow'\] are not among the model's classes"):
+        evaluate_folder(run, folder, write=False)
+    res = evaluate_folder(run, folder, ignore_unknown=True, write=False)
+    assert res["n_images"] == 3 and res["ignored_classes"] == {"snow": 4}
+    only_unknown = _folder(tmp_path / "g", {"snow": 3})
+    with pytest.raises(LandguiError, match="no images of the model's classes"):
+        evaluate_folder(run, only_unknown, ignore_unknown=True, write=False)
+    with pytest.raises(LandguiError, match="not found"):
+        evaluate_folder(run, tmp_path / "nope", write=False)
+
+
+def test_cli_evaluate_data_and_compare_column(trained, tmp_path, capsys):
+    run = trained / "run"
+    folder = _folder(tmp_path / "aidlike", {"desert": 4, "green_area": 4, "water": 4, "snow": 2})
+    assert main(["evaluate", str(run), "--data", str(folder), "--quiet"]) == 2
+    assert "--ignore-unknown" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--data", str(folder), "--ignore-unknown", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"folder {folder.resolve()}: 12 images" in out and "ignored folder classes" in out
+    assert main(["compare", str(run)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "aidlike acc" in header

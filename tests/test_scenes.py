@@ -84,7 +84,7 @@ def test_mosaic_comes_back_right(tmp_path, input_size):
     res = S.classify_scene(centroid_model(input_size), LABELS, input_size, scene, patch=16, batch=5)
     np.testing.assert_array_equal(res.classes, truth)
     np.testing.assert_array_equal(res.cell_classes, truth)
-    assert res.coverage == pytest.approx({"red": 6 / 16, "green": 5 / 16, "blue": 5 / 16})
+    assert res.coverage == pytest.approx({"red": 6 / 16, "green": 5 / 16, "blue": 5 / 16, "uncertain": 0.0})
     assert res.patches_per_s > 0
 
 
@@ -127,7 +127,14 @@ def test_geotiff_output_lines_up_and_geojson_in_scene_crs(tmp_path):
     png = cv2.imread(files["classes_png"], cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(png, expected)
     rows = Path(files["patches_csv"]).read_text().splitlines()
-    assert rows[0] == "row,col,x,y,class,p_red,p_green,p_blue" and rows[1].startswith("0,0,0,0,red,")
+    assert rows[0] == "row,col,x,y,class,confidence,margin,uncertain,p_red,p_green,p_blue"
+    assert rows[1].startswith("0,0,0,0,red,")
+    with rasterio.open(files["confidence_geotiff"]) as conf:
+        assert conf.crs.to_string() == "EPSG:32633" and conf.count == 2
+        assert conf.descriptions == ("confidence", "margin")
+        c = conf.read(1)
+        assert c.shape == (2, 3) and (c > 0.5).all() and (c <= 1.0).all()
+        assert conf.transform.a == 160.0  # one pixel per 16 px patch of 10 m
 
 
 def test_16bit_single_band_and_nodata(tmp_path):
@@ -220,3 +227,33 @@ def test_cli_segment_batch(tiny_split, tmp_path, capsys):
     }
     assert main(["segment", str(tmp_path / "run"), str(tmp_path / "zzz.png"), "--out", str(out)]) == 2
     assert "scene not found" in capsys.readouterr().err
+
+
+def test_uncertain_threshold_changes_coverage_as_specified(tmp_path):
+    """Patches between two class colours are unsure; above the threshold they are 'uncertain'."""
+    truth = np.array([[0, 0, 1, 1]])
+    img = mosaic(truth, 16)
+    mid = ((np.array(COLOURS[0]) + np.array(COLOURS[1])) / 2).astype(np.uint8)
+    img[:, 48:64] = mid  # the last patch: halfway between red and green
+    cv2.imwrite(str(tmp_path / "s.png"), img[:, :, ::-1])
+    scene = S.open_scene(tmp_path / "s.png")
+    res = S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16, uncertain_below=0.0)
+    conf = res.cell_confidence[0]
+    assert conf[3] < 0.75 and (conf[:3] > 0.9).all()
+    assert res.coverage["uncertain"] == 0.0 and sum(res.coverage.values()) == pytest.approx(1.0)
+    res.set_threshold(0.8)
+    assert res.coverage["uncertain"] == pytest.approx(0.25)
+    assert res.coverage["red"] == pytest.approx(0.5) and res.coverage["green"] == pytest.approx(0.25)
+    res.set_threshold(0.8)
+    margin = res.cell_margin[0]
+    assert margin[3] < margin[0] and (margin >= 0).all()
+    files = S.export(res, scene, tmp_path / "out", "s", {"red": "#ff0000", "green": "#00ff00", "blue": "#0000ff"})
+    png = cv2.imread(files["classes_png"], cv2.IMREAD_UNCHANGED)
+    assert (png[:, 48:] == S.UNCERTAIN_VALUE).all() and (png[:, :32] == 0).all()
+    rows = [r.split(",") for r in Path(files["patches_csv"]).read_text().splitlines()[1:]]
+    assert [r[7] for r in rows] == ["0", "0", "0", "1"]
+    summary = json.loads(Path(files["summary"]).read_text())
+    assert summary["uncertain_below"] == 0.8 and summary["coverage"]["uncertain"] == pytest.approx(0.25)
+    with pytest.raises(LandguiError, match="between 0 and 1"):
+        res.set_threshold(1.5)
+    scene.close()

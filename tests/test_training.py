@@ -75,7 +75,7 @@ def test_fine_tune_keeps_batch_norm_frozen():
     from landgui.core.models import _flat_layers, build_transfer, set_fine_tune
 
     model, backbone, head = build_transfer(ModelSpec(model="transfer", image_size=32, classes=["a", "b"], dropout=0.0))
-    n = set_fine_tune(backbone, 10)
+    n = set_fine_tune(backbone, 10, head)
     trainable = [lyr for lyr in _flat_layers(backbone) if lyr.trainable and lyr.weights]
     assert n == 10 and len(trainable) == 10
     assert not any(isinstance(lyr, keras.layers.BatchNormalization) for lyr in trainable)

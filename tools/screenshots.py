@@ -5,7 +5,7 @@
 
 Dataset tab: the real Kaggle patches split. Training tab: the curves of a real run from the runs
 folder (a benchmark run). Evaluation tab: that run evaluated on its test split, a confusion cell
-clicked. Scene tab: the real Blue Marble demo scene classified with that run, a patch clicked.
+clicked, then on the real AID folder (another sensor). Scene tab: the real Blue Marble demo scene classified with that run, a patch clicked.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> int:
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared/data/patches/kaggle4"))
     ap.add_argument("--runs", default="bench/out")
     ap.add_argument("--run", default="bench/out/transfer-128")
+    ap.add_argument("--folder", default=str(ROOT.parent / "shared/data/patches/aid_cross"))
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,13 @@ def main() -> int:
     wait(app, ev.worker, lambda: ev.result is not None)
     ev.canvas.draw()
     shot("evaluation-tab")
+    # Evaluation on another sensor's labelled folder (real AID scenes)
+    if Path(args.folder).is_dir():
+        ev.result = None
+        ev.evaluate_folder(args.folder)
+        wait(app, ev.worker, lambda: ev.result is not None)
+        ev.canvas.draw()
+        shot("evaluation-folder")
     # Scene: the demo scene classified
     sc = win.scene_tab
     win.tabs.setCurrentWidget(sc)
@@ -103,6 +111,9 @@ def main() -> int:
     sc.view.scale(4, 4)
     sc.view.centerOn(QPointF(g.width * 0.53, g.height * 0.32))
     shot("scene-tab-zoomed")
+    sc.view_combo.setCurrentText("uncertainty")
+    sc.view.fit()
+    shot("scene-tab-uncertainty")
     win.close()
     return 0
 

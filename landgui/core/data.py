@@ -5,11 +5,10 @@
   interpolation when shrinking, cubic when enlarging), so resolution is not a class cue.
 * When the decoded split fits in :data:`CACHE_BUDGET_BYTES` it is cached in memory as one uint8
   array; otherwise images are decoded on the fly inside ``tf.data`` with parallel calls.
-* Augmentation (training split only, all in TF ops): horizontal/vertical flips, 90-degree
-  rotations, small zoom (random crop of 85-100% of the side, resized back), resolution jitter
-  (half of the images shrunk by up to 2x and enlarged back, so that a sharper or blurrier sensor
-  is not a surprise), and colour jitter: brightness +-0.1, contrast 0.8-1.2, saturation 0.8-1.2,
-  hue +-0.03.
+* Augmentation (training split only): the sensor-cue-removing recipe of
+  :mod:`landgui.core.augment` (geometry, ground-resolution change, blur, JPEG, colour response,
+  noise), applied per batch in NumPy/OpenCV inside ``tf.data`` with a seed per batch drawn from a
+  seeded stream, so the same seed gives the same training.
 """
 
 from __future__ import annotations
@@ -107,39 +106,6 @@ def fits_in_cache(n: int, size: int) -> bool:
     return n * size * size * 3 <= CACHE_BUDGET_BYTES
 
 
-def augment_fn(size: int) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
-    """A tf.data map function (image 0..255, label, seed[2]) -> augmented float32 0..255.
-
-    Only stateless random ops, each with its own sub-seed of the element's seed, so that a
-    parallel map gives the same result for the same seed (reproducible training).
-    """
-    import tensorflow as tf
-
-    def aug(img: Any, label: Any, seed: Any) -> tuple[Any, Any]:
-        s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=11)
-        x = tf.cast(img, tf.float32) / 255.0
-        x = tf.image.stateless_random_flip_left_right(x, s[0])
-        x = tf.image.stateless_random_flip_up_down(x, s[1])
-        x = tf.image.rot90(x, k=tf.random.stateless_uniform([], s[2], 0, 4, dtype=tf.int32))
-        # small zoom: crop 85-100% of the side and resize back
-        side = tf.cast(tf.round(tf.random.stateless_uniform([], s[3], 0.85, 1.0) * size), tf.int32)
-        x = tf.image.stateless_random_crop(x, tf.stack([side, side, 3]), s[4])
-        x = tf.image.resize(x, (size, size), method="bilinear")
-        # resolution jitter: half the images shrunk by up to 2x and enlarged back
-        if size >= 16:
-            small = tf.cast(tf.round(size / tf.random.stateless_uniform([], s[5], 1.0, 2.0)), tf.int32)
-            blurred = tf.image.resize(tf.image.resize(x, tf.stack([small, small]), method="area"), (size, size))
-            x = tf.cond(tf.random.stateless_uniform([], s[6]) < 0.5, lambda: blurred, lambda: x)
-        x = tf.image.stateless_random_brightness(x, 0.1, s[7])
-        x = tf.image.stateless_random_contrast(x, 0.8, 1.2, s[8])
-        x = tf.image.stateless_random_saturation(x, 0.8, 1.2, s[9])
-        x = tf.image.stateless_random_hue(x, 0.03, s[10])
-        x = tf.clip_by_value(x, 0.0, 1.0) * 255.0
-        return x, label
-
-    return aug
-
-
 def make_dataset(
     files: SplitFiles,
     size: int,
@@ -149,6 +115,7 @@ def make_dataset(
     augment: bool,
     seed: int,
     cached: np.ndarray | None = None,
+    recipe: Any = None,
 ) -> Any:
     """A batched, prefetched tf.data.Dataset of (float32 0..255 images, int labels)."""
     import tensorflow as tf
@@ -170,9 +137,22 @@ def make_dataset(
     if training:
         ds = ds.shuffle(min(len(files.paths), 10_000), seed=seed, reshuffle_each_iteration=True)
     if training and augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        aug = augment_fn(size)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(lambda xy, sd: aug(xy[0], xy[1], sd), num_parallel_calls=autotune)
-    else:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=autotune)
+        from landgui.core.augment import Recipe, augment_batch
+
+        rec = recipe or Recipe()
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+        def aug(imgs: np.ndarray, s: np.ndarray) -> np.ndarray:
+            return augment_batch(imgs, int(s) & 0x7FFFFFFFFFFFFFFF, rec).astype(np.float32)
+
+        ds = ds.batch(batch_size)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda xy, sd: (
+                tf.ensure_shape(tf.numpy_function(aug, [xy[0], sd], tf.float32), (None, size, size, 3)),
+                xy[1],
+            ),
+            num_parallel_calls=autotune,
+        )
+        return ds.prefetch(autotune)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=autotune)
     return ds.batch(batch_size).prefetch(autotune)

@@ -44,8 +44,27 @@ SCHEMA = "landgui.evaluation"
 SCHEMA_VERSION = 1
 
 
-def metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
-    """All the numbers of the report from true indices and probability rows."""
+def metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], rows: list[int] | None = None) -> dict:
+    """All the numbers of the report from true indices and probability rows.
+
+    ``rows``: the class indices that have a row in the report (default: all). Classes of the model
+    that the evaluated data does not contain are left out of the per-class table, the confusion
+    matrix rows and the macro averages; predictions of them still count as errors.
+    """
+    full = _metrics(y_true, probs, labels)
+    if rows is None:
+        return full
+    names = [labels[i] for i in rows]
+    pc = full["per_class"]
+    full["per_class"] = {n: pc[n] for n in names}
+    full["row_labels"] = names
+    full["confusion_matrix"] = [full["confusion_matrix"][i] for i in rows]
+    full["confusion_matrix_normalized"] = [full["confusion_matrix_normalized"][i] for i in rows]
+    full["macro_avg"] = {m: float(np.mean([pc[n][m] for n in names])) for m in ("precision", "recall", "f1")}
+    return full
+
+
+def _metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
     k = len(labels)
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
     cm = np.zeros((k, k), np.int64)
@@ -117,14 +136,30 @@ def evaluate_run(
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     write: bool = True,
+    adapt: bool = False,
+    out_dir: str | Path | None = None,
+    allow_other_split: bool = False,
 ) -> dict:
-    from landgui.core.inference import predict_batches
+    """Evaluate a run on one split of its split.json and write the report files (see the module doc).
+
+    The split must be the one the run was trained on (same split hash); another split is refused
+    unless ``allow_other_split``, and the result then says ``other_split: true``."""
     from landgui.core.models import load_run
 
     if split not in ("train", "val", "test"):
         raise LandguiError(f"unknown split '{split}' (train, val or test)")
     run = load_run(run_dir)
     manifest = load_split(split_path or run.config["split"])
+    from landgui.core.split import split_hash
+
+    other = split_hash(manifest) != run.config.get("split_hash")
+    if other and not allow_other_split:
+        raise LandguiError(
+            f"{manifest['_path']} is not the split the model was trained on (split hash "
+            f"{split_hash(manifest)[:12]}, the run's {str(run.config.get('split_hash'))[:12]}): its test images may "
+            "have been training images. Evaluate on the run's own split, or pass the split explicitly and "
+            "accept the mismatch (--split-file F --allow-other-split)"
+        )
     if list(manifest["classes"]) != list(run.labels):
         raise LandguiError(
             f"the model's classes {run.labels} do not match the split's classes {manifest['classes']}; "
@@ -133,27 +168,65 @@ def evaluate_run(
     files, missing = D.split_files(manifest, split, run.labels, missing_ok=True)
     if not files.paths:
         raise LandguiError(f"the {split} split has no images to evaluate ({len(missing)} missing)")
+    result = _evaluate_files(
+        run,
+        files,
+        f"{split}-adapted" if adapt else split,
+        batch_size=batch_size,
+        progress=progress,
+        should_stop=should_stop,
+        adapt=adapt,
+    )
+    result["missing"] = missing
+    result["dataset_root"] = manifest["dataset_root"]
+    result["split_file"] = manifest["_path"]
+    result["other_split"] = bool(other)
+    if write:
+        write_results(Path(out_dir or run_dir), result)
+    return result
+
+
+def _evaluate_files(
+    run: Any,
+    files: D.SplitFiles,
+    name: str,
+    *,
+    rows: list[int] | None = None,
+    batch_size: int = 64,
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    adapt: bool = False,
+) -> dict:
+    """Predict the files with the run's model and build the evaluation record (nothing written)."""
+    from landgui.core.inference import predict_batches
+
     t0 = time.perf_counter()
+    model = run.model
+    if adapt:
+        from landgui.core.adaptation import adapt_model
+
+        model = adapt_model(run, files.paths, progress=progress, should_stop=should_stop)
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         probs = predict_batches(
-            run.model,
+            model,
             _batches(files.paths, run.image_size, batch_size, pool),
             len(files.paths),
             progress=progress,
             should_stop=should_stop,
-            stage=f"evaluating {split}",
+            stage=f"evaluating {name}",
         )
     seconds = time.perf_counter() - t0
     y = files.labels
     result = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "run": str(Path(run_dir).resolve()),
-        "split": split,
+        "run": str(Path(run.run_dir).resolve()),
+        "split": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **metrics(y, probs, run.labels),
+        "adapted": bool(adapt),
+        **metrics(y, probs, run.labels, rows),
         "n_images": len(files.paths),
-        "missing": missing,
+        "missing": [],
         "seconds": round(seconds, 3),
     }
     pred = probs.argmax(axis=1)
@@ -172,9 +245,71 @@ def evaluate_run(
     right = np.nonzero(pred == y)[0]
     result["misclassified"] = [files.rel_paths[i] for i in wrong[np.argsort(-conf[wrong], kind="stable")]]
     result["low_confidence_correct"] = [files.rel_paths[i] for i in right[np.argsort(conf[right], kind="stable")][:50]]
-    result["dataset_root"] = manifest["dataset_root"]
+    return result
+
+
+def data_name(folder: str | Path) -> str:
+    """The name an evaluation on a folder is stored under: ``data-<folder name>``."""
+    import re
+
+    base = Path(folder).resolve().name or "folder"
+    return "data-" + re.sub(r"[^A-Za-z0-9._-]+", "_", base)
+
+
+def evaluate_folder(
+    run_dir: str | Path,
+    folder: str | Path,
+    *,
+    ignore_unknown: bool = False,
+    adapt: bool = False,
+    batch_size: int = 64,
+    out_dir: str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    write: bool = True,
+) -> dict:
+    """Evaluate a run on any class-folder dataset (the user's own test of the domain gap).
+
+    The folder is scanned like ``split`` does (bad files reported, not fatal). Its classes are
+    matched to the model's by name; a folder class the model does not know is an error unless
+    ``ignore_unknown`` (its images are then left out and listed). Model classes absent from the
+    folder are reported under ``missing_classes`` and have no row. Written as
+    ``evaluation-data-<folder name>.json`` etc. (``...-adapted`` with ``adapt``), never over a
+    split's evaluation.
+    """
+    from landgui.core.dataset import scan_dataset
+    from landgui.core.models import load_run
+
+    scan = scan_dataset(folder, progress=progress, should_stop=should_stop)
+    run = load_run(run_dir)
+    index = {c: i for i, c in enumerate(run.labels)}
+    unknown = [c for c in scan.classes if c not in index]
+    if unknown and not ignore_unknown:
+        raise LandguiError(
+            f"the folder's class(es) {unknown} are not among the model's classes {run.labels}; "
+            "rename the folders to match, or ignore them (--ignore-unknown)"
+        )
+    records = [r for r in scan.images if r.label in index]
+    if not records:
+        raise LandguiError(f"no images of the model's classes {run.labels} in {folder}")
+    root = Path(scan.root)
+    files = D.SplitFiles(
+        [str(root / r.path) for r in records],
+        np.array([index[r.label] for r in records], np.int32),
+        [r.path for r in records],
+    )
+    present = sorted({index[r.label] for r in records})
+    name = data_name(folder) + ("-adapted" if adapt else "")
+    result = _evaluate_files(
+        run, files, name, rows=present, batch_size=batch_size, progress=progress, should_stop=should_stop, adapt=adapt
+    )
+    result["data_folder"] = str(root)
+    result["dataset_root"] = str(root)
+    result["missing_classes"] = [c for c in run.labels if index[c] not in present]
+    result["ignored_classes"] = {c: sum(1 for r in scan.images if r.label == c) for c in unknown}
+    result["skipped"] = [{"path": b.path, "reason": b.reason} for b in scan.bad_files]
     if write:
-        write_results(Path(run_dir), result)
+        write_results(Path(out_dir or run_dir), result)
     return result
 
 
@@ -210,14 +345,15 @@ def confusion_figure(result: dict, figure: Any = None) -> Any:
     """Heatmap of the row-normalised confusion matrix with counts (matplotlib object API)."""
     fig, ax = _figure_axes(figure, (5.5, 4.5))
     labels = result["labels"]
+    rows = result.get("row_labels") or labels
     cm = np.array(result["confusion_matrix"])
     norm = np.array(result["confusion_matrix_normalized"])
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    for i in range(len(labels)):
+    for i in range(len(rows)):
         for j in range(len(labels)):
             ax.text(
                 j,
@@ -235,7 +371,7 @@ def confusion_figure(result: dict, figure: Any = None) -> Any:
 
 def per_class_figure(result: dict, figure: Any = None) -> Any:
     fig, ax = _figure_axes(figure, (6, 3.5))
-    labels = result["labels"]
+    labels = result.get("row_labels") or result["labels"]
     x = np.arange(len(labels))
     for k, (m, colour) in enumerate((("precision", "#0072B2"), ("recall", "#E69F00"), ("f1", "#009E73"))):
         ax.bar(x + (k - 1) * 0.27, [result["per_class"][lab][m] for lab in labels], 0.27, label=m, color=colour)
@@ -248,16 +384,20 @@ def per_class_figure(result: dict, figure: Any = None) -> Any:
 
 def report_text(result: dict) -> str:
     labels = result["labels"]
+    rows = result.get("row_labels") or labels
     w = max([len(lab) for lab in labels] + [12])
+    what = (f"folder {result['data_folder']}" if result.get("data_folder") else f"{result['split']} split") + (
+        " (adapted to it)" if result.get("adapted") else ""
+    )
     lines = [
-        f"{result['split']} split: {result['n_images']} images"
+        f"{what}: {result['n_images']} images"
         + (f" ({len(result['missing'])} missing files not evaluated)" if result["missing"] else ""),
         f"accuracy {result['accuracy']:.4f}   balanced accuracy {result['balanced_accuracy']:.4f}"
         + (f"   top-2 accuracy {result['top2_accuracy']:.4f}" if result["top2_accuracy"] is not None else ""),
         "",
         f"{'class':<{w}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
     ]
-    for lab in labels:
+    for lab in rows:
         m = result["per_class"][lab]
         lines.append(f"{lab:<{w}} {m['precision']:>9.4f} {m['recall']:>9.4f} {m['f1']:>9.4f} {m['support']:>8}")
     for name in ("macro_avg", "weighted_avg"):
@@ -271,8 +411,20 @@ def report_text(result: dict) -> str:
         "confusion matrix (rows: true, columns: predicted)",
         " " * (cw + 1) + " ".join(f"{lab[:10]:>10}" for lab in labels),
     ]
-    for lab, row in zip(labels, result["confusion_matrix"], strict=True):
+    for lab, row in zip(rows, result["confusion_matrix"], strict=True):
         lines.append(f"{lab:<{cw}} " + " ".join(f"{v:>10}" for v in row))
+    if result.get("missing_classes"):
+        lines.append(f"(no images of {', '.join(result['missing_classes'])} in the folder: no row)")
+    if result.get("ignored_classes"):
+        lines.append(
+            "ignored folder classes unknown to the model: "
+            + ", ".join(f"{c} ({n} images)" for c, n in result["ignored_classes"].items())
+        )
+    if result.get("skipped"):
+        lines.append(
+            f"skipped {len(result['skipped'])} unusable file(s), e.g. {result['skipped'][0]['path']}: "
+            f"{result['skipped'][0]['reason']}"
+        )
     if result["misclassified"]:
         lines += ["", f"misclassified: {len(result['misclassified'])} (most confidently wrong first)"]
         by_path = {p["path"]: p for p in result["predictions"]}

@@ -50,8 +50,12 @@ def predict_images(model: Any, images: np.ndarray, batch_size: int = 64, **kw: A
     return predict_batches(model, batches, len(images), **kw)
 
 
-def predict_files(run_dir: str, paths: list[str], progress: Any = None, should_stop: Any = None) -> dict:
-    """Class probabilities of image files with a run's model: {"labels", "predictions", "errors"}."""
+def predict_files(
+    run_dir: str, paths: list[str], progress: Any = None, should_stop: Any = None, adapt: bool = False
+) -> dict:
+    """Class probabilities of image files with a run's model: {"labels", "predictions", "errors"}.
+
+    ``adapt``: first adapt a copy of the model to these images (AdaBN; the run is not changed)."""
     from landgui.core import data as D
     from landgui.core.errors import LandguiError
     from landgui.core.imageio import ImageReadError
@@ -67,7 +71,13 @@ def predict_files(run_dir: str, paths: list[str], progress: Any = None, should_s
             bad.append({"path": path, "error": exc.reason})
     if not images:
         raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
-    probs = predict_images(run.model, np.stack(images), progress=progress, should_stop=should_stop)
+    stack = np.stack(images)
+    model = run.model
+    if adapt:
+        from landgui.core.adaptation import adapt_to_images
+
+        model = adapt_to_images(model, stack, progress=progress, should_stop=should_stop)
+    probs = predict_images(model, stack, progress=progress, should_stop=should_stop)
     rows = [
         {
             "path": n,

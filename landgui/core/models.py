@@ -42,6 +42,12 @@ class ModelSpec:
     backbone_weights: str | None = None  # local weights file for Keras applications
     fine_tune_layers: int = 40
     dropout: float = 0.2
+    # canonical ground resolution: inside the model every input is brought down to this many px
+    # (area) and back up to image_size, so no class can be told by sharpness (0 = off)
+    resolution: int = 0
+    # standardise the backbone features in the head (batch norm without scale/offset), see build_head;
+    # off by default: +0.3 points on kaggle4 but far worse on another sensor (docs/benchmarks.md)
+    feature_norm: bool = False
 
     def check(self) -> None:
         if self.model not in ("scratch", "transfer"):
@@ -50,6 +56,10 @@ class ModelSpec:
             raise LandguiError(f"unknown backbone '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
         if not 16 <= self.image_size <= 1024:
             raise LandguiError(f"image size must be between 16 and 1024 px, got {self.image_size}")
+        if self.resolution and not 8 <= self.resolution <= self.image_size:
+            raise LandguiError(
+                f"the canonical resolution must be between 8 px and the image size ({self.image_size}), got {self.resolution}"
+            )
         if len(self.classes) < 2:
             raise LandguiError(
                 f"need at least 2 classes to train a classifier, got {len(self.classes)}: {self.classes}"
@@ -104,23 +114,51 @@ def _keras_app(name: str, size: int, weights_file: str | None) -> Any:
     return keras.Model(inp, base(x), name=f"{name}_backbone")
 
 
+def canonical_resolution(x: Any, spec: ModelSpec) -> Any:
+    """Bring the (symbolic) input to ``spec.resolution`` px and back to ``image_size`` (no-op if off)."""
+    import keras
+
+    if not spec.resolution or spec.resolution >= spec.image_size:
+        return x
+    x = keras.layers.Resizing(spec.resolution, spec.resolution, interpolation="area", name="to_resolution")(x)
+    return keras.layers.Resizing(spec.image_size, spec.image_size, interpolation="bilinear", name="to_input_size")(x)
+
+
 def build_backbone(spec: ModelSpec) -> Any:
-    """The frozen ImageNet feature extractor: input 0..255 RGB -> pooled features."""
+    """The frozen ImageNet feature extractor: input 0..255 RGB -> pooled features (with the
+    canonical-resolution step in front when ``spec.resolution`` is set)."""
+    import keras
+
     if spec.backbone == "efficientnet_lite0":
         from landgui.core import efficientnet_lite
 
         base = efficientnet_lite.imagenet_model(spec.image_size, include_top=False)
     else:
         base = _keras_app(spec.backbone, spec.image_size, spec.backbone_weights)
+    if spec.resolution and spec.resolution < spec.image_size:
+        inp = keras.Input((spec.image_size, spec.image_size, 3), name="image")
+        base = keras.Model(inp, base(canonical_resolution(inp, spec)), name=f"{spec.backbone}_at_{spec.resolution}px")
     base.trainable = False
     return base
 
 
-def build_head(n_features: int, n_classes: int, dropout: float) -> Any:
+FEATURE_NORM = "feature_norm"
+
+
+def build_head(n_features: int, n_classes: int, dropout: float, feature_norm: bool = True) -> Any:
+    """Dropout + softmax over the pooled backbone features.
+
+    With ``feature_norm`` the features are first standardised by a batch-norm layer without
+    scale or offset: its moving statistics are the training features' mean and variance, and
+    adaptation (``--adapt``) can swap in a target's feature statistics alone.
+    """
     import keras
 
     inp = keras.Input((n_features,), name="features")
-    x = keras.layers.Dropout(dropout, name="head_dropout")(inp)
+    x = inp
+    if feature_norm:
+        x = keras.layers.BatchNormalization(center=False, scale=False, name=FEATURE_NORM)(x)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     out = keras.layers.Dense(n_classes, activation="softmax", name="head_dense")(x)
     return keras.Model(inp, out, name="head")
 
@@ -130,7 +168,7 @@ def build_transfer(spec: ModelSpec) -> tuple[Any, Any, Any]:
     import keras
 
     backbone = build_backbone(spec)
-    head = build_head(backbone.output.shape[-1], len(spec.classes), spec.dropout)
+    head = build_head(backbone.output.shape[-1], len(spec.classes), spec.dropout, spec.feature_norm)
     inp = keras.Input((spec.image_size, spec.image_size, 3), name="image")
     out = head(backbone(inp, training=False))
     return keras.Model(inp, out, name=f"transfer_{spec.backbone}"), backbone, head
@@ -141,7 +179,7 @@ def build_scratch(spec: ModelSpec) -> Any:
     from keras import layers
 
     inp = keras.Input((spec.image_size, spec.image_size, 3), name="image")
-    x = layers.Rescaling(1 / 255.0, name="normalise")(inp)
+    x = layers.Rescaling(1 / 255.0, name="normalise")(canonical_resolution(inp, spec))
     for i, f in enumerate((32, 64, 128, 256)):
         x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"b{i}_conv")(x)
         x = layers.BatchNormalization(name=f"b{i}_bn")(x)
@@ -154,9 +192,16 @@ def build_scratch(spec: ModelSpec) -> Any:
     return keras.Model(inp, out, name="scratch_cnn")
 
 
-def set_fine_tune(backbone: Any, n_layers: int) -> int:
-    """Unfreeze the top n weight-carrying layers of the backbone except batch norm. Returns count."""
+def set_fine_tune(backbone: Any, n_layers: int, head: Any = None) -> int:
+    """Unfreeze the top n weight-carrying layers of the backbone except batch norm. Returns count.
+
+    The head's feature-norm layer (if any) is frozen too: its statistics stay those of stage 1."""
     import keras
+
+    if head is not None:
+        for lyr in head.layers:
+            if lyr.name == FEATURE_NORM:
+                lyr.trainable = False
 
     backbone.trainable = True
     layers = [lyr for lyr in _flat_layers(backbone) if lyr.weights]

@@ -36,8 +36,21 @@ def run_info(run: Path) -> dict | None:
         "test_accuracy": ev.get("accuracy"),
         "macro_f1": (ev.get("macro_avg") or {}).get("f1"),
         "has_model": (run / "model.keras").is_file(),
+        "data_accuracy": data_evaluations(run),
         "created": cfg.get("created", ""),
     }
+
+
+def data_evaluations(run: Path) -> dict[str, float]:
+    """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by name
+    (``<folder name>``, or ``<folder name> (adapted)``)."""
+    out: dict[str, float] = {}
+    for p in sorted(run.glob("evaluation-data-*.json")):
+        ev = _read(p)
+        if isinstance(ev, dict) and isinstance(ev.get("accuracy"), float):
+            name = p.stem[len("evaluation-data-") :]
+            out[name] = ev["accuracy"]
+    return out
 
 
 def list_runs(runs_dir: str | Path) -> list[dict]:

@@ -25,6 +25,14 @@ Class map
     Probabilities are averaged per cell of ``gcd(patch, stride)`` px over all patches covering
     the cell: every pixel of a cell is covered by exactly the same patches, so this is the
     per-pixel average at a fraction of the memory. Without overlap a cell is a patch.
+
+Uncertainty
+    Each cell's confidence is its highest (averaged) probability and its margin the gap to the
+    second. A cell whose confidence is below ``uncertain_below`` (default
+    :data:`UNCERTAIN_BELOW`, measured in docs/benchmarks.md) is *uncertain*: it is counted as
+    ``uncertain`` in the coverage and written as :data:`UNCERTAIN_VALUE` in the class maps, so a
+    land cover the model does not know (snow, cities, another kind of cloud) is not forced into
+    one of its classes. ``uncertain_below=0`` turns this off.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ MAX_SCENE_PIXELS = 400_000_000  # whole-decoded formats (JPEG/PNG/...): 400 MP =
 GDAL_CACHE_MB = 256
 os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 MAX_CELLS = 50_000_000
+UNCERTAIN_BELOW = 0.5  # default confidence threshold; see docs/benchmarks.md for the measurement
+UNCERTAIN_VALUE = 254  # value of uncertain pixels in the class PNG/GeoTIFF (255 = not classified)
+UNCERTAIN = "uncertain"
 TIFF_EXT = (".tif", ".tiff", ".gtiff")
 
 
@@ -236,10 +247,37 @@ class SceneResult:
     crs: Any = None
     transform: Any = None
     stats: dict = field(default_factory=dict)
+    uncertain_below: float = 0.0
+    adapted: bool = False
 
     @property
     def patches_per_s(self) -> float:
         return self.grid.n / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cell_confidence(self) -> np.ndarray:
+        """Highest averaged probability per cell (0 where not classified)."""
+        return np.where(self.cell_classes >= 0, self.cell_probs.max(axis=-1), 0.0).astype(np.float32)
+
+    @property
+    def cell_margin(self) -> np.ndarray:
+        """Gap between the two highest averaged probabilities per cell (0 where not classified)."""
+        top2 = np.sort(self.cell_probs, axis=-1)[..., -2:] if self.cell_probs.shape[-1] > 1 else None
+        if top2 is None:
+            return self.cell_confidence
+        return np.where(self.cell_classes >= 0, top2[..., 1] - top2[..., 0], 0.0).astype(np.float32)
+
+    @property
+    def cell_uncertain(self) -> np.ndarray:
+        """Classified cells whose confidence is below the threshold."""
+        return (self.cell_classes >= 0) & (self.cell_confidence < self.uncertain_below)
+
+    def set_threshold(self, uncertain_below: float) -> None:
+        """Change the uncertain threshold and recompute the coverage."""
+        if not 0.0 <= uncertain_below <= 1.0:
+            raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {uncertain_below}")
+        self.uncertain_below = float(uncertain_below)
+        self.coverage = coverage_shares(self.grid, self.cell_classes, self.labels, self.cell_uncertain)
 
 
 def _patch_batches(
@@ -308,16 +346,27 @@ def average_cells(grid: Grid, probs: np.ndarray, valid: np.ndarray) -> tuple[np.
     return avg.astype(np.float32), cnt
 
 
-def coverage_shares(grid: Grid, cell_classes: np.ndarray, labels: list[str]) -> dict[str, float]:
-    """Share of the classified scene area per class (cells weighted by their area inside the scene)."""
+def coverage_shares(
+    grid: Grid, cell_classes: np.ndarray, labels: list[str], uncertain: np.ndarray | None = None
+) -> dict[str, float]:
+    """Share of the classified scene area per class (cells weighted by their area inside the scene).
+
+    With an ``uncertain`` cell mask, those cells count as ``"uncertain"`` instead of their class.
+    """
     cell = grid.cell
     wy = np.minimum(cell, grid.height - np.arange(cell_classes.shape[0]) * cell)
     wx = np.minimum(cell, grid.width - np.arange(cell_classes.shape[1]) * cell)
     area = np.outer(wy, wx).astype(np.float64)
     ok = cell_classes >= 0
-    sums = np.bincount(cell_classes[ok].ravel(), weights=area[ok].ravel(), minlength=len(labels))
-    total = sums.sum()
-    return {lab: float(sums[i] / total) if total else 0.0 for i, lab in enumerate(labels)}
+    unc = np.zeros_like(ok) if uncertain is None else (uncertain & ok)
+    sure = ok & ~unc
+    sums = np.bincount(cell_classes[sure].ravel(), weights=area[sure].ravel(), minlength=len(labels))
+    unc_area = float(area[unc].sum())
+    total = sums.sum() + unc_area
+    out = {lab: float(sums[i] / total) if total else 0.0 for i, lab in enumerate(labels)}
+    if uncertain is not None:
+        out[UNCERTAIN] = unc_area / total if total else 0.0
+    return out
 
 
 def classify_scene(
@@ -331,13 +380,27 @@ def classify_scene(
     batch: int = 256,
     edge: str = "pad",
     ignore_nodata: bool = False,
+    uncertain_below: float = UNCERTAIN_BELOW,
+    adapt: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> SceneResult:
-    """Classify every patch of a scene with a model (input 0..255 RGB of ``input_size``)."""
+    """Classify every patch of a scene with a model (input 0..255 RGB of ``input_size``).
+
+    ``adapt``: first re-estimate the model's batch-norm statistics on a sample of the scene's
+    patches (AdaBN, :mod:`landgui.core.adaptation`; the saved model is not touched).
+    """
     from landgui.core.inference import compiled_predict
 
+    if not 0.0 <= uncertain_below <= 1.0:
+        raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {uncertain_below}")
     grid = make_grid(scene.width, scene.height, patch, patch if stride is None else stride, edge)
+    if adapt:
+        from landgui.core.adaptation import adapt_to_images
+
+        model = adapt_to_images(
+            model, sample_patches(scene, grid, input_size), progress=progress, should_stop=should_stop
+        )
     predict = compiled_predict(model)
     n_classes = len(labels)
     probs = np.zeros((grid.n, n_classes), np.float32)
@@ -381,7 +444,7 @@ def classify_scene(
     classes = np.where(valid2, probs3.argmax(axis=-1), -1).astype(np.int16)
     cell_probs, cnt = average_cells(grid, probs3, valid2)
     cell_classes = np.where(cnt > 0, cell_probs.argmax(axis=-1), -1).astype(np.int16)
-    return SceneResult(
+    result = SceneResult(
         str(scene.path),
         labels,
         grid,
@@ -389,12 +452,44 @@ def classify_scene(
         probs3,
         cell_probs,
         cell_classes,
-        coverage_shares(grid, cell_classes, labels),
+        {},
         seconds,
         scene.crs,
         scene.transform,
         {"ignored": int((~valid2).sum())},
+        adapted=adapt,
     )
+    result.set_threshold(uncertain_below)
+    return result
+
+
+def sample_patches(scene: Scene, grid: Grid, size: int, max_patches: int = 2048, seed: int = 0) -> np.ndarray:
+    """A seeded random sample of the grid's patches at the model's input size (for adaptation)."""
+    import cv2
+
+    from landgui.core.adaptation import MIN_ADAPT_IMAGES
+
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.permutation(grid.n)[:max_patches])
+    out = []
+    for idx in pick:
+        r, c = divmod(int(idx), grid.cols)
+        x, y = c * grid.stride, r * grid.stride
+        w, h = min(grid.patch, scene.width - x), min(grid.patch, scene.height - y)
+        img, _ = scene.read(x, y, w, h)
+        if img.shape[:2] != (grid.patch, grid.patch):
+            img = np.pad(
+                img, ((0, grid.patch - img.shape[0]), (0, grid.patch - img.shape[1]), (0, 0)), mode="symmetric"
+            )
+        if grid.patch != size:
+            interp = cv2.INTER_AREA if grid.patch > size else cv2.INTER_CUBIC
+            img = cv2.resize(img, (size, size), interpolation=interp)
+        out.append(img)
+    if len(out) < MIN_ADAPT_IMAGES:
+        raise LandguiError(
+            f"the scene has only {len(out)} patches; adaptation needs at least {MIN_ADAPT_IMAGES} (use a smaller patch)"
+        )
+    return np.stack(out)
 
 
 def demo_scene_path() -> Path:
@@ -427,13 +522,21 @@ def segment_file(run_dir: str | Path, scene_path: str | Path, **kw: Any) -> Scen
         scene.close()
 
 
+def cell_class_codes(result: SceneResult) -> np.ndarray:
+    """Cell classes as written to the maps: index, UNCERTAIN_VALUE (254) or 255 (not classified)."""
+    codes = np.where(result.cell_classes >= 0, result.cell_classes, 255).astype(np.uint8)
+    codes[result.cell_uncertain] = UNCERTAIN_VALUE
+    return codes
+
+
 def pixel_class_map(result: SceneResult, y0: int = 0, y1: int | None = None) -> np.ndarray:
-    """Full-resolution class indices (uint8, 255 = not classified) for scene rows y0..y1."""
+    """Full-resolution class codes (uint8: class index, 254 = uncertain, 255 = not classified)
+    for scene rows y0..y1."""
     g = result.grid
     y1 = g.height if y1 is None else y1
     cell = g.cell
     cy0, cy1 = y0 // cell, (y1 - 1) // cell + 1
-    block = np.where(result.cell_classes[cy0:cy1] >= 0, result.cell_classes[cy0:cy1], 255).astype(np.uint8)
+    block = cell_class_codes(result)[cy0:cy1]
     block = np.repeat(np.repeat(block, cell, axis=0), cell, axis=1)
     off = y0 - cy0 * cell
     return block[off : off + (y1 - y0), : g.width]
@@ -467,20 +570,26 @@ def export(
         p = out / f"{name}.patches.csv"
         g = result.grid
         with open(p, "w", encoding="utf-8") as fh:
-            fh.write("row,col,x,y,class," + ",".join(f"p_{lab}" for lab in result.labels) + "\n")
+            fh.write(
+                "row,col,x,y,class,confidence,margin,uncertain," + ",".join(f"p_{lab}" for lab in result.labels) + "\n"
+            )
+            top2 = np.sort(result.probs, axis=-1)[..., -2:]
             for r in range(g.rows):
                 for c in range(g.cols):
                     k = int(result.classes[r, c])
-                    cls = result.labels[k] if k >= 0 else ""
-                    pr = (
-                        ",".join(f"{v:.5f}" for v in result.probs[r, c])
-                        if k >= 0
-                        else ",".join("" for _ in result.labels)
-                    )
+                    if k >= 0:
+                        conf = float(top2[r, c, -1])
+                        margin = conf - float(top2[r, c, 0]) if top2.shape[-1] > 1 else conf
+                        unc = int(conf < result.uncertain_below)
+                        pr = f"{conf:.5f},{margin:.5f},{unc}," + ",".join(f"{v:.5f}" for v in result.probs[r, c])
+                        cls = result.labels[k]
+                    else:
+                        cls, pr = "", ",,," + ",".join("" for _ in result.labels)
                     fh.write(f"{r},{c},{c * g.stride},{r * g.stride},{cls},{pr}\n")
         written["patches_csv"] = str(p)
     if result.crs is not None and "geotiff" in formats:
         written["geotiff"] = str(_write_geotiff(result, out / f"{name}.classes.tif", colours))
+        written["confidence_geotiff"] = str(_write_confidence_geotiff(result, out / f"{name}.confidence.tif"))
     if result.crs is not None and "geojson" in formats:
         written["geojson"] = str(_write_geojson(result, out / f"{name}.classes.geojson"))
     summary = summary_dict(result)
@@ -533,6 +642,8 @@ def summary_dict(result: SceneResult) -> dict:
         "patches": g.n,
         "ignored_patches": result.stats.get("ignored", 0),
         "coverage": result.coverage,
+        "uncertain_below": result.uncertain_below,
+        "adapted": result.adapted,
         "seconds": round(result.seconds, 3),
         "patches_per_s": round(result.patches_per_s, 1),
         "georeferenced": result.crs is not None,
@@ -564,8 +675,46 @@ def _write_geotiff(result: SceneResult, path: Path, colours: np.ndarray) -> Path
         for y in range(0, g.height, rows):
             block = pixel_class_map(result, y, min(g.height, y + rows))
             dst.write(block[None], window=Window(0, y, g.width, block.shape[0]))
-        dst.write_colormap(1, {i: tuple(int(v) for v in colours[i]) + (255,) for i in range(len(result.labels))})
-        dst.update_tags(1, **{f"class_{i}": lab for i, lab in enumerate(result.labels)})
+        cmap = {i: tuple(int(v) for v in colours[i]) + (255,) for i in range(len(result.labels))}
+        cmap[UNCERTAIN_VALUE] = (128, 128, 128, 255)
+        dst.write_colormap(1, cmap)
+        dst.update_tags(
+            1,
+            **{f"class_{i}": lab for i, lab in enumerate(result.labels)},
+            **{f"class_{UNCERTAIN_VALUE}": UNCERTAIN, "uncertain_below": str(result.uncertain_below)},
+        )
+    os.replace(tmp, path)
+    return path
+
+
+def _write_confidence_geotiff(result: SceneResult, path: Path) -> Path:
+    """Two float32 bands on the cell grid: 1 = confidence (top probability), 2 = margin (top1 - top2).
+
+    Pixels are cells of gcd(patch, stride) scene px (a patch without overlap); not classified = -1.
+    """
+    import rasterio
+    from rasterio.transform import Affine
+
+    ok = result.cell_classes >= 0
+    conf = np.where(ok, result.cell_confidence, -1.0).astype(np.float32)
+    margin = np.where(ok, result.cell_margin, -1.0).astype(np.float32)
+    profile = {
+        "driver": "GTiff",
+        "width": conf.shape[1],
+        "height": conf.shape[0],
+        "count": 2,
+        "dtype": "float32",
+        "crs": result.crs,
+        "transform": result.transform @ Affine.scale(result.grid.cell),
+        "nodata": -1.0,
+        "compress": "deflate",
+    }
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(conf, 1)
+        dst.write(margin, 2)
+        dst.set_band_description(1, "confidence")
+        dst.set_band_description(2, "margin")
     os.replace(tmp, path)
     return path
 
@@ -577,12 +726,13 @@ def _write_geojson(result: SceneResult, path: Path) -> Path:
     from rasterio.transform import Affine
 
     cell = result.grid.cell
-    cls = result.cell_classes.astype(np.int16)
-    transform = result.transform * Affine.scale(cell)
+    cls = cell_class_codes(result).astype(np.int16)
+    transform = result.transform @ Affine.scale(cell)
     feats = []
-    for geom, value in features.shapes(cls, mask=cls >= 0, transform=transform):
+    for geom, value in features.shapes(cls, mask=cls != 255, transform=transform):
         k = int(value)
-        feats.append({"type": "Feature", "geometry": geom, "properties": {"class": result.labels[k], "class_index": k}})
+        name = UNCERTAIN if k == UNCERTAIN_VALUE else result.labels[k]
+        feats.append({"type": "Feature", "geometry": geom, "properties": {"class": name, "class_index": k}})
     fc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
     if result.crs is not None:
         fc["crs"] = {"type": "name", "properties": {"name": result.crs.to_string()}}
@@ -602,8 +752,10 @@ def overlay_figure(result: SceneResult, overview: np.ndarray, palette: dict[str,
     from landgui.core.palette import hex_to_rgb
 
     h, w = overview.shape[:2]
-    cmap = np.where(result.cell_classes >= 0, result.cell_classes, len(result.labels))
-    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(0, 0, 0)], np.float32)
+    k = len(result.labels)
+    cmap = np.where(result.cell_classes >= 0, result.cell_classes, k + 1)
+    cmap[result.cell_uncertain] = k
+    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(128, 128, 128), (0, 0, 0)], np.float32)
     g = result.grid
     # class map at overview scale: cells -> scene pixels -> overview pixels
     scale_x = (math.ceil(g.width / g.cell) * g.cell) / g.width
@@ -611,7 +763,7 @@ def overlay_figure(result: SceneResult, overview: np.ndarray, palette: dict[str,
     cw, ch = round(w * scale_x), round(h * scale_y)
     big = cv2.resize(cmap.astype(np.uint8), (cw, ch), interpolation=cv2.INTER_NEAREST)[:h, :w]
     col = colours[big]
-    a = np.where(big[..., None] < len(result.labels), alpha, 0.0)
+    a = np.where(big[..., None] <= k, alpha, 0.0)
     blended = (overview.astype(np.float32) * (1 - a) + col * a).astype(np.uint8)
     fig = Figure(figsize=(10, 10 * h / w + 1.0), tight_layout=True)
     FigureCanvasAgg(fig)
@@ -619,6 +771,8 @@ def overlay_figure(result: SceneResult, overview: np.ndarray, palette: dict[str,
     ax.imshow(blended)
     ax.set_axis_off()
     handles = [Patch(color=palette[lab], label=f"{lab} {result.coverage.get(lab, 0):.1%}") for lab in result.labels]
+    if result.uncertain_below > 0:
+        handles.append(Patch(color="#808080", label=f"{UNCERTAIN} {result.coverage.get(UNCERTAIN, 0):.1%}"))
     ax.legend(
         handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(4, len(handles)), frameon=False
     )

@@ -50,6 +50,8 @@ RUN_FILES = (
 )
 DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
+# canonical ground resolution (px) inside the model; scratch's 64 px input already is it
+DEFAULT_RESOLUTION = {"scratch": 0, "transfer": 64}
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -65,6 +67,23 @@ class TrainParams:
     augment: bool = True
     patience: int = 5
     fast_path: bool = True
+    # the augmentation recipe (landgui.core.augment.Recipe as a dict); None = the default recipe
+    recipe: dict | None = None
+    # fast path: backbone features of this many augmented views of each training image are added
+    # to the un-augmented ones, so the head also learns without sensor cues (0 = none)
+    feature_views: int = 2
+    # re-estimate the ImageNet backbone's batch-norm statistics on the training images first, so
+    # that the model holds *source* statistics for AdaBN; measured harmful on kaggle4 (its patches
+    # are 61 % textureless), so off by default (docs/benchmarks.md)
+    source_bn: bool = False
+
+    def augment_recipe(self) -> Any:
+        """The Recipe in force (NO_AUGMENTATION when augmentation is off)."""
+        from landgui.core.augment import NO_AUGMENTATION, Recipe
+
+        if not self.augment:
+            return NO_AUGMENTATION
+        return Recipe(**self.recipe) if self.recipe else Recipe()
 
 
 @dataclass
@@ -318,7 +337,14 @@ class _Trainer:
             cached_train = D.decode_all(train_files.paths, size, prog, self.should_stop, "loading train")
             cached_val = D.decode_all(val_files.paths, size, prog, self.should_stop, "loading val")
         train_aug = D.make_dataset(
-            train_files, size, p.batch_size, training=True, augment=p.augment, seed=p.seed, cached=cached_train
+            train_files,
+            size,
+            p.batch_size,
+            training=True,
+            augment=p.augment,
+            seed=p.seed,
+            cached=cached_train,
+            recipe=p.augment_recipe(),
         )
         val_ds = D.make_dataset(
             val_files, size, p.batch_size, training=False, augment=False, seed=p.seed, cached=cached_val
@@ -371,17 +397,30 @@ class _Trainer:
         opt1 = keras.optimizers.Adam(p.lr)
         self.ckpt.mkdir(exist_ok=True)
         stage = self.state.get("stage", 1)
+        if p.source_bn:
+            self._source_statistics(backbone, train_files, cached_train)
         if stage == 1:
             if p.fast_path:
                 ftr = self._features(backbone, train_files, cached_train, "features train")
+                ytr = train_files.labels
+                if p.augment and p.feature_views > 0:
+                    views = [ftr]
+                    for v in range(p.feature_views):
+                        views.append(
+                            self._features(
+                                backbone,
+                                train_files,
+                                cached_train,
+                                f"features view {v + 1}",
+                                augment_seed=p.seed * 1000 + v,
+                            )
+                        )
+                    ftr = np.concatenate(views)
+                    ytr = np.tile(train_files.labels, len(views))
                 fval = self._features(backbone, val_files, cached_val, "features val")
                 import tensorflow as tf
 
-                tr = (
-                    tf.data.Dataset.from_tensor_slices((ftr, train_files.labels))
-                    .shuffle(len(ftr), seed=p.seed)
-                    .batch(p.batch_size)
-                )
+                tr = tf.data.Dataset.from_tensor_slices((ftr, ytr)).shuffle(len(ftr), seed=p.seed).batch(p.batch_size)
                 va = tf.data.Dataset.from_tensor_slices((fval, val_files.labels)).batch(p.batch_size)
                 head.compile(optimizer=opt1, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
                 if self.state.get("last"):
@@ -402,7 +441,7 @@ class _Trainer:
                 model.save_weights(self.ckpt / "stage1.weights.h5")
             else:
                 model.load_weights(self.ckpt / "stage1.weights.h5")
-            set_fine_tune(backbone, self.spec.fine_tune_layers)
+            set_fine_tune(backbone, self.spec.fine_tune_layers, head)
             model.compile(
                 optimizer=keras.optimizers.Adam(p.lr / 10), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
             )
@@ -416,9 +455,42 @@ class _Trainer:
                     model.load_weights(self.ckpt / "stage1.weights.h5")
         return model
 
-    def _features(self, backbone: Any, files: D.SplitFiles, cached: np.ndarray | None, stage: str) -> np.ndarray:
-        """Backbone features of every image, computed once in batches (the fast path)."""
+    def _source_statistics(self, backbone: Any, files: D.SplitFiles, cached: np.ndarray | None) -> None:
+        """Batch-norm statistics of the backbone re-estimated on (a seeded sample of) the training images."""
+        from landgui.core.adaptation import MAX_ADAPT_IMAGES, recalibrate_bn
+
+        n = len(files.paths)
+        pick = np.sort(np.random.default_rng(self.params.seed).permutation(n)[: min(n, MAX_ADAPT_IMAGES // 2)])
+        if cached is not None:
+            images = cached[pick]
+        else:
+            images = D.decode_all([files.paths[i] for i in pick], self.spec.image_size, None, self.should_stop)
+        if len(images) >= 16:
+            prog = _stage_progress(self.progress)
+            recalibrate_bn(
+                backbone,
+                images,
+                seed=self.params.seed,
+                progress=prog,
+                should_stop=self.should_stop,
+                stage="source statistics",
+            )
+
+    def _features(
+        self,
+        backbone: Any,
+        files: D.SplitFiles,
+        cached: np.ndarray | None,
+        stage: str,
+        augment_seed: int | None = None,
+    ) -> np.ndarray:
+        """Backbone features of every image (optionally of one seeded augmented view), in batches."""
         import tensorflow as tf
+
+        from landgui.core.augment import augment_batch
+
+        recipe = self.params.augment_recipe()
+        seeds = np.random.SeedSequence(augment_seed) if augment_seed is not None else None
 
         fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
         bs = 64
@@ -432,6 +504,8 @@ class _Trainer:
                 batch = cached[start : start + bs]
             else:
                 batch = np.stack([D.load_resized(pth, self.spec.image_size) for pth in files.paths[start : start + bs]])
+            if seeds is not None:
+                batch = augment_batch(batch, seeds.spawn(1)[0], recipe)
             out.append(np.asarray(fn(tf.convert_to_tensor(batch, tf.float32))))
             self.progress(
                 {

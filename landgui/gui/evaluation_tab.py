@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -53,6 +54,16 @@ class EvaluationTab(QWidget):
         self.predict_button = QPushButton("Predict images…")
         self.predict_button.setToolTip("class probabilities of any image files with the selected run")
         self.predict_button.clicked.connect(self.choose_images)
+        self.folder_button = QPushButton("Evaluate on a folder…")
+        self.folder_button.setToolTip(
+            "evaluate the run on any folder of labelled images (one sub-folder per class, named like the "
+            "model's classes), e.g. patches of your own scenes from another satellite"
+        )
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.adapt_check = QCheckBox("adapt")
+        self.adapt_check.setToolTip(
+            "adapt the model to the evaluated images first (batch-norm statistics, no labels used; the run is not changed)"
+        )
         self.progress = EtaProgressBar()
         top = QHBoxLayout()
         top.addWidget(QLabel("Run:"))
@@ -60,6 +71,8 @@ class EvaluationTab(QWidget):
         top.addWidget(QLabel("Split:"))
         top.addWidget(self.split_combo)
         top.addWidget(self.eval_button)
+        top.addWidget(self.folder_button)
+        top.addWidget(self.adapt_check)
         top.addWidget(refresh)
         top.addWidget(self.predict_button)
         top.addWidget(self.progress, 1)
@@ -113,6 +126,10 @@ class EvaluationTab(QWidget):
 
     def refresh_runs(self, select: str | None = None) -> None:
         runs = fill_run_combo(self.run_combo, self.runs_dir, select)
+        folders = sorted({name for r in runs for name in r.get("data_accuracy", {})})
+        heads = ["run", "status", "model", "backbone", "size", "epochs", "test acc", "macro F1"]
+        self.compare.setColumnCount(len(heads) + len(folders))
+        self.compare.setHorizontalHeaderLabels(heads + [f"{f} acc" for f in folders])
         self.compare.setRowCount(0)
         for r in runs:
             row = self.compare.rowCount()
@@ -126,6 +143,7 @@ class EvaluationTab(QWidget):
                 r["epochs"],
                 "" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}",
                 "" if r["macro_f1"] is None else f"{r['macro_f1']:.4f}",
+                *[f"{r['data_accuracy'][f]:.4f}" if f in r.get("data_accuracy", {}) else "" for f in folders],
             ]
             for c, v in enumerate(vals):
                 self.compare.setItem(row, c, QTableWidgetItem(str(v)))
@@ -138,18 +156,53 @@ class EvaluationTab(QWidget):
             show_error(self, "Evaluation", "no run with a model in the runs folder; train one first")
             return
         split = self.split_combo.currentText()
-        self.worker = JobWorker(
-            lambda progress, should_stop: evaluate_run(run, split, progress=progress, should_stop=should_stop), self
+        adapt = self.adapt_check.isChecked()
+        self._start(
+            lambda progress, should_stop: evaluate_run(
+                run, split, progress=progress, should_stop=should_stop, adapt=adapt
+            )
         )
+
+    def choose_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from landgui.gui.common import last_dir, remember_dir
+
+        folder = QFileDialog.getExistingDirectory(self, "Labelled folder to evaluate on", last_dir("eval-folder"))
+        if folder:
+            remember_dir("eval-folder", folder)
+            self.evaluate_folder(folder)
+
+    def evaluate_folder(self, folder: str) -> None:
+        """Evaluate the selected run on a class-folder dataset (`landgui evaluate --data`) in a worker.
+
+        Folder classes the model does not know are left out and listed in the report."""
+        from landgui.core.evaluation import evaluate_folder
+
+        run = self.run_combo.currentData()
+        if not run:
+            show_error(self, "Evaluation", "no run with a model in the runs folder; train one first")
+            return
+        adapt = self.adapt_check.isChecked()
+        self._start(
+            lambda progress, should_stop: evaluate_folder(
+                run, folder, ignore_unknown=True, adapt=adapt, progress=progress, should_stop=should_stop
+            )
+        )
+
+    def _start(self, job) -> None:
+        self.worker = JobWorker(job, self)
         self.worker.progress.connect(self.progress.update_progress)
         self.worker.finished_ok.connect(self.show_result)
         self.worker.failed.connect(self._failed)
         self.worker.cancelled.connect(lambda: self.progress.finish("cancelled"))
         self.eval_button.setEnabled(False)
+        self.folder_button.setEnabled(False)
         self.worker.start()
 
     def _failed(self, message: str, details: str) -> None:
         self.eval_button.setEnabled(True)
+        self.folder_button.setEnabled(True)
         self.progress.finish("evaluation failed")
         show_error(self, "Evaluation failed", message, details)
 
@@ -158,16 +211,25 @@ class EvaluationTab(QWidget):
 
         self.result = result
         self.eval_button.setEnabled(True)
+        self.folder_button.setEnabled(True)
         self.progress.finish(f"evaluated {result['n_images']} images")
         missing = f" · {len(result['missing'])} missing files not evaluated" if result["missing"] else ""
+        if result.get("missing_classes"):
+            missing += f" · no images of {', '.join(result['missing_classes'])}"
+        if result.get("ignored_classes"):
+            missing += f" · ignored unknown classes {', '.join(result['ignored_classes'])}"
+        if result.get("skipped"):
+            missing += f" · {len(result['skipped'])} unreadable files skipped"
         top2 = f" · top-2 {result['top2_accuracy']:.2%}" if result["top2_accuracy"] is not None else ""
+        name = Path(result["data_folder"]).name if result.get("data_folder") else f"{result['split']} split"
+        name += " (adapted)" if result.get("adapted") else ""
         self.headline.setText(
-            f"<span style='font-size:15pt'><b>{result['split']} accuracy {result['accuracy']:.2%}</b> · "
+            f"<span style='font-size:15pt'><b>{name} accuracy {result['accuracy']:.2%}</b> · "
             f"macro F1 {result['macro_avg']['f1']:.3f}</span><br>balanced accuracy {result['balanced_accuracy']:.2%}"
             f"{top2} · {result['n_images']} images · {len(result['misclassified'])} misclassified{missing}"
         )
         self.table.setRowCount(0)
-        for lab in result["labels"]:
+        for lab in result.get("row_labels") or result["labels"]:
             m = result["per_class"][lab]
             r = self.table.rowCount()
             self.table.insertRow(r)
@@ -178,15 +240,16 @@ class EvaluationTab(QWidget):
         confusion_figure(result, self.figure)
         self.canvas.draw_idle()
         self.refresh_runs()
+        rows = result.get("row_labels") or result["labels"]
         wrong = [
             (i, j)
-            for i in range(len(result["labels"]))
+            for i in range(len(rows))
             for j in range(len(result["labels"]))
-            if i != j and result["confusion_matrix"][i][j]
+            if rows[i] != result["labels"][j] and result["confusion_matrix"][i][j]
         ]
         if wrong:
             self.show_cell(*wrong[0])
-        self.status.emit(f"{Path(result['run']).name}: {result['split']} accuracy {result['accuracy']:.2%}")
+        self.status.emit(f"{Path(result['run']).name}: {name} accuracy {result['accuracy']:.2%}")
 
     def choose_images(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -232,15 +295,15 @@ class EvaluationTab(QWidget):
         if self.result is None or event.inaxes is None or event.xdata is None:
             return
         j, i = int(round(event.xdata)), int(round(event.ydata))
-        n = len(self.result["labels"])
-        if 0 <= i < n and 0 <= j < n:
+        n_rows = len(self.result.get("row_labels") or self.result["labels"])
+        if 0 <= i < n_rows and 0 <= j < len(self.result["labels"]):
             self.show_cell(i, j)
 
     def show_cell(self, i: int, j: int) -> None:
-        """List the images with true class i predicted as j, most confident first."""
+        """List the images of confusion row i (true class) predicted as class j, most confident first."""
         res = self.result
         assert res is not None
-        t, p = res["labels"][i], res["labels"][j]
+        t, p = (res.get("row_labels") or res["labels"])[i], res["labels"][j]
         preds = sorted(
             (x for x in res["predictions"] if x["true"] == t and x["pred"] == p), key=lambda x: -x["confidence"]
         )

@@ -1,5 +1,6 @@
-"""Scene tab: open or drop scenes, zoom and pan, classify every patch in a worker, see the class
-grid as a translucent overlay, hover and click patches, export the class map."""
+"""Scene tab: open or drop scenes, zoom and pan, classify every patch in a worker (optionally
+adapted to the scene), see the class grid as a translucent overlay with uncertain patches hatched
+grey (or the confidence itself in the uncertainty view), hover and click patches, export the map."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGraphicsPathItem,
@@ -139,6 +141,11 @@ class SceneTab(QWidget):
         self.overlay_item.setParentItem(self.clip)
         self.grid_item.setParentItem(self.clip)
         self.grid_item.setZValue(1)
+        self.uncertain_item = QGraphicsPathItem()  # grey hatch over uncertain patches
+        self.uncertain_item.setParentItem(self.clip)
+        self.uncertain_item.setZValue(0.5)
+        self.uncertain_item.setPen(QPen(Qt.PenStyle.NoPen))
+        self.uncertain_item.setBrush(QBrush(QColor(90, 90, 90, 230), Qt.BrushStyle.BDiagPattern))
         pen = QPen(QColor(255, 255, 255, 110))
         pen.setCosmetic(True)
         self.grid_item.setPen(pen)
@@ -163,6 +170,24 @@ class SceneTab(QWidget):
         self.run_combo = QComboBox()
         self.patch_spin = QSpinBox(minimum=8, maximum=1024, value=64)
         self.stride_spin = QSpinBox(minimum=1, maximum=1024, value=64)
+        self.adapt_check = QCheckBox("adapt to this scene")
+        self.adapt_check.setToolTip(
+            "re-estimate the model's batch-norm statistics on this scene's patches before classifying "
+            "(helps on imagery from another satellite; the run itself is not changed)"
+        )
+        from landgui.core.scenes import UNCERTAIN_BELOW
+
+        self.uncertain_spin = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
+        self.uncertain_spin.setValue(UNCERTAIN_BELOW)
+        self.uncertain_spin.setToolTip(
+            "patches whose top probability is below this are shown as uncertain (grey hatch) and counted "
+            "as 'uncertain' in the shares; 0 = off"
+        )
+        self.uncertain_spin.valueChanged.connect(self._threshold_changed)
+        self.view_combo = QComboBox()
+        self.view_combo.addItems(["classes", "uncertainty"])
+        self.view_combo.setToolTip("classes: the class map; uncertainty: the confidence of each patch (dark = unsure)")
+        self.view_combo.currentIndexChanged.connect(lambda _: self._draw_result())
         self.classify_button = QPushButton("Classify")
         self.classify_button.clicked.connect(self.classify)
         self.cancel_button = QPushButton("Cancel")
@@ -201,8 +226,11 @@ class SceneTab(QWidget):
         form.addRow("Run", self.run_combo)
         form.addRow("Patch size (px)", self.patch_spin)
         form.addRow("Stride (px)", self.stride_spin)
+        form.addRow(self.adapt_check)
         form.addRow(_hb(self.classify_button, self.cancel_button, self.export_button))
         form.addRow(self.progress)
+        form.addRow("Uncertain below", self.uncertain_spin)
+        form.addRow("View", self.view_combo)
         form.addRow("Opacity", self.opacity)
         form.addRow(self.grid_check)
         side = QWidget()
@@ -315,9 +343,19 @@ class SceneTab(QWidget):
             show_error(self, "Classify", "no trained run in the runs folder; train a model in the Training tab")
             return
         path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
+        adapt, threshold = self.adapt_check.isChecked(), self.uncertain_spin.value()
 
         def job(progress, should_stop):
-            res = segment_file(run_dir, path, patch=patch, stride=stride, progress=progress, should_stop=should_stop)
+            res = segment_file(
+                run_dir,
+                path,
+                patch=patch,
+                stride=stride,
+                adapt=adapt,
+                uncertain_below=threshold,
+                progress=progress,
+                should_stop=should_stop,
+            )
             return path, res, run_palette(run_dir, res.labels)
 
         self._run(job, self._classified)
@@ -365,16 +403,34 @@ class SceneTab(QWidget):
         if res is None:
             self.overlay_item.setPixmap(QPixmap())
             self.grid_item.setPath(QPainterPath())
+            self.uncertain_item.setPath(QPainterPath())
             self.legend.blockSignals(False)
             return
         from landgui.core.palette import hex_to_rgb
+        from landgui.core.scenes import UNCERTAIN
 
-        cols = np.array([(*hex_to_rgb(self.palette[lab]), 255) for lab in res.labels] + [(0, 0, 0, 0)], np.uint8)
-        for k in self.hidden:
-            cols[k, 3] = 0
-        cmap = np.where(res.cell_classes >= 0, res.cell_classes, len(res.labels))
-        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(cols[cmap])))
+        k_unc = len(res.labels)
         cell = res.grid.cell
+        unsure = res.cell_uncertain
+        if self.view_combo.currentText() == "uncertainty":
+            conf = res.cell_confidence
+            grey = (np.clip(conf, 0, 1) * 255).astype(np.uint8)
+            rgba = np.stack([255 - grey, grey, np.full_like(grey, 60), np.where(res.cell_classes >= 0, 255, 0)], -1)
+            self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(rgba.astype(np.uint8))))
+        else:
+            cols = np.array([(*hex_to_rgb(self.palette[lab]), 255) for lab in res.labels] + [(0, 0, 0, 0)], np.uint8)
+            for k in self.hidden:
+                cols[k, 3] = 0
+            cmap = np.where(res.cell_classes >= 0, res.cell_classes, len(res.labels))
+            self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(cols[cmap])))
+        hatch = QPainterPath()
+        if k_unc not in self.hidden and self.view_combo.currentText() == "classes":
+            for r in np.nonzero(unsure.any(axis=1))[0]:  # one rectangle per horizontal run of cells
+                row = np.concatenate([[0], unsure[r].astype(np.int8), [0]])
+                edges = np.flatnonzero(np.diff(row))
+                for c0, c1 in zip(edges[::2], edges[1::2], strict=True):
+                    hatch.addRect(QRectF(int(c0) * cell, int(r) * cell, int(c1 - c0) * cell, cell))
+        self.uncertain_item.setPath(hatch)
         self.overlay_item.setTransform(QTransform.fromScale(cell, cell))
         self.overlay_item.setOpacity(self.opacity.value() / 100)
         g = res.grid
@@ -398,7 +454,23 @@ class SceneTab(QWidget):
             item.setCheckState(Qt.CheckState.Unchecked if k in self.hidden else Qt.CheckState.Checked)
             item.setData(Qt.ItemDataRole.UserRole, k)
             self.legend.addItem(item)
+        if res.uncertain_below > 0:
+            sw = QPixmap(14, 14)
+            sw.fill(QColor(128, 128, 128))
+            item = QListWidgetItem(
+                QIcon(sw), f"{UNCERTAIN} (below {res.uncertain_below:.2f})  {res.coverage.get(UNCERTAIN, 0):.1%}"
+            )
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked if k_unc in self.hidden else Qt.CheckState.Checked)
+            item.setData(Qt.ItemDataRole.UserRole, k_unc)
+            self.legend.addItem(item)
         self.legend.blockSignals(False)
+
+    def _threshold_changed(self, value: float) -> None:
+        res = self.result
+        if res is not None:
+            res.set_threshold(value)
+            self._draw_result()
 
     def _legend_toggled(self, item: QListWidgetItem) -> None:
         k = item.data(Qt.ItemDataRole.UserRole)
@@ -425,6 +497,8 @@ class SceneTab(QWidget):
         res = self.result
         k = int(res.classes[rc])
         text = "not classified" if k < 0 else f"{res.labels[k]} {res.probs[rc][k]:.2f}"
+        if k >= 0 and res.probs[rc][k] < res.uncertain_below:
+            text += " (uncertain)"
         self.hover_label.setText(f"patch row {rc[0]}, col {rc[1]} at ({int(x)}, {int(y)}): {text}")
 
     def select_at(self, x: float, y: float) -> None:

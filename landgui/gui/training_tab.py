@@ -291,7 +291,12 @@ class TrainingTab(QWidget):
         model = self.model_combo.currentText()
         name = self.name_edit.text().strip() or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir = Path(self.runs_edit.text()) / name
-        spec = ModelSpec(model=model, backbone=self.backbone_combo.currentText(), image_size=self.size_spin.value())
+        spec = ModelSpec(
+            model=model,
+            backbone=self.backbone_combo.currentText(),
+            image_size=self.size_spin.value(),
+            resolution=T.DEFAULT_RESOLUTION[model],
+        )
         params = T.TrainParams(
             epochs=self.epochs_spin.value(),
             fine_tune_epochs=self.ft_spin.value() if model == "transfer" else 0,

@@ -135,6 +135,20 @@ def test_evaluate_and_click_confusion_cell(window, qtbot, tiny_split):
     rel = str(Path(first["path"]).relative_to(root))
     assert first["pred"] == by_path[rel]["pred"]
     assert first["confidence"] == pytest.approx(by_path[rel]["confidence"], abs=1e-4)
+    # evaluate on any labelled folder: here the dataset's own desert and water images
+    folder = Path(res["dataset_root"]).parent / "other-folder"
+    for c in ("desert", "water"):
+        (folder / c).mkdir(parents=True)
+        for p in sorted((root / c).iterdir())[:4]:
+            (folder / c / p.name).write_bytes(p.read_bytes())
+    tab.result = None
+    tab.evaluate_folder(str(folder))
+    qtbot.waitUntil(lambda: tab.result is not None, timeout=60_000)
+    tab.worker.wait()
+    assert tab.result["split"] == "data-other-folder" and "other-folder accuracy" in tab.headline.text()
+    assert tab.table.rowCount() == 2 and "no images of green_area" in tab.headline.text()
+    headers = [tab.compare.horizontalHeaderItem(c).text() for c in range(tab.compare.columnCount())]
+    assert "other-folder acc" in headers
 
 
 def _mosaic(path: Path) -> None:
@@ -175,7 +189,8 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path):
     tab.worker.wait()
     res = sig.args[0]
     assert res.grid.rows == 2 and res.grid.cols == 3
-    assert tab.legend.count() == 3 and "%" in tab.legend.item(0).text()
+    assert tab.legend.count() == 4 and "%" in tab.legend.item(0).text()
+    assert tab.legend.item(3).text().startswith("uncertain (below")
     assert not tab.overlay_item.pixmap().isNull()
     # click the centre of patch (1, 2) on the view as a user would
     pos = tab.view.mapFromScene(QPointF(2 * 64 + 32, 64 + 32))
@@ -209,6 +224,26 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path):
     qtbot.waitUntil(lambda: (out / "my scene.summary.json").exists(), timeout=30_000)
     tab.worker.wait()
     assert (out / "my scene.overlay.png").exists() and (out / "my scene.patches.csv").exists()
+    # the uncertain threshold: at 1.0 every patch not fully sure is hatched and counted as uncertain
+    tab.legend.item(0).setCheckState(Qt.CheckState.Checked)
+    tab.uncertain_spin.setValue(1.0)
+    unsure = res.cell_uncertain
+    assert unsure.sum() == (res.cell_confidence < 1.0).sum()
+    assert tab.legend.item(3).text().endswith(f"{res.coverage['uncertain']:.1%}")
+    assert tab.uncertain_item.path().isEmpty() == (not unsure.any())
+    tab.uncertain_spin.setValue(0.0)
+    assert res.coverage["uncertain"] == 0.0 and tab.uncertain_item.path().isEmpty()
+    tab.view_combo.setCurrentText("uncertainty")
+    assert not tab.overlay_item.pixmap().isNull()
+    tab.view_combo.setCurrentText("classes")
+    # adapted to the scene (24 patches of 32 px): the map says so
+    tab.adapt_check.setChecked(True)
+    tab.patch_spin.setValue(32)
+    tab.stride_spin.setValue(32)
+    with qtbot.waitSignal(tab.classified, timeout=60_000) as sig:
+        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert sig.args[0].adapted and sig.args[0].grid.n == 24
 
 
 def test_worker_error_is_a_dialog(window, qtbot, tmp_path):
