@@ -25,7 +25,7 @@ import numpy as np
 
 from landgui.core import data as D
 from landgui.core import training as T
-from landgui.core.augment import Recipe, augment_batch
+from landgui.core.augment import Recipe
 from landgui.core.dataset import scan_dataset
 from landgui.core.evaluation import evaluate_folder, evaluate_run
 from landgui.core.inference import predict_images
@@ -33,16 +33,40 @@ from landgui.core.models import ModelSpec, load_run
 from landgui.core.split import SplitParams, load_split, write_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
-# the fixed sensor shift of the validation criterion: coarser ground resolution (down to 3/8),
-# another colour response and JPEG re-compression, seeded (no geometry, no blur, no noise)
-SHIFT = Recipe(geometry=False, resolution=1.0, min_scale=0.375, blur=0.0, jpeg=1.0, colour=True, noise=0.0)
+SHIFT_SEED = 12345
+
+
+def sensor_shift(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The fixed "another sensor" of the validation criterion, independent of the training recipe:
+    coarser ground resolution (factor 3/8-1), per-channel gain 0.85-1.15, gamma 0.75-1.33,
+    saturation 0.7-1.3, JPEG quality 30-95."""
+    from landgui.core.augment import jpeg, resolution
+
+    img = resolution(img, rng, min_scale=0.375)
+    x = img.astype(np.float32) / 255.0 * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    x = np.clip(x, 0, 1) ** np.float32(np.exp(rng.uniform(np.log(0.75), np.log(1.33))))
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * np.float32(rng.uniform(0.7, 1.3))
+    return jpeg((np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8), rng)
+
+
+def shift_batch(images: np.ndarray) -> np.ndarray:
+    kids = np.random.SeedSequence(SHIFT_SEED).spawn(len(images))
+    return np.stack([sensor_shift(im, np.random.default_rng(k)) for im, k in zip(images, kids, strict=True)])
 
 
 def shifted_val_accuracy(run_dir: Path, split_dir: Path) -> float:
     run = load_run(run_dir)
     files, _ = D.split_files(load_split(split_dir), "val", run.labels)
-    imgs = augment_batch(D.decode_all(files.paths, run.image_size), 12345, SHIFT)
+    imgs = shift_batch(D.decode_all(files.paths, run.image_size))
     return float((predict_images(run.model, imgs).argmax(1) == files.labels).mean())
+
+
+def _previous(out: Path, tag: str, key: str):
+    try:
+        return json.loads((out / f"robust-{tag}.json").read_text()).get(key)
+    except (OSError, ValueError):
+        return None
 
 
 def main() -> None:
@@ -56,11 +80,12 @@ def main() -> None:
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--resolution", type=int, help="canonical resolution px (default: landgui's; 0 = off)")
     ap.add_argument("--feature-norm", action="store_true", help="standardise the features in the head")
-    ap.add_argument("--no-source-bn", action="store_true", help="keep ImageNet batch-norm statistics")
+    ap.add_argument("--source-bn", action="store_true", help="re-estimate the backbone's batch-norm statistics on kaggle4")
     for ing in ("geometry", "resolution", "blur", "jpeg", "colour", "noise"):
         ap.add_argument(f"--no-{ing}", action="store_true")
     ap.add_argument("--recipe", default="{}", help="recipe settings as JSON, e.g. '{\"blur\": 0.0}'")
-    ap.add_argument("--eval-only", action="store_true", help="evaluate an existing bench/out/TAG run")
+    ap.add_argument("--eval-only", action="store_true", help="evaluate an existing bench/out/TAG run (keeps its time)")
+    ap.add_argument("--shift-only", action="store_true", help="only recompute the shifted-val criterion of TAG")
     ap.add_argument("--out", default="bench/out")
     args = ap.parse_args()
     out = Path(args.out)
@@ -75,6 +100,14 @@ def main() -> None:
             setattr(recipe, ing, val)
     for key, val in json.loads(args.recipe).items():
         setattr(recipe, key, val)
+    if args.shift_only:
+        path = out / f"robust-{args.tag}.json"
+        r = json.loads(path.read_text())
+        r["kaggle4_val_shifted"] = round(shifted_val_accuracy(run_dir, split_dir), 4)
+        r["selection_score"] = round((r["kaggle4_val"] + r["kaggle4_val_shifted"]) / 2, 4)
+        path.write_text(json.dumps(r, indent=2))
+        print(args.tag, r["kaggle4_val_shifted"], r["selection_score"])
+        return
     train_s = None
     if not args.eval_only:
         spec = ModelSpec(
@@ -89,7 +122,7 @@ def main() -> None:
             augment=not args.no_augment,
             recipe=asdict(recipe),
             feature_views=args.feature_views,
-            source_bn=not args.no_source_bn,
+            source_bn=args.source_bn,
         )
         t0 = time.perf_counter()
         T.train(split_dir, run_dir, spec, params, overwrite=True)
@@ -112,7 +145,7 @@ def main() -> None:
         "resolution": cfg["model"].get("resolution", 0),
         "feature_norm": cfg["model"].get("feature_norm", False),
         "params": cfg["params"],
-        "train_wall_s": round(train_s, 1) if train_s else None,
+        "train_wall_s": round(train_s, 1) if train_s else _previous(out, args.tag, "train_wall_s"),
         "epochs": len(json.loads((run_dir / "history.json").read_text())),
         "kaggle4_test": round(test["accuracy"], 4),
         "kaggle4_val": round(val["accuracy"], 4),

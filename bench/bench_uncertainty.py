@@ -15,10 +15,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from bench_robust import SHARED, SHIFT
+from bench_robust import SHARED, shift_batch
 
 from landgui.core import data as D
-from landgui.core.augment import augment_batch
 from landgui.core.dataset import scan_dataset
 from landgui.core.inference import predict_images
 from landgui.core.models import load_run
@@ -54,7 +53,7 @@ def main() -> None:
     val = D.decode_all(files.paths, run.image_size)
     out = {
         "val": table(predict_images(run.model, val), files.labels),
-        "val_shifted": table(predict_images(run.model, augment_batch(val, 12345, SHIFT)), files.labels),
+        "val_shifted": table(predict_images(run.model, shift_batch(val)), files.labels),
     }
     scan = scan_dataset(SHARED / "aid_cross")
     aid = D.decode_all([str(Path(scan.root) / r.path) for r in scan.images], run.image_size)

@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gives no class away (default: 64 transfer, off for scratch; 0 = off)",
     )
     t.add_argument("--epochs", type=int, help="epochs (head epochs for transfer; default 25 scratch, 15 transfer)")
-    t.add_argument("--fine-tune-epochs", type=int, default=3, help="transfer stage 2 epochs (0 = off; default 3)")
+    t.add_argument("--fine-tune-epochs", type=int, default=0, help="transfer stage 2 epochs (default 0 = off)")
     t.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen in stage 2 (default 40)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=1e-3)

@@ -24,7 +24,7 @@ class Recipe:
 
     geometry: bool = True  # flips, 90-degree rotations, crop 80-100 % of the side
     resolution: float = 0.8  # probability of a ground-resolution change
-    min_scale: float = 0.5  # smallest down-scale factor of that change
+    min_scale: float = 0.25  # smallest down-scale factor of that change
     blur: float = 0.3  # probability of a Gaussian blur (sigma 0.3-1.5 px)
     jpeg: float = 0.5  # probability of JPEG re-compression (quality 30-95)
     colour: bool = True  # per-channel gain, gamma, saturation, contrast, brightness
@@ -89,19 +89,18 @@ def jpeg(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Another sensor's colour response: per-channel gain (white balance +-7 %), gamma 0.85-1.18,
-    saturation 0.8-1.2, contrast 0.85-1.15 around the mean, brightness +-0.05.
+    """Another sensor's colour response: per-channel gain (white balance +-15 %), gamma 0.7-1.4,
+    saturation 0.6-1.4, contrast 0.7-1.3 around the mean, brightness +-0.08.
 
-    Deliberately mild: colour *is* the class for clouds (white/grey) and water (dark), so a
-    stronger jitter (gain +-15 %, gamma 0.7-1.4, saturation 0.6-1.4, the first version) turned
-    clouds green and dark and cost accuracy in and out of domain (docs/benchmarks.md)."""
+    A milder version (gain +-7 %, gamma 0.85-1.18, saturation 0.8-1.2) kept kaggle4 accuracy
+    higher but left the model brittle to another sensor (docs/benchmarks.md: the ablation)."""
     x = img.astype(np.float32) / 255.0
-    x = x * rng.uniform(0.93, 1.07, size=3).astype(np.float32)
-    x = np.clip(x, 0.0, 1.0) ** np.float32(np.exp(rng.uniform(np.log(0.85), np.log(1.18))))
+    x = x * rng.uniform(0.85, 1.15, size=3).astype(np.float32)
+    x = np.clip(x, 0.0, 1.0) ** np.float32(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
     grey = x.mean(axis=2, keepdims=True)
-    x = grey + (x - grey) * np.float32(rng.uniform(0.8, 1.2))
+    x = grey + (x - grey) * np.float32(rng.uniform(0.6, 1.4))
     m = x.mean()
-    x = m + (x - m) * np.float32(rng.uniform(0.85, 1.15)) + np.float32(rng.uniform(-0.05, 0.05))
+    x = m + (x - m) * np.float32(rng.uniform(0.7, 1.3)) + np.float32(rng.uniform(-0.08, 0.08))
     return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -59,7 +59,7 @@ MAX_SCENE_PIXELS = 400_000_000  # whole-decoded formats (JPEG/PNG/...): 400 MP =
 GDAL_CACHE_MB = 256
 os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 MAX_CELLS = 50_000_000
-UNCERTAIN_BELOW = 0.5  # default confidence threshold; see docs/benchmarks.md for the measurement
+UNCERTAIN_BELOW = 0.7  # default confidence threshold, chosen on kaggle4 val (docs/benchmarks.md)
 UNCERTAIN_VALUE = 254  # value of uncertain pixels in the class PNG/GeoTIFF (255 = not classified)
 UNCERTAIN = "uncertain"
 TIFF_EXT = (".tif", ".tiff", ".gtiff")

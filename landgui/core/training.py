@@ -51,7 +51,7 @@ RUN_FILES = (
 DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
 # canonical ground resolution (px) inside the model; scratch's 64 px input already is it
-DEFAULT_RESOLUTION = {"scratch": 0, "transfer": 64}
+DEFAULT_RESOLUTION = {"scratch": 0, "transfer": 0}  # measured harmful across sensors (docs)
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
@@ -60,7 +60,7 @@ StopFn = Callable[[], bool]
 @dataclass
 class TrainParams:
     epochs: int = 15
-    fine_tune_epochs: int = 3
+    fine_tune_epochs: int = 0  # with the robust recipe fine-tuning never beat the head on val (docs)
     batch_size: int = 32
     lr: float = 1e-3
     seed: int = 0

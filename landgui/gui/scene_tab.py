@@ -43,6 +43,12 @@ SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files
 OVERVIEW_MAX_SIDE = 4096
 
 
+def confidence_colours(conf: np.ndarray) -> np.ndarray:
+    """RGBA of the uncertainty view: green where the model is sure (1.0), through olive, to red."""
+    level = (np.clip(conf, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.stack([255 - level, level, np.full_like(level, 60), np.full_like(level, 255)], -1).astype(np.uint8)
+
+
 def _qimage(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb)
     fmt = QImage.Format.Format_RGBA8888 if rgb.shape[2] == 4 else QImage.Format.Format_RGB888
@@ -145,7 +151,7 @@ class SceneTab(QWidget):
         self.uncertain_item.setParentItem(self.clip)
         self.uncertain_item.setZValue(0.5)
         self.uncertain_item.setPen(QPen(Qt.PenStyle.NoPen))
-        self.uncertain_item.setBrush(QBrush(QColor(90, 90, 90, 230), Qt.BrushStyle.BDiagPattern))
+        self.uncertain_item.setBrush(QBrush(QColor(30, 30, 30), Qt.BrushStyle.BDiagPattern))
         pen = QPen(QColor(255, 255, 255, 110))
         pen.setCosmetic(True)
         self.grid_item.setPen(pen)
@@ -200,6 +206,7 @@ class SceneTab(QWidget):
         self.grid_check.setChecked(True)
         self.grid_check.toggled.connect(self.grid_item.setVisible)
         self.legend = QListWidget()
+        self.legend.setMinimumHeight(118)  # every class and "uncertain" visible without scrolling
         self.legend.itemChanged.connect(self._legend_toggled)
         self.hover_label = QLabel("hover a patch")
         self.prob_figure = Figure(figsize=(3, 2), tight_layout=True)
@@ -412,19 +419,23 @@ class SceneTab(QWidget):
         k_unc = len(res.labels)
         cell = res.grid.cell
         unsure = res.cell_uncertain
-        if self.view_combo.currentText() == "uncertainty":
-            conf = res.cell_confidence
-            grey = (np.clip(conf, 0, 1) * 255).astype(np.uint8)
-            rgba = np.stack([255 - grey, grey, np.full_like(grey, 60), np.where(res.cell_classes >= 0, 255, 0)], -1)
-            self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(rgba.astype(np.uint8))))
+        uncertainty_view = self.view_combo.currentText() == "uncertainty"
+        if uncertainty_view:
+            rgba = confidence_colours(res.cell_confidence)
+            rgba[res.cell_classes < 0, 3] = 0
+            self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(rgba)))
         else:
-            cols = np.array([(*hex_to_rgb(self.palette[lab]), 255) for lab in res.labels] + [(0, 0, 0, 0)], np.uint8)
+            cols = np.array(
+                [(*hex_to_rgb(self.palette[lab]), 255) for lab in res.labels] + [(128, 128, 128, 255), (0, 0, 0, 0)],
+                np.uint8,
+            )
             for k in self.hidden:
                 cols[k, 3] = 0
-            cmap = np.where(res.cell_classes >= 0, res.cell_classes, len(res.labels))
+            cmap = np.where(res.cell_classes >= 0, res.cell_classes, k_unc + 1)
+            cmap[unsure] = k_unc  # uncertain patches are grey (and hatched), not their best guess
             self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(cols[cmap])))
         hatch = QPainterPath()
-        if k_unc not in self.hidden and self.view_combo.currentText() == "classes":
+        if k_unc not in self.hidden and not uncertainty_view:
             for r in np.nonzero(unsure.any(axis=1))[0]:  # one rectangle per horizontal run of cells
                 row = np.concatenate([[0], unsure[r].astype(np.int8), [0]])
                 edges = np.flatnonzero(np.diff(row))
@@ -446,6 +457,14 @@ class SceneTab(QWidget):
             path.lineTo(x_end, y)
         self.grid_item.setPath(path)
         self.grid_item.setVisible(self.grid_check.isChecked())
+        if uncertainty_view:
+            for level in (1.0, 0.9, 0.7, 0.5, 0.3):
+                r, g, b, _ = confidence_colours(np.array([level], np.float32))[0]
+                sw = QPixmap(14, 14)
+                sw.fill(QColor(int(r), int(g), int(b)))
+                self.legend.addItem(QListWidgetItem(QIcon(sw), f"confidence {level:.1f}"))
+            self.legend.blockSignals(False)
+            return
         for k, lab in enumerate(res.labels):
             sw = QPixmap(14, 14)
             sw.fill(QColor(self.palette[lab]))

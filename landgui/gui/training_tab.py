@@ -167,7 +167,7 @@ class TrainingTab(QWidget):
         self.backbone_combo.addItems(BACKBONES)
         self.size_spin = QSpinBox(minimum=16, maximum=512, singleStep=16, value=128)
         self.epochs_spin = QSpinBox(minimum=1, maximum=500, value=15)
-        self.ft_spin = QSpinBox(minimum=0, maximum=100, value=3)
+        self.ft_spin = QSpinBox(minimum=0, maximum=100, value=0)
         self.batch_spin = QSpinBox(minimum=1, maximum=1024, value=32)
         self.lr_spin = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4, value=1e-3)
         self.augment_check = QCheckBox("augment (flips, rotations, zoom, colour jitter)")
