@@ -80,7 +80,9 @@ def main() -> None:
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--resolution", type=int, help="canonical resolution px (default: landgui's; 0 = off)")
     ap.add_argument("--feature-norm", action="store_true", help="standardise the features in the head")
-    ap.add_argument("--source-bn", action="store_true", help="re-estimate the backbone's batch-norm statistics on kaggle4")
+    ap.add_argument(
+        "--source-bn", action="store_true", help="re-estimate the backbone's batch-norm statistics on kaggle4"
+    )
     for ing in ("geometry", "resolution", "blur", "jpeg", "colour", "noise"):
         ap.add_argument(f"--no-{ing}", action="store_true")
     ap.add_argument("--recipe", default="{}", help="recipe settings as JSON, e.g. '{\"blur\": 0.0}'")
