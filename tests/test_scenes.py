@@ -221,9 +221,9 @@ def test_cli_segment_batch(tiny_split, tmp_path, capsys):
     assert s["grid"] == [2, 2] and s["patches"] == 4
     assert sum(s["coverage"].values()) == pytest.approx(1.0)
     assert json.loads((tmp_path / "run" / "palette.json").read_text()) == {
-        "desert": "#0072B2",
-        "green_area": "#E69F00",
-        "water": "#009E73",
+        "desert": "#E6C88C",  # sand
+        "green_area": "#2CA02C",  # green
+        "water": "#1F78B4",  # blue
     }
     assert main(["segment", str(tmp_path / "run"), str(tmp_path / "zzz.png"), "--out", str(out)]) == 2
     assert "scene not found" in capsys.readouterr().err
@@ -257,3 +257,14 @@ def test_uncertain_threshold_changes_coverage_as_specified(tmp_path):
     with pytest.raises(LandguiError, match="between 0 and 1"):
         res.set_threshold(1.5)
     scene.close()
+
+
+def test_palette_by_name_then_by_index():
+    from landgui.core.palette import PALETTE, default_palette
+
+    pal = default_palette(["Cloudy", "sea_lake", "Forest", "snow", "Residential", "mystery", "other", "lake"])
+    assert pal["sea_lake"] == "#1F78B4" and pal["Forest"] == "#2CA02C" and pal["Cloudy"] == "#F0F0F0"
+    assert pal["snow"] == "#B3E5F0" and pal["Residential"] == "#B2545B"
+    # unknown names and a second "water" class get distinct colours from the colour-blind-safe list
+    assert pal["mystery"] == PALETTE[0] and pal["other"] == PALETTE[1] and pal["lake"] == PALETTE[2]
+    assert len(set(pal.values())) == len(pal)

@@ -1,4 +1,6 @@
-"""A fixed, colour-blind-safe palette per class index (Okabe-Ito, then Paul Tol's muted set)."""
+"""Class colours: by name where the name says what it is (water blue, desert sand, forest green,
+cloud white-grey, snow pale cyan, urban red-grey), else a fixed colour-blind-safe palette by class
+index (Okabe-Ito, then Paul Tol's muted set)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,43 @@ PALETTE = [
 ]
 
 
+# keyword in the (lower-case) class name -> colour; the first matching rule wins
+NAMED = [
+    (("water", "sea", "lake", "river", "ocean", "pond", "reservoir"), "#1F78B4"),
+    (("cloud",), "#F0F0F0"),
+    (("snow", "ice", "glacier"), "#B3E5F0"),
+    (("desert", "barren", "sand", "bare", "dune"), "#E6C88C"),
+    (("green", "forest", "vegetation", "tree", "grass", "wood", "crop", "meadow"), "#2CA02C"),
+    (("urban", "built", "city", "building", "residential", "industrial", "road"), "#B2545B"),
+]
+
+
 def colour(index: int) -> str:
+    """The colour-blind-safe palette colour of a class index."""
     return PALETTE[index % len(PALETTE)]
+
+
+def name_colour(label: str) -> str | None:
+    """The colour a class name implies (``water`` -> blue, ...), or None."""
+    low = label.lower()
+    for words, hexcol in NAMED:
+        if any(w in low for w in words):
+            return hexcol
+    return None
+
+
+def default_palette(labels: list[str]) -> dict[str, str]:
+    """Name-aware colours, the others from the index palette without repeating a colour in use."""
+    pal: dict[str, str] = {}
+    for lab in labels:
+        named = name_colour(lab)
+        if named and named not in pal.values():
+            pal[lab] = named
+    spare = (c for c in PALETTE if c not in pal.values())
+    for lab in labels:
+        if lab not in pal:
+            pal[lab] = next(spare, colour(len(pal)))
+    return {lab: pal[lab] for lab in labels}
 
 
 def rgb(index: int) -> tuple[int, int, int]:
@@ -44,7 +81,7 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
             return pal
     except (OSError, ValueError):
         pass
-    pal = {lab: colour(i) for i, lab in enumerate(labels)}
+    pal = default_palette(labels)
     try:
         from landgui.core.split import write_json_atomic
 
