@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int)
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--fine-tune-epochs", type=int, default=T.TrainParams.fine_tune_epochs)
+    ap.add_argument("--patience", type=int, default=T.TrainParams.patience)
     ap.add_argument("--feature-views", type=int, default=T.TrainParams.feature_views)
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--resolution", type=int, help="canonical resolution px (default: landgui's; 0 = off)")
@@ -121,6 +122,7 @@ def main() -> None:
         params = T.TrainParams(
             epochs=args.epochs or T.DEFAULT_EPOCHS[args.model],
             fine_tune_epochs=args.fine_tune_epochs,
+            patience=args.patience,
             augment=not args.no_augment,
             recipe=asdict(recipe),
             feature_views=args.feature_views,
