@@ -103,9 +103,9 @@ def recalibrate_bn(
 ) -> None:
     """Re-estimate, in place, every batch-norm layer's statistics of ``adapted`` on ``images``.
 
-    Training uses it too: the ImageNet backbone's statistics are re-estimated on the training
-    images before the head is trained (source statistics), so that at prediction time AdaBN swaps
-    source statistics for target statistics, as the method assumes. Trainable flags are restored.
+    Training can use it too (``TrainParams.source_bn``, off by default: measured worse): the
+    ImageNet backbone's statistics re-estimated on the training images before the head is trained
+    (source statistics), as AdaBN assumes. Trainable flags are restored afterwards.
     """
     import tensorflow as tf
 
@@ -115,14 +115,9 @@ def recalibrate_bn(
     flags = [(lyr, lyr.trainable) for lyr in [adapted, *_all_layers(adapted)]]
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))[:MAX_ADAPT_IMAGES]
-    for lyr in _all_layers(adapted):
-        lyr.trainable = False
     adapted.trainable = True  # parents must be trainable for their BN children to update
-    for sub in _nested_models(adapted):
-        sub.trainable = True
     for lyr in _all_layers(adapted):
-        if not _is_container(lyr):
-            lyr.trainable = False
+        lyr.trainable = _is_container(lyr)
     for bn in bns:
         bn.trainable = True
     momenta = [bn.momentum for bn in bns]
@@ -130,7 +125,7 @@ def recalibrate_bn(
         bn.momentum = 0.0  # after each batch the moving statistics are that batch's
     sums = [[np.zeros(bn.moving_mean.shape, np.float64), np.zeros(bn.moving_variance.shape, np.float64)] for bn in bns]
     step = tf.function(lambda x: adapted(x, training=True), reduce_retracing=True)
-    n_batches = max(1, len(order) // batch_size)  # whole batches only: a tiny last batch is noisy
+    n_batches = max(1, len(order) // batch_size)  # the last batch takes the remainder: no tiny, noisy batch
     for k in range(n_batches):
         if should_stop and should_stop():
             raise Cancelled()
