@@ -74,13 +74,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         spec = ModelSpec(
             model=args.model,
             backbone=args.backbone,
-            image_size=args.image_size or T.DEFAULT_IMAGE_SIZE[args.model],
+            image_size=T.DEFAULT_IMAGE_SIZE[args.model] if args.image_size is None else args.image_size,
             resolution=T.DEFAULT_RESOLUTION[args.model] if args.resolution is None else args.resolution,
             backbone_weights=args.backbone_weights,
             fine_tune_layers=args.fine_tune_layers,
         )
         params = T.TrainParams(
-            epochs=args.epochs or T.DEFAULT_EPOCHS[args.model],
+            epochs=T.DEFAULT_EPOCHS[args.model] if args.epochs is None else args.epochs,
             fine_tune_epochs=args.fine_tune_epochs,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -222,8 +222,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = set(formats) - {"png", "csv", "geotiff", "geojson"}
-    if unknown:
-        raise LandguiError(f"unknown format(s) {sorted(unknown)}; choose from png, csv, geotiff, geojson")
+    if unknown or not formats:
+        raise LandguiError(
+            f"unknown or no format(s) {sorted(unknown) or repr(args.formats)}; choose from png, csv, geotiff, geojson"
+        )
+    if args.batch < 1:
+        raise LandguiError(f"--batch must be at least 1, got {args.batch}")
     from landgui.core.scenes import UNCERTAIN_BELOW
 
     if args.uncertain_below is None:

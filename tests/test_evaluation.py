@@ -255,3 +255,40 @@ def test_cli_evaluate_data_and_compare_column(trained, tmp_path, capsys):
     assert main(["compare", str(run)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert "aidlike acc" in header
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "SPLIT", "--out", "OUT", "--epochs", "-3"], "epochs must be at least 1"),
+        (["train", "SPLIT", "--out", "OUT", "--epochs", "0"], "epochs must be at least 1"),
+        (["train", "SPLIT", "--out", "OUT", "--image-size", "0"], "image size must be between"),
+        (["train", "SPLIT", "--out", "OUT", "--lr", "nan"], "learning rate"),
+        (["train", "SPLIT", "--out", "OUT", "--lr", "-1"], "learning rate"),
+        (["train", "SPLIT", "--out", "OUT", "--batch-size", "0"], "batch size must be at least 1"),
+        (["split", "DATA", "--out", "OUT2", "--seed", "-5"], "--seed must be 0 or more"),
+        (["segment", "RUN", "SCENE", "--out", "OUT3", "--patch", "100000"], "larger than the scene"),
+        (["segment", "RUN", "SCENE", "--out", "OUT3", "--batch", "0"], "--batch must be at least 1"),
+        (["segment", "RUN", "SCENE", "--out", "OUT3", "--formats", ","], "no format"),
+    ],
+)
+def test_arguments_are_checked_before_any_work(trained, tmp_path, capsys, argv, message):
+    import cv2
+
+    from landgui.core.split import load_split
+
+    split = json.loads((trained / "run" / "config.json").read_text())["split"]
+    cv2.imwrite(str(tmp_path / "scene.png"), np.zeros((64, 64, 3), np.uint8))
+    subst = {
+        "SPLIT": str(Path(split).parent),
+        "OUT": str(tmp_path / "run"),
+        "DATA": load_split(split)["dataset_root"],
+        "OUT2": str(tmp_path / "split"),
+        "RUN": str(trained / "run"),
+        "SCENE": str(tmp_path / "scene.png"),
+        "OUT3": str(tmp_path / "maps"),
+    }
+    assert main([subst.get(a, a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("landgui: error:") and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "split").exists() and not (tmp_path / "maps").exists()

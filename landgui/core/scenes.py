@@ -59,6 +59,7 @@ MAX_SCENE_PIXELS = 400_000_000  # whole-decoded formats (JPEG/PNG/...): 400 MP =
 GDAL_CACHE_MB = 256
 os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 MAX_CELLS = 50_000_000
+MAX_PATCH = 1024  # a patch larger than this must fit in the scene (a smaller scene is padded)
 UNCERTAIN_BELOW = 0.7  # default confidence threshold, chosen on kaggle4 val (docs/benchmarks.md)
 UNCERTAIN_VALUE = 254  # value of uncertain pixels in the class PNG/GeoTIFF (255 = not classified)
 UNCERTAIN = "uncertain"
@@ -214,6 +215,8 @@ def make_grid(width: int, height: int, patch: int, stride: int, edge: str = "pad
         raise LandguiError(f"stride ({stride}) larger than the patch ({patch}) would leave gaps between patches")
     if edge not in ("pad", "skip"):
         raise LandguiError(f"edge must be 'pad' or 'skip', got {edge}")
+    if patch > MAX_PATCH and patch > max(width, height):
+        raise LandguiError(f"patch size {patch} px is larger than the scene ({width}x{height} px)")
 
     def count(size: int) -> int:
         if edge == "skip":

@@ -50,6 +50,8 @@ class SplitParams:
             raise LandguiError(
                 f"--val + --test must be below 1 (got {self.val + self.test:.2f}); nothing left to train on"
             )
+        if self.seed < 0:
+            raise LandguiError(f"--seed must be 0 or more, got {self.seed}")
         if self.materialize not in MATERIALIZE_MODES:
             raise LandguiError(f"--materialize must be one of {', '.join(MATERIALIZE_MODES)}")
 

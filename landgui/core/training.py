@@ -77,6 +77,25 @@ class TrainParams:
     # are 61 % textureless), so off by default (docs/benchmarks.md)
     source_bn: bool = False
 
+    def check(self) -> None:
+        """One clear error per unusable setting (the CLI and the GUI share these messages)."""
+        import math
+
+        if self.epochs < 1:
+            raise LandguiError(f"epochs must be at least 1, got {self.epochs}")
+        if self.fine_tune_epochs < 0:
+            raise LandguiError(f"fine-tune epochs must be 0 or more, got {self.fine_tune_epochs}")
+        if self.batch_size < 1:
+            raise LandguiError(f"batch size must be at least 1, got {self.batch_size}")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
+            raise LandguiError(f"learning rate must be a number in (0, 1], got {self.lr}")
+        if self.seed < 0:
+            raise LandguiError(f"seed must be 0 or more, got {self.seed}")
+        if self.patience < 1:
+            raise LandguiError(f"patience must be at least 1, got {self.patience}")
+        if self.feature_views < 0:
+            raise LandguiError(f"feature views must be 0 or more, got {self.feature_views}")
+
     def augment_recipe(self) -> Any:
         """The Recipe in force (NO_AUGMENTATION when augmentation is off)."""
         from landgui.core.augment import NO_AUGMENTATION, Recipe
@@ -556,6 +575,7 @@ def train(
     should_stop: StopFn | None = None,
 ) -> TrainResult:
     """Train a new run. Raises LandguiError for unusable input (before anything is written)."""
+    params.check()
     manifest = load_split(split_path)
     spec.classes = list(manifest["classes"])
     spec.check()
