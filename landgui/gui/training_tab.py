@@ -170,7 +170,7 @@ class TrainingTab(QWidget):
         self.ft_spin = QSpinBox(minimum=0, maximum=100, value=0)
         self.batch_spin = QSpinBox(minimum=1, maximum=1024, value=32)
         self.lr_spin = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=1e-4, value=1e-3)
-        self.augment_check = QCheckBox("augment (flips, rotations, zoom, colour jitter)")
+        self.augment_check = QCheckBox("augment (flips, rotations, resolution, blur, JPEG, colour, noise)")
         self.augment_check.setChecked(True)
         self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
 
