@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from landgui import __version__
 from landgui.core.errors import LandguiError
@@ -109,7 +110,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from landgui.core.evaluation import evaluate_folder
 
         result = evaluate_folder(
-            args.run, args.data, ignore_unknown=args.ignore_unknown, adapt=args.adapt, progress=bar
+            args.run, args.data, ignore_unknown=args.ignore_unknown, adapt=args.adapt, progress=bar, engine=args.engine
         )
     else:
         if args.ignore_unknown:
@@ -123,6 +124,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             allow_other_split=args.allow_other_split,
             progress=bar,
             adapt=args.adapt,
+            engine=args.engine,
         )
     name = result["split"]
     if args.json:
@@ -130,7 +132,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(report_text(result))
         print(
-            f"\nwrote {args.run}/evaluation-{name}.json, predictions-{name}.csv, "
+            f"\nwrote {result.get('written_to', args.run)}/evaluation-{name}.json, predictions-{name}.csv, "
             f"confusion-{name}.png, per-class-{name}.png"
         )
     return 0
@@ -197,7 +199,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from landgui.core.inference import predict_files
 
-    out = predict_files(args.run, args.images, adapt=args.adapt)
+    out = predict_files(args.run, args.images, adapt=args.adapt, engine=args.engine)
     rows, bad, labels = out["predictions"], out["errors"], out["labels"]
     if args.json:
         print(json.dumps({"predictions": rows, "errors": bad}, indent=2))
@@ -211,11 +213,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if not bad else 1
 
 
+def _note_stage(quiet: bool) -> Any:
+    """A progress callback that prints each new stage name once (e.g. a one-off model conversion)."""
+    seen: set[str] = set()
+
+    def note(stage: str, done: int, total: int) -> None:
+        if not quiet and stage not in seen:
+            seen.add(stage)
+            print(f"{stage}...", file=sys.stderr, flush=True)
+
+    return note
+
+
 def _cmd_segment(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path as P
 
-    from landgui.core.models import load_run
+    from landgui.core.engine import load_predictor
     from landgui.core.palette import run_palette
     from landgui.core.progress import TerminalProgress
     from landgui.core.scenes import classify_scene, demo_scene_path, export, open_scene
@@ -226,7 +240,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         raise LandguiError(
             f"unknown or no format(s) {sorted(unknown) or repr(args.formats)}; choose from png, csv, geotiff, geojson"
         )
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise LandguiError(f"--batch must be at least 1, got {args.batch}")
     from landgui.core.scenes import UNCERTAIN_BELOW
 
@@ -234,7 +248,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         args.uncertain_below = UNCERTAIN_BELOW
     if not 0.0 <= args.uncertain_below <= 1.0:
         raise LandguiError(f"--uncertain-below must be between 0 and 1, got {args.uncertain_below}")
-    run = load_run(args.run)
+    run = load_predictor(args.run, "keras" if args.adapt else args.engine, progress=_note_stage(args.quiet))
     palette = run_palette(args.run, run.labels)
     scenes = [str(demo_scene_path()) if s == "demo" else s for s in args.scenes]
     failures = 0
@@ -244,7 +258,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
             scene = open_scene(path)
             try:
                 res = classify_scene(
-                    run.model,
+                    run,
                     run.labels,
                     run.image_size,
                     scene,
@@ -269,17 +283,31 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         cov = ", ".join(f"{k} {v:.1%}" for k, v in res.coverage.items())
         print(
             f"{path}: {res.grid.rows}x{res.grid.cols} patches in {res.seconds:.1f} s "
-            f"({res.patches_per_s:,.0f} patches/s); {cov}"
+            f"({res.patches_per_s:,.0f} patches/s, {res.engine}); {cov}"
         )
         if args.json:
             print(json.dumps(files, indent=2))
     return 0 if not failures else 1
 
 
+def _cmd_sample_dataset(args: argparse.Namespace) -> int:
+    from landgui.core.sample import copy_sample_dataset
+
+    dest = copy_sample_dataset(args.dest)
+    n = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    print(f"copied the sample dataset ({n} images) to {dest}; next: landgui split {dest} --out {dest}-split")
+    return 0
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
     from landgui.gui.app import run_app
 
     return run_app(getattr(args, "paths", []) or [])
+
+
+ENGINE_HELP = (
+    "inference engine: litert (fast, converted once per model), keras, or auto = litert where installed (default)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="adapt the model to the evaluated images first (batch-norm statistics, no labels used; the run is not changed)",
     )
+    e.add_argument("--engine", choices=["auto", "litert", "keras"], default="auto", help=ENGINE_HELP)
     e.add_argument("--json", action="store_true", help="print the evaluation JSON instead of the report")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_evaluate)
@@ -378,7 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="adapt the model to the given images first (needs at least 16; the run is not changed)",
     )
+    pr.add_argument("--engine", choices=["auto", "litert", "keras"], default="auto", help=ENGINE_HELP)
     pr.set_defaults(func=_cmd_predict)
+
+    sd = sub.add_parser("sample-dataset", help="copy the small sample dataset (60 patches per class) to DEST")
+    sd.add_argument("dest", help="a new or empty folder")
+    sd.set_defaults(func=_cmd_sample_dataset)
 
     sg = sub.add_parser("segment", help="classify every patch of large scenes and export class maps")
     sg.add_argument("run", help="RUN_DIR")
@@ -386,7 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--out", required=True, help="output folder")
     sg.add_argument("--patch", type=int, default=64, help="patch size in scene px (default 64)")
     sg.add_argument("--stride", type=int, help="step between patches (default: the patch size; smaller = overlap)")
-    sg.add_argument("--batch", type=int, default=256, help="patches per inference batch (default 256)")
+    sg.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="patches per inference batch (default: 12 MiB of model input, 64 patches at 128 px)",
+    )
     sg.add_argument("--edge", choices=["pad", "skip"], default="pad", help="partial edge patches: mirror-pad or skip")
     sg.add_argument("--ignore-nodata", action="store_true", help="leave patches that are mostly no-data unclassified")
     sg.add_argument("--formats", default="png,csv,geotiff,geojson", help="comma list of png,csv,geotiff,geojson")
@@ -402,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="adapt the model to each scene first (batch-norm statistics of its patches; the run is not changed)",
     )
+    sg.add_argument("--engine", choices=["auto", "litert", "keras"], default="auto", help=ENGINE_HELP)
     sg.add_argument("--json", action="store_true", help="print the written files as JSON")
     sg.add_argument("--quiet", action="store_true")
     sg.set_defaults(func=_cmd_segment)

@@ -124,8 +124,16 @@ def test_geotiff_output_lines_up_and_geojson_in_scene_crs(tmp_path):
     assert set(summary) >= {"grid", "patches", "coverage", "seconds", "patches_per_s"}
     for k in ("classes_png", "overlay_png", "patches_csv"):
         assert Path(files[k]).stat().st_size > 0
-    png = cv2.imread(files["classes_png"], cv2.IMREAD_UNCHANGED)
+    from PIL import Image
+
+    with Image.open(files["classes_png"]) as im:  # a palette PNG: values are class indices
+        assert im.mode == "P"
+        table = np.array(im.getpalette()[: 3 * 256]).reshape(-1, 3)
+        png = np.array(im)
     np.testing.assert_array_equal(png, expected)
+    # the colour table shows the class colours (not a near-black greyscale image), uncertain grey
+    assert table[S.UNCERTAIN_VALUE].tolist() == [128, 128, 128]
+    assert len({tuple(t) for t in table[:3]}) == 3 and table[:3].max() > 100
     rows = Path(files["patches_csv"]).read_text().splitlines()
     assert rows[0] == "row,col,x,y,class,confidence,margin,uncertain,p_red,p_green,p_blue"
     assert rows[1].startswith("0,0,0,0,red,")
@@ -248,7 +256,11 @@ def test_uncertain_threshold_changes_coverage_as_specified(tmp_path):
     margin = res.cell_margin[0]
     assert margin[3] < margin[0] and (margin >= 0).all()
     files = S.export(res, scene, tmp_path / "out", "s", {"red": "#ff0000", "green": "#00ff00", "blue": "#0000ff"})
-    png = cv2.imread(files["classes_png"], cv2.IMREAD_UNCHANGED)
+    from PIL import Image
+
+    with Image.open(files["classes_png"]) as im:
+        png = np.array(im)
+        assert im.getpalette()[:3] == [255, 0, 0]  # class 0 is red, as in the palette given
     assert (png[:, 48:] == S.UNCERTAIN_VALUE).all() and (png[:, :32] == 0).all()
     rows = [r.split(",") for r in Path(files["patches_csv"]).read_text().splitlines()[1:]]
     assert [r[7] for r in rows] == ["0", "0", "0", "1"]

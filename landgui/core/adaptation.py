@@ -167,16 +167,17 @@ def _all_layers(model: Any) -> list[Any]:
 
 
 def adapt_model(
-    run: Any,
+    model: Any,
+    image_size: int,
     paths: list[str],
     *,
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Any:
-    """A copy of a loaded run's model adapted to image files (decoded at the model's input size)."""
+    """A copy of a Keras model adapted to image files (decoded at the model's input size)."""
     from landgui.core import data as D
 
     rng = np.random.default_rng(0)
     chosen = [paths[i] for i in sorted(rng.permutation(len(paths))[:MAX_ADAPT_IMAGES])]
-    images = D.decode_all(chosen, run.image_size, progress, should_stop, "reading target images")
-    return adapt_to_images(run.model, images, progress=progress, should_stop=should_stop)
+    images = D.decode_all(chosen, image_size, progress, should_stop, "reading target images")
+    return adapt_to_images(model, images, progress=progress, should_stop=should_stop)

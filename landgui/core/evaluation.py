@@ -137,6 +137,7 @@ def evaluate_run(
     should_stop: Callable[[], bool] | None = None,
     write: bool = True,
     adapt: bool = False,
+    engine: str = "auto",
     out_dir: str | Path | None = None,
     allow_other_split: bool = False,
 ) -> dict:
@@ -144,11 +145,11 @@ def evaluate_run(
 
     The split must be the one the run was trained on (same split hash); another split is refused
     unless ``allow_other_split``, and the result then says ``other_split: true``."""
-    from landgui.core.models import load_run
+    from landgui.core.runs import output_dir_for, read_run
 
     if split not in ("train", "val", "test"):
         raise LandguiError(f"unknown split '{split}' (train, val or test)")
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     manifest = load_split(split_path or run.config["split"])
     from landgui.core.split import split_hash
 
@@ -176,13 +177,14 @@ def evaluate_run(
         progress=progress,
         should_stop=should_stop,
         adapt=adapt,
+        engine=engine,
     )
     result["missing"] = missing
     result["dataset_root"] = manifest["dataset_root"]
     result["split_file"] = manifest["_path"]
     result["other_split"] = bool(other)
     if write:
-        write_results(Path(out_dir or run_dir), result)
+        write_results(Path(out_dir) if out_dir else output_dir_for(run.run_dir), result)
     return result
 
 
@@ -196,16 +198,21 @@ def _evaluate_files(
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     adapt: bool = False,
+    engine: str = "auto",
 ) -> dict:
     """Predict the files with the run's model and build the evaluation record (nothing written)."""
+    from landgui.core.engine import KerasPredictor, load_predictor
     from landgui.core.inference import predict_batches
 
     t0 = time.perf_counter()
-    model = run.model
+    model = load_predictor(run.run_dir, "keras" if adapt else engine, progress=progress)
     if adapt:
         from landgui.core.adaptation import adapt_model
 
-        model = adapt_model(run, files.paths, progress=progress, should_stop=should_stop)
+        adapted = adapt_model(
+            model.keras_model(), run.image_size, files.paths, progress=progress, should_stop=should_stop
+        )
+        model = KerasPredictor(adapted, run.run_dir, run.labels, run.image_size)
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         probs = predict_batches(
             model,
@@ -224,6 +231,7 @@ def _evaluate_files(
         "split": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "adapted": bool(adapt),
+        "engine": model.engine,
         **metrics(y, probs, run.labels, rows),
         "n_images": len(files.paths),
         "missing": [],
@@ -262,6 +270,7 @@ def evaluate_folder(
     *,
     ignore_unknown: bool = False,
     adapt: bool = False,
+    engine: str = "auto",
     batch_size: int = 64,
     out_dir: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -278,10 +287,10 @@ def evaluate_folder(
     split's evaluation.
     """
     from landgui.core.dataset import scan_dataset
-    from landgui.core.models import load_run
+    from landgui.core.runs import output_dir_for, read_run
 
+    run = read_run(run_dir)
     scan = scan_dataset(folder, progress=progress, should_stop=should_stop)
-    run = load_run(run_dir)
     index = {c: i for i, c in enumerate(run.labels)}
     unknown = [c for c in scan.classes if c not in index]
     if unknown and not ignore_unknown:
@@ -301,7 +310,15 @@ def evaluate_folder(
     present = sorted({index[r.label] for r in records})
     name = data_name(folder) + ("-adapted" if adapt else "")
     result = _evaluate_files(
-        run, files, name, rows=present, batch_size=batch_size, progress=progress, should_stop=should_stop, adapt=adapt
+        run,
+        files,
+        name,
+        rows=present,
+        batch_size=batch_size,
+        progress=progress,
+        should_stop=should_stop,
+        adapt=adapt,
+        engine=engine,
     )
     result["data_folder"] = str(root)
     result["dataset_root"] = str(root)
@@ -309,12 +326,17 @@ def evaluate_folder(
     result["ignored_classes"] = {c: sum(1 for r in scan.images if r.label == c) for c in unknown}
     result["skipped"] = [{"path": b.path, "reason": b.reason} for b in scan.bad_files]
     if write:
-        write_results(Path(out_dir or run_dir), result)
+        write_results(Path(out_dir) if out_dir else output_dir_for(run.run_dir), result)
     return result
 
 
 def write_results(run_dir: Path, result: dict) -> None:
     split = result["split"]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LandguiError(f"cannot write the evaluation into {run_dir}: {exc.strerror or exc}") from None
+    result["written_to"] = str(run_dir)
     write_json_atomic(run_dir / f"evaluation-{split}.json", result)
     buf = io.StringIO()
     w = csv.writer(buf)

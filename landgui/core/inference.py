@@ -11,7 +11,12 @@ from landgui.core.errors import Cancelled
 
 
 def compiled_predict(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """A callable (N, S, S, 3) uint8/float -> (N, classes) float32 probabilities."""
+    """A callable (N, S, S, 3) uint8/float -> (N, classes) float32 probabilities: a Predictor as
+    is, a Keras model in a compiled tf.function."""
+    from landgui.core.engine import Predictor
+
+    if isinstance(model, Predictor):
+        return model
     import tensorflow as tf
 
     fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -40,7 +45,7 @@ def predict_batches(
         done += len(batch)
         if progress:
             progress(stage, done, total)
-    n_classes = model.output_shape[-1]
+    n_classes = model.n_classes if hasattr(model, "n_classes") else model.output_shape[-1]
     return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
 
 
@@ -51,40 +56,46 @@ def predict_images(model: Any, images: np.ndarray, batch_size: int = 64, **kw: A
 
 
 def predict_files(
-    run_dir: str, paths: list[str], progress: Any = None, should_stop: Any = None, adapt: bool = False
+    run_dir: str,
+    paths: list[str],
+    progress: Any = None,
+    should_stop: Any = None,
+    adapt: bool = False,
+    engine: str = "auto",
 ) -> dict:
-    """Class probabilities of image files with a run's model: {"labels", "predictions", "errors"}.
+    """Class probabilities of image files with a run's model: {"labels", "predictions", "errors", "engine"}.
 
     ``adapt``: first adapt a copy of the model to these images (AdaBN; the run is not changed)."""
     from landgui.core import data as D
+    from landgui.core.engine import KerasPredictor, load_predictor
     from landgui.core.errors import LandguiError
     from landgui.core.imageio import ImageReadError
-    from landgui.core.models import load_run
 
-    run = load_run(run_dir)
+    predictor = load_predictor(run_dir, "keras" if adapt else engine, progress=progress)
     images, names, bad = [], [], []
     for path in paths:
         try:
-            images.append(D.load_resized(path, run.image_size))
+            images.append(D.load_resized(path, predictor.image_size))
             names.append(path)
         except ImageReadError as exc:
             bad.append({"path": path, "error": exc.reason})
     if not images:
         raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
     stack = np.stack(images)
-    model = run.model
     if adapt:
         from landgui.core.adaptation import adapt_to_images
 
-        model = adapt_to_images(model, stack, progress=progress, should_stop=should_stop)
-    probs = predict_images(model, stack, progress=progress, should_stop=should_stop)
+        adapted = adapt_to_images(predictor.keras_model(), stack, progress=progress, should_stop=should_stop)
+        predictor = KerasPredictor(adapted, predictor.run_dir, predictor.labels, predictor.image_size)
+    probs = predict_images(predictor, stack, progress=progress, should_stop=should_stop)
+    labels = predictor.labels
     rows = [
         {
             "path": n,
-            "pred": run.labels[int(p.argmax())],
+            "pred": labels[int(p.argmax())],
             "confidence": float(p.max()),
-            "probs": {lab: float(v) for lab, v in zip(run.labels, p, strict=True)},
+            "probs": {lab: float(v) for lab, v in zip(labels, p, strict=True)},
         }
         for n, p in zip(names, probs, strict=True)
     ]
-    return {"labels": run.labels, "predictions": rows, "errors": bad}
+    return {"labels": labels, "predictions": rows, "errors": bad, "engine": predictor.engine}

@@ -20,17 +20,15 @@ downloaded by Keras when online, or a local ``.weights.h5``/``.h5`` file).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from landgui import __version__
 from landgui.core.errors import LandguiError
+from landgui.core.runs import RUN_SCHEMA_VERSION  # noqa: F401 - training imports it from here
 
 BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
 DEFAULT_BACKBONE = "efficientnet_lite0"
-RUN_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -236,22 +234,10 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Load a run folder's model (``safe_mode=True``), labels and preprocessing config."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise LandguiError(f"run folder not found: {run}")
-    missing = [n for n in ("config.json", "labels.json", "model.keras") if not (run / n).is_file()]
-    if missing:
-        raise LandguiError(f"{run} is not a complete landgui run: missing {', '.join(missing)}")
-    try:
-        config = json.loads((run / "config.json").read_text())
-        labels = json.loads((run / "labels.json").read_text())
-    except ValueError as exc:
-        raise LandguiError(f"{run}: damaged run files ({exc})") from None
-    if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
-        raise LandguiError(
-            f"{run} was written by landgui {config.get('landgui_version', '?')} with run schema "
-            f"{config.get('run_schema_version')}; this landgui ({__version__}) reads schema {RUN_SCHEMA_VERSION}"
-        )
+    from landgui.core.runs import read_run
+
+    meta = read_run(run_dir)
+    run = meta.run_dir
     import keras
 
     _register()
@@ -259,8 +245,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         model = keras.saving.load_model(run / "model.keras", safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001
         raise LandguiError(f"cannot load {run / 'model.keras'}: {type(exc).__name__}: {str(exc)[:200]}") from None
-    if model.output_shape[-1] != len(labels):
+    if model.output_shape[-1] != len(meta.labels):
         raise LandguiError(
-            f"{run}: the model has {model.output_shape[-1]} outputs but labels.json names {len(labels)} classes"
+            f"{run}: the model has {model.output_shape[-1]} outputs but labels.json names {len(meta.labels)} classes"
         )
-    return LoadedRun(model, list(labels), config, int(config["model"]["image_size"]), run)
+    return LoadedRun(model, meta.labels, meta.config, meta.image_size, run)

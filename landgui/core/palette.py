@@ -74,7 +74,9 @@ def rgb(index: int) -> tuple[int, int, int]:
 
 def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     """The run's palette (``palette.json``), created from the fixed palette if missing."""
-    p = Path(run_dir) / "palette.json"
+    from landgui.core.runs import is_shipped, resolve_run
+
+    p = resolve_run(run_dir) / "palette.json"
     try:
         pal = json.loads(p.read_text())
         if list(pal) == labels:
@@ -82,6 +84,8 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     except (OSError, ValueError):
         pass
     pal = default_palette(labels)
+    if is_shipped(p.parent):
+        return pal  # the shipped run is read-only
     try:
         from landgui.core.split import write_json_atomic
 

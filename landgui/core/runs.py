@@ -3,8 +3,99 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from landgui import __version__
+from landgui.core.errors import LandguiError
+
+RUN_SCHEMA_VERSION = 1
+SHIPPED_NAME = "landcover4"
+SHIPPED_ALIASES = ("default", SHIPPED_NAME)
+
+
+def shipped_run_dir() -> Path:
+    """The land-cover model that ships inside the package (built by tools/build_default_model.py)."""
+    import sys
+
+    bundle = getattr(sys, "_MEIPASS", None)  # a PyInstaller bundle keeps package data under _MEIPASS
+    base = Path(bundle) / "landgui" if bundle else Path(__file__).resolve().parents[1]
+    return base / "resources" / "models" / SHIPPED_NAME
+
+
+def is_shipped(run_dir: str | Path) -> bool:
+    """True for the packaged run: it is read-only (nothing is ever written into it)."""
+    try:
+        return Path(run_dir).resolve() == shipped_run_dir().resolve()
+    except OSError:
+        return False
+
+
+def resolve_run(run_dir: str | Path) -> Path:
+    """A RUN_DIR argument as a folder: ``default`` (or ``landcover4``) is the shipped model unless a
+    folder of that name exists here."""
+    p = Path(run_dir)
+    if str(run_dir) in SHIPPED_ALIASES and not p.exists():
+        shipped = shipped_run_dir()
+        if not (shipped / "model.keras").is_file():
+            raise LandguiError(
+                f"the shipped model is missing from this installation ({shipped}); "
+                "reinstall landgui or build it with tools/build_default_model.py"
+            )
+        return shipped
+    return p
+
+
+def user_runs_dir() -> Path:
+    """Where outputs that may not go into a run (e.g. evaluations of the shipped model) are written:
+    ``LANDGUI_RUNS_DIR``, else ~/landgui-runs (the GUI's default runs folder)."""
+    import os
+
+    return Path(os.environ.get("LANDGUI_RUNS_DIR") or Path.home() / "landgui-runs")
+
+
+def output_dir_for(run_dir: str | Path) -> Path:
+    """The folder evaluation files of a run go to: the run itself, or for the read-only shipped
+    model ``<user runs folder>/landcover4-evaluations``."""
+    if is_shipped(run_dir):
+        return user_runs_dir() / f"{SHIPPED_NAME}-evaluations"
+    return Path(run_dir)
+
+
+@dataclass
+class RunMeta:
+    """What a run folder says about its model, read without TensorFlow."""
+
+    labels: list[str]
+    config: dict
+    image_size: int
+    run_dir: Path
+
+
+def read_run(run_dir: str | Path) -> RunMeta:
+    """Check a run folder and read its labels and config (one-line errors for what is wrong).
+    ``default`` names the shipped model (:func:`resolve_run`)."""
+    run = resolve_run(run_dir)
+    if not run.is_dir():
+        raise LandguiError(f"run folder not found: {run}")
+    missing = [n for n in ("config.json", "labels.json", "model.keras") if not (run / n).is_file()]
+    if missing:
+        raise LandguiError(f"{run} is not a complete landgui run: missing {', '.join(missing)}")
+    try:
+        config = json.loads((run / "config.json").read_text())
+        labels = json.loads((run / "labels.json").read_text())
+        image_size = int(config["model"]["image_size"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LandguiError(f"{run}: damaged run files ({type(exc).__name__}: {exc})") from None
+    if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
+        raise LandguiError(
+            f"{run} was written by landgui {config.get('landgui_version', '?')} with run schema "
+            f"{config.get('run_schema_version')}; this landgui ({__version__}) reads schema {RUN_SCHEMA_VERSION}"
+        )
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise LandguiError(f"{run}: damaged run files (labels.json is not a list of class names)")
+    return RunMeta(list(labels), config, image_size, run)
 
 
 def _read(p: Path) -> Any:

@@ -67,6 +67,7 @@ class TrainParams:
     augment: bool = True
     patience: int = 5
     fast_path: bool = True
+    export_litert: bool = True  # write model.tflite at the end (landgui.core.engine)
     # the augmentation recipe (landgui.core.augment.Recipe as a dict); None = the default recipe
     recipe: dict | None = None
     # fast path: backbone features of this many augmented views of each training image are added
@@ -186,6 +187,20 @@ class _Trainer:
                 **extra,
             },
         )
+
+    def _export_litert(self) -> str | None:
+        """Convert the saved model for the fast engine now (else it happens on first use). A
+        failure is reported in status.json, not fatal: mapping falls back to converting later."""
+        from landgui.core import engine
+
+        if not engine.litert_available():
+            return None
+        self.set_status("running", stage="exporting the model for fast mapping (LiteRT)")
+        try:
+            engine.litert_file(self.run)
+        except LandguiError as exc:
+            return str(exc)
+        return None
 
     def save_model_atomic(self, model: Any) -> None:
         tmp = self.run / "model.tmp.keras"
@@ -387,6 +402,9 @@ class _Trainer:
         if not (self.run / "model.keras").exists():
             self.save_model_atomic(final)  # stopped before any epoch completed: still loadable
         status = "stopped" if self.stopped else "completed"
+        litert_error = None
+        if status == "completed" and p.export_litert:
+            litert_error = self._export_litert()
         best = min(
             (h for h in self.history if h.get("val_loss") is not None), key=lambda h: h["val_loss"], default=None
         )
@@ -394,6 +412,7 @@ class _Trainer:
             status,
             stage="done" if status == "completed" else self.state.get("stage"),
             best_val_accuracy=best["val_accuracy"] if best else None,
+            **({"litert_error": litert_error} if litert_error else {}),
         )
         write_json_atomic(self.run / "history.json", self.history)
         return TrainResult(

@@ -51,16 +51,23 @@ class EtaProgressBar(QProgressBar):
 
 
 def fill_run_combo(combo: QComboBox, runs_dir: str, select: str | None = None) -> list[dict]:
-    """Offer the runs with a model in runs_dir (newest first), keeping or making a selection."""
-    from landgui.core.runs import list_runs
+    """Offer the runs with a model in runs_dir (newest first), then the shipped model; keep the
+    selection, else select the newest completed run, else the shipped model."""
+    from landgui.core.runs import SHIPPED_NAME, list_runs, shipped_run_dir
 
     current = select or combo.currentData()
     combo.clear()
     runs = [r for r in list_runs(runs_dir) if r["has_model"]]
     for r in runs:
         combo.addItem(f"{r['name']} ({r['model']}, {r['status']})", r["path"])
+    shipped = shipped_run_dir()
+    if (shipped / "model.keras").is_file():
+        combo.addItem(f"{SHIPPED_NAME} (shipped)", str(shipped))
     if current and (i := combo.findData(current)) >= 0:
         combo.setCurrentIndex(i)
+    elif combo.count():
+        done = [i for i, r in enumerate(runs) if r["status"] == "completed"]
+        combo.setCurrentIndex(done[0] if done else (len(runs) if combo.count() > len(runs) else 0))
     return runs
 
 

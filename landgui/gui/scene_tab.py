@@ -375,7 +375,9 @@ class SceneTab(QWidget):
         if path == self.current:
             self._draw_result()
         self.export_button.setEnabled(True)
-        self.status.emit(f"classified {res.grid.n} patches in {res.seconds:.1f} s ({res.patches_per_s:,.0f} patches/s)")
+        self.status.emit(
+            f"classified {res.grid.n} patches in {res.seconds:.1f} s ({res.patches_per_s:,.0f} patches/s, {res.engine})"
+        )
         self.classified.emit(res)
 
     def _run(self, job, on_done) -> None:

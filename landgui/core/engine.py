@@ -1,0 +1,252 @@
+"""Inference engines: run a trained model on batches of images, fast.
+
+``litert``
+    The run's model converted once to LiteRT (``model.tflite``) and run by ``ai-edge-litert``'s
+    interpreter with XNNPACK and an explicit thread count. About 3x the speed of Keras on a 2-core
+    CPU (docs/benchmarks.md, bench/bench_engine.py) with the same answers (agreement test), and no
+    TensorFlow import when the file exists. The file is made at the end of training, or lazily
+    the first time a run is used (cached beside ``model.keras`` with the model's SHA-256, so a
+    changed model is converted again; a read-only run is cached in the user's cache folder).
+``keras``
+    The Keras model in a compiled ``tf.function``: the fallback, and the only engine that can
+    adapt a model (``--adapt`` changes batch-norm statistics of a copy).
+``auto`` (the default)
+    ``litert`` where ``ai-edge-litert`` is installed, else ``keras``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landgui import __version__
+from landgui.core import threads
+from landgui.core.errors import LandguiError
+
+ENGINES = ("auto", "litert", "keras")
+LITERT_FILE = "model.tflite"
+LITERT_META = "model.tflite.json"
+
+
+def litert_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def resolve_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise LandguiError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        return "litert" if litert_available() else "keras"
+    if engine == "litert" and not litert_available():
+        raise LandguiError("the litert engine needs ai-edge-litert: pip install ai-edge-litert (or use --engine keras)")
+    return engine
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Predictor:
+    """(N, S, S, 3) 0..255 images -> (N, classes) float32 probabilities."""
+
+    engine = "?"
+
+    def __init__(self, run_dir: Path, labels: list[str], image_size: int) -> None:
+        self.run_dir, self.labels, self.image_size = run_dir, labels, image_size
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def keras_model(self) -> Any:
+        """The run's Keras model (loaded on first use: imports TensorFlow)."""
+        from landgui.core.models import load_run
+
+        if getattr(self, "_model", None) is None:
+            self._model = load_run(self.run_dir).model
+        return self._model
+
+
+class KerasPredictor(Predictor):
+    engine = "keras"
+
+    def __init__(self, model: Any, run_dir: Path, labels: list[str], image_size: int) -> None:
+        super().__init__(run_dir, labels, image_size)
+        import tensorflow as tf
+
+        self._model = model
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        self._call = lambda b: np.asarray(fn(tf.convert_to_tensor(b, tf.float32)))
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self._call(batch)
+
+
+class LiteRTPredictor(Predictor):
+    engine = "litert"
+
+    def __init__(self, tflite: Path, run_dir: Path, labels: list[str], image_size: int, n_threads: int) -> None:
+        super().__init__(run_dir, labels, image_size)
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path, self.n_threads = tflite, n_threads
+        try:
+            self._it = Interpreter(model_path=str(tflite), num_threads=n_threads)
+        except Exception as exc:  # noqa: BLE001 - a damaged file: one line, the user can delete it
+            raise LandguiError(f"cannot load {tflite}: {str(exc)[:160]} (delete it to convert again)") from None
+        self._in = self._it.get_input_details()[0]["index"]
+        self._out = self._it.get_output_details()[0]["index"]
+        self._batch = -1
+        self._lock = threading.Lock()  # one interpreter: one caller at a time
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        with self._lock:
+            if n != self._batch:
+                self._it.resize_tensor_input(self._in, [n, self.image_size, self.image_size, 3])
+                self._it.allocate_tensors()
+                self._batch = n
+            self._it.set_tensor(self._in, np.ascontiguousarray(batch, dtype=np.float32))
+            self._it.invoke()
+            return self._it.get_tensor(self._out).copy()
+
+
+def export_litert(model: Any, path: Path) -> None:
+    """Convert a Keras model to a LiteRT file, written under a temporary name then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".tflite", prefix=".converting-", dir=path.parent)
+    os.close(fd)
+    try:
+        model.export(tmp, format="litert", verbose=False)
+        os.replace(tmp, path)
+    except Exception as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LandguiError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise LandguiError(f"could not convert the model to LiteRT: {type(exc).__name__}: {str(exc)[:160]}") from None
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "landgui" / "litert"
+
+
+def litert_file(
+    run_dir: str | Path, *, model: Any = None, progress: Callable[[str, int, int], None] | None = None
+) -> Path:
+    """The run's LiteRT file, converted now if it is missing or older than the Keras model.
+
+    Beside model.keras when the run folder is writable, else in the user's cache folder; the
+    model's SHA-256 in ``model.tflite.json`` says which model it was made from."""
+    from landgui.core.runs import is_shipped, resolve_run
+
+    run = resolve_run(run_dir)
+    sha = file_sha256(run / "model.keras")
+    for place in (run, _cache_dir() / sha[:16]):
+        meta = place / LITERT_META
+        try:
+            if (place / LITERT_FILE).is_file() and json.loads(meta.read_text()).get("model_sha256") == sha:
+                return place / LITERT_FILE
+        except (OSError, ValueError):
+            pass
+    place = run if os.access(run, os.W_OK) and not is_shipped(run) else _cache_dir() / sha[:16]
+    if progress:
+        progress("converting the model to LiteRT (once per model)", 0, 1)
+    if model is None:
+        from landgui.core.models import load_run
+
+        model = load_run(run).model
+    export_litert(model, place / LITERT_FILE)
+    try:
+        (place / LITERT_META).write_text(json.dumps({"model_sha256": sha, "landgui_version": __version__}, indent=2))
+    except OSError as exc:
+        raise LandguiError(f"cannot write {place / LITERT_META}: {exc.strerror or exc}") from None
+    if progress:
+        progress("converting the model to LiteRT (once per model)", 1, 1)
+    return place / LITERT_FILE
+
+
+def load_predictor(
+    run_dir: str | Path,
+    engine: str = "auto",
+    *,
+    n_threads: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Predictor:
+    """A run's model ready to predict with the chosen engine (see the module doc)."""
+    from landgui.core.runs import read_run
+
+    info = read_run(run_dir)
+    engine = resolve_engine(engine)
+    threads.configure()
+    if engine == "litert":
+        path = litert_file(info.run_dir, progress=progress)
+        return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n_threads or threads.available_cores())
+    from landgui.core.models import load_run
+
+    run = load_run(run_dir)
+    return KerasPredictor(run.model, run.run_dir, run.labels, run.image_size)
+
+
+_CACHE: dict[tuple, Predictor] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Drop the kept models. Registered with atexit: a LiteRT interpreter destroyed later, while
+    Python finalizes, crashed the app on exit ("none_dealloc", exit 134) after a GUI classify."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+    import gc
+
+    gc.collect()
+
+
+atexit.register(clear_cache)
+
+
+def cached_predictor(run_dir: str | Path, engine: str = "auto", **kw: Any) -> Predictor:
+    """load_predictor, kept between calls (the GUI classifies many scenes with one run): keyed by
+    the run folder, the model file's size and mtime, and the engine. Holds the last two."""
+    from landgui.core.runs import resolve_run
+
+    run = resolve_run(run_dir).resolve()
+    try:
+        st = (run / "model.keras").stat()
+        key = (str(run), st.st_size, st.st_mtime_ns, resolve_engine(engine))
+    except OSError:
+        return load_predictor(run, engine, **kw)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    pred = load_predictor(run, engine, **kw)
+    with _CACHE_LOCK:
+        _CACHE[key] = pred
+        while len(_CACHE) > 2:
+            _CACHE.pop(next(iter(_CACHE)))
+    return pred
+
+
+def as_predictor(model: Any, labels: list[str], image_size: int) -> Predictor:
+    """A Predictor as is, or a Keras model wrapped in a KerasPredictor."""
+    if isinstance(model, Predictor):
+        return model
+    return KerasPredictor(model, Path("."), labels, image_size)

@@ -1,0 +1,69 @@
+"""Scene mapping: cut a large image into patches, classify each, build and export the class map.
+
+Reading
+    TIFF/GeoTIFF through rasterio in windows (a scene larger than memory is never loaded whole;
+    CRS and transform are kept). JPEG/PNG/BMP/WebP through Pillow, whole, up to
+    :data:`MAX_SCENE_PIXELS` (decompression-bomb guard). Bands: 1 is replicated to RGB, 2 (grey +
+    alpha) keeps the grey, 3 is RGB, 4 drops the alpha; more bands is an error (export an RGB
+    composite first). 16-bit and float rasters are scaled to 8 bit by a percentile stretch (2nd ->
+    0, 98th -> 255) whose limits are computed once on a decimated overview of the whole scene, so
+    every window uses the same scaling.
+
+Patch grid
+    Patches of ``patch`` px every ``stride`` px (stride < patch = overlap). Edge handling
+    ``edge="pad"`` (default): the grid covers the whole scene and patches that run over the edge
+    are completed by mirror reflection (a scene smaller than one patch gives one padded patch);
+    ``edge="skip"``: only whole patches (a scene smaller than one patch is an error). Optionally
+    (``ignore_nodata``) a patch with more than half of its pixels no-data (all bands 0, or the
+    raster's nodata value) is not classified (class -1), so scene borders stay empty.
+
+Inference
+    Patches are cut from strips read row by row in a background thread and resized to the
+    model's input size, while the previous batch runs through a compiled ``tf.function``.
+
+Class map
+    Probabilities are averaged per cell of ``gcd(patch, stride)`` px over all patches covering
+    the cell: every pixel of a cell is covered by exactly the same patches, so this is the
+    per-pixel average at a fraction of the memory. Without overlap a cell is a patch.
+
+Uncertainty
+    Each cell's confidence is its highest (averaged) probability and its margin the gap to the
+    second. A cell whose confidence is below ``uncertain_below`` (default
+    :data:`UNCERTAIN_BELOW`, measured in docs/benchmarks.md) is *uncertain*: it is counted as
+    ``uncertain`` in the coverage and written as :data:`UNCERTAIN_VALUE` in the class maps, so a
+    land cover the model does not know (snow, cities, another kind of cloud) is not forced into
+    one of its classes. ``uncertain_below=0`` turns this off.
+"""
+
+from landgui.core.scenes.grid import MAX_CELLS, MAX_PATCH, Grid, average_cells, coverage_shares, make_grid  # noqa: F401
+from landgui.core.scenes.io import (  # noqa: F401
+    GDAL_CACHE_MB,
+    MAX_SCENE_PIXELS,
+    TIFF_EXT,
+    Scene,
+    demo_scene_path,
+    open_scene,
+)
+from landgui.core.scenes.outputs import (  # noqa: F401 - the package's public names
+    _write_class_png,
+    export,
+    overlay_figure,
+    summary_dict,
+)
+from landgui.core.scenes.pipeline import (  # noqa: F401
+    BATCH_BYTES,
+    _patch_batches,
+    batch_for,
+    classify_scene,
+    sample_patches,
+    segment_file,
+    strip_patches,
+)
+from landgui.core.scenes.result import (  # noqa: F401
+    UNCERTAIN,
+    UNCERTAIN_BELOW,
+    UNCERTAIN_VALUE,
+    SceneResult,
+    cell_class_codes,
+    pixel_class_map,
+)

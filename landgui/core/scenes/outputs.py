@@ -1,0 +1,266 @@
+"""Writing a classified scene: class PNG with a colour table, GeoTIFFs, CSV, GeoJSON, summary, overlay."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landgui.core.scenes.io import Scene
+from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, SceneResult, cell_class_codes, pixel_class_map
+
+
+def export(
+    result: SceneResult,
+    scene: Scene,
+    out_dir: str | Path,
+    name: str,
+    palette: dict[str, str],
+    formats: tuple[str, ...] = ("png", "csv", "geotiff", "geojson"),
+) -> dict[str, str]:
+    """Write the class map files; returns {kind: path}. Geo files only for georeferenced scenes."""
+
+    from landgui.core.palette import hex_to_rgb
+    from landgui.core.split import write_json_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(0, 0, 0)], np.uint8)
+    if "png" in formats:
+        p = out / f"{name}.classes.png"
+        _write_class_png(result, p, colours[:-1])
+        written["classes_png"] = str(p)
+        p = out / f"{name}.overlay.png"
+        overlay_figure(result, scene.overview(2048), palette).savefig(p, dpi=100)
+        written["overlay_png"] = str(p)
+    if "csv" in formats:
+        p = out / f"{name}.patches.csv"
+        g = result.grid
+        with open(p, "w", encoding="utf-8") as fh:
+            fh.write(
+                "row,col,x,y,class,confidence,margin,uncertain," + ",".join(f"p_{lab}" for lab in result.labels) + "\n"
+            )
+            top2 = np.sort(result.probs, axis=-1)[..., -2:]
+            for r in range(g.rows):
+                for c in range(g.cols):
+                    k = int(result.classes[r, c])
+                    if k >= 0:
+                        conf = float(top2[r, c, -1])
+                        margin = conf - float(top2[r, c, 0]) if top2.shape[-1] > 1 else conf
+                        unc = int(conf < result.uncertain_below)
+                        pr = f"{conf:.5f},{margin:.5f},{unc}," + ",".join(f"{v:.5f}" for v in result.probs[r, c])
+                        cls = result.labels[k]
+                    else:
+                        cls, pr = "", ",,," + ",".join("" for _ in result.labels)
+                    fh.write(f"{r},{c},{c * g.stride},{r * g.stride},{cls},{pr}\n")
+        written["patches_csv"] = str(p)
+    if result.crs is not None and "geotiff" in formats:
+        written["geotiff"] = str(_write_geotiff(result, out / f"{name}.classes.tif", colours))
+        written["confidence_geotiff"] = str(_write_confidence_geotiff(result, out / f"{name}.confidence.tif"))
+    if result.crs is not None and "geojson" in formats:
+        written["geojson"] = str(_write_geojson(result, out / f"{name}.classes.geojson"))
+    summary = summary_dict(result)
+    summary["files"] = written
+    write_json_atomic(out / f"{name}.summary.json", summary)
+    written["summary"] = str(out / f"{name}.summary.json")
+    return written
+
+
+def _write_class_png(
+    result: SceneResult, path: Path, colours: np.ndarray | None = None, rows_per_block: int = 1024
+) -> None:
+    """8-bit PNG of the class indices, streamed in row blocks. With ``colours`` (one RGB per class)
+    it is a palette PNG: the values stay the class indices (254 uncertain, 255 not classified) and
+    every viewer shows the class colours (uncertain grey, not classified transparent) instead of
+    a near-black greyscale image.
+
+    A 20,000 x 20,000 px map is 400 MB as one array (and OpenCV's encoder copies it), so the
+    PNG is written here chunk by chunk (IHDR, zlib-compressed IDAT rows, IEND) with bounded memory.
+    """
+    import struct
+    import zlib
+
+    def chunk(fh: Any, kind: bytes, data: bytes) -> None:
+        fh.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    g = result.grid
+    tmp = path.with_suffix(".tmp.png")
+    comp = zlib.compressobj(6)
+    with open(tmp, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        chunk(fh, b"IHDR", struct.pack(">IIBBBBB", g.width, g.height, 8, 0 if colours is None else 3, 0, 0, 0))
+        if colours is not None:
+            table = np.zeros((256, 3), np.uint8)
+            table[: len(colours)] = colours
+            table[UNCERTAIN_VALUE] = (128, 128, 128)
+            chunk(fh, b"PLTE", table.tobytes())
+            alpha = np.full(256, 255, np.uint8)
+            alpha[255] = 0
+            chunk(fh, b"tRNS", alpha.tobytes())
+        for y in range(0, g.height, rows_per_block):
+            block = pixel_class_map(result, y, min(g.height, y + rows_per_block))
+            raw = np.zeros((block.shape[0], g.width + 1), np.uint8)  # filter byte 0 per row
+            raw[:, 1:] = block
+            data = comp.compress(raw.tobytes())
+            if data:
+                chunk(fh, b"IDAT", data)
+        chunk(fh, b"IDAT", comp.flush())
+        chunk(fh, b"IEND", b"")
+    os.replace(tmp, path)
+
+
+def summary_dict(result: SceneResult) -> dict:
+    g = result.grid
+    return {
+        "scene": result.scene,
+        "labels": result.labels,
+        "size": [g.width, g.height],
+        "patch": g.patch,
+        "stride": g.stride,
+        "edge": g.edge,
+        "grid": [g.rows, g.cols],
+        "patches": g.n,
+        "ignored_patches": result.stats.get("ignored", 0),
+        "coverage": result.coverage,
+        "uncertain_below": result.uncertain_below,
+        "adapted": result.adapted,
+        "run": result.run,
+        "engine": result.engine,
+        "seconds": round(result.seconds, 3),
+        "patches_per_s": round(result.patches_per_s, 1),
+        "georeferenced": result.crs is not None,
+        "crs": str(result.crs) if result.crs is not None else None,
+    }
+
+
+def _write_geotiff(result: SceneResult, path: Path, colours: np.ndarray) -> Path:
+    import rasterio
+
+    g = result.grid
+    profile = {
+        "driver": "GTiff",
+        "width": g.width,
+        "height": g.height,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": result.crs,
+        "transform": result.transform,
+        "nodata": 255,
+        "compress": "deflate",
+        "tiled": True,
+    }
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        from rasterio.windows import Window
+
+        rows = max(g.cell, 512 // g.cell * g.cell)
+        for y in range(0, g.height, rows):
+            block = pixel_class_map(result, y, min(g.height, y + rows))
+            dst.write(block[None], window=Window(0, y, g.width, block.shape[0]))
+        cmap = {i: tuple(int(v) for v in colours[i]) + (255,) for i in range(len(result.labels))}
+        cmap[UNCERTAIN_VALUE] = (128, 128, 128, 255)
+        dst.write_colormap(1, cmap)
+        dst.update_tags(
+            1,
+            **{f"class_{i}": lab for i, lab in enumerate(result.labels)},
+            **{f"class_{UNCERTAIN_VALUE}": UNCERTAIN, "uncertain_below": str(result.uncertain_below)},
+        )
+    os.replace(tmp, path)
+    return path
+
+
+def _write_confidence_geotiff(result: SceneResult, path: Path) -> Path:
+    """Two float32 bands on the cell grid: 1 = confidence (top probability), 2 = margin (top1 - top2).
+
+    Pixels are cells of gcd(patch, stride) scene px (a patch without overlap); not classified = -1.
+    """
+    import rasterio
+    from rasterio.transform import Affine
+
+    ok = result.cell_classes >= 0
+    conf = np.where(ok, result.cell_confidence, -1.0).astype(np.float32)
+    margin = np.where(ok, result.cell_margin, -1.0).astype(np.float32)
+    profile = {
+        "driver": "GTiff",
+        "width": conf.shape[1],
+        "height": conf.shape[0],
+        "count": 2,
+        "dtype": "float32",
+        "crs": result.crs,
+        "transform": result.transform @ Affine.scale(result.grid.cell),
+        "nodata": -1.0,
+        "compress": "deflate",
+    }
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(conf, 1)
+        dst.write(margin, 2)
+        dst.set_band_description(1, "confidence")
+        dst.set_band_description(2, "margin")
+    os.replace(tmp, path)
+    return path
+
+
+def _write_geojson(result: SceneResult, path: Path) -> Path:
+    import json
+
+    from rasterio import features
+    from rasterio.transform import Affine
+
+    cell = result.grid.cell
+    cls = cell_class_codes(result).astype(np.int16)
+    transform = result.transform @ Affine.scale(cell)
+    feats = []
+    for geom, value in features.shapes(cls, mask=cls != 255, transform=transform):
+        k = int(value)
+        name = UNCERTAIN if k == UNCERTAIN_VALUE else result.labels[k]
+        feats.append({"type": "Feature", "geometry": geom, "properties": {"class": name, "class_index": k}})
+    fc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
+    if result.crs is not None:
+        fc["crs"] = {"type": "name", "properties": {"name": result.crs.to_string()}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(fc))
+    os.replace(tmp, path)
+    return path
+
+
+def overlay_figure(result: SceneResult, overview: np.ndarray, palette: dict[str, str], alpha: float = 0.45) -> Any:
+    """The scene (downscaled) with translucent class colours and a legend with area shares."""
+    import cv2
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from landgui.core.palette import hex_to_rgb
+
+    h, w = overview.shape[:2]
+    k = len(result.labels)
+    cmap = np.where(result.cell_classes >= 0, result.cell_classes, k + 1)
+    cmap[result.cell_uncertain] = k
+    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(128, 128, 128), (0, 0, 0)], np.float32)
+    g = result.grid
+    # class map at overview scale: cells -> scene pixels -> overview pixels
+    scale_x = (math.ceil(g.width / g.cell) * g.cell) / g.width
+    scale_y = (math.ceil(g.height / g.cell) * g.cell) / g.height
+    cw, ch = round(w * scale_x), round(h * scale_y)
+    big = cv2.resize(cmap.astype(np.uint8), (cw, ch), interpolation=cv2.INTER_NEAREST)[:h, :w]
+    col = colours[big]
+    a = np.where(big[..., None] <= k, alpha, 0.0)
+    blended = (overview.astype(np.float32) * (1 - a) + col * a).astype(np.uint8)
+    fig = Figure(figsize=(10, 10 * h / w + 1.0), tight_layout=True)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    ax.imshow(blended)
+    ax.set_axis_off()
+    handles = [Patch(color=palette[lab], label=f"{lab} {result.coverage.get(lab, 0):.1%}") for lab in result.labels]
+    if result.uncertain_below > 0:
+        handles.append(Patch(color="#808080", label=f"{UNCERTAIN} {result.coverage.get(UNCERTAIN, 0):.1%}"))
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(4, len(handles)), frameon=False
+    )
+    ax.set_title(f"{Path(result.scene).name}: {g.rows}x{g.cols} patches of {g.patch} px")
+    return fig

@@ -1,0 +1,83 @@
+"""A classified scene: per-patch and per-cell probabilities, confidence, uncertainty, class codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from landgui.core.errors import LandguiError
+from landgui.core.scenes.grid import UNCERTAIN, Grid, coverage_shares  # noqa: F401 - UNCERTAIN re-exported
+
+UNCERTAIN_BELOW = 0.7  # default confidence threshold, chosen on kaggle4 val (docs/benchmarks.md)
+UNCERTAIN_VALUE = 254  # value of uncertain pixels in the class PNG/GeoTIFF (255 = not classified)
+
+
+@dataclass
+class SceneResult:
+    scene: str
+    labels: list[str]
+    grid: Grid
+    classes: np.ndarray  # (rows, cols) int16, -1 = not classified
+    probs: np.ndarray  # (rows, cols, K) float32
+    cell_probs: np.ndarray  # (cell rows, cell cols, K) averaged over covering patches
+    cell_classes: np.ndarray  # (cell rows, cell cols) int16, -1 = not classified
+    coverage: dict[str, float]
+    seconds: float
+    crs: Any = None
+    transform: Any = None
+    stats: dict = field(default_factory=dict)
+    uncertain_below: float = 0.0
+    adapted: bool = False
+    engine: str = ""
+    run: str = ""
+
+    @property
+    def patches_per_s(self) -> float:
+        return self.grid.n / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cell_confidence(self) -> np.ndarray:
+        """Highest averaged probability per cell (0 where not classified)."""
+        return np.where(self.cell_classes >= 0, self.cell_probs.max(axis=-1), 0.0).astype(np.float32)
+
+    @property
+    def cell_margin(self) -> np.ndarray:
+        """Gap between the two highest averaged probabilities per cell (0 where not classified)."""
+        top2 = np.sort(self.cell_probs, axis=-1)[..., -2:] if self.cell_probs.shape[-1] > 1 else None
+        if top2 is None:
+            return self.cell_confidence
+        return np.where(self.cell_classes >= 0, top2[..., 1] - top2[..., 0], 0.0).astype(np.float32)
+
+    @property
+    def cell_uncertain(self) -> np.ndarray:
+        """Classified cells whose confidence is below the threshold."""
+        return (self.cell_classes >= 0) & (self.cell_confidence < self.uncertain_below)
+
+    def set_threshold(self, uncertain_below: float) -> None:
+        """Change the uncertain threshold and recompute the coverage."""
+        if not 0.0 <= uncertain_below <= 1.0:
+            raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {uncertain_below}")
+        self.uncertain_below = float(uncertain_below)
+        self.coverage = coverage_shares(self.grid, self.cell_classes, self.labels, self.cell_uncertain)
+
+
+def cell_class_codes(result: SceneResult) -> np.ndarray:
+    """Cell classes as written to the maps: index, UNCERTAIN_VALUE (254) or 255 (not classified)."""
+    codes = np.where(result.cell_classes >= 0, result.cell_classes, 255).astype(np.uint8)
+    codes[result.cell_uncertain] = UNCERTAIN_VALUE
+    return codes
+
+
+def pixel_class_map(result: SceneResult, y0: int = 0, y1: int | None = None) -> np.ndarray:
+    """Full-resolution class codes (uint8: class index, 254 = uncertain, 255 = not classified)
+    for scene rows y0..y1."""
+    g = result.grid
+    y1 = g.height if y1 is None else y1
+    cell = g.cell
+    cy0, cy1 = y0 // cell, (y1 - 1) // cell + 1
+    block = cell_class_codes(result)[cy0:cy1]
+    block = np.repeat(np.repeat(block, cell, axis=0), cell, axis=1)
+    off = y0 - cy0 * cell
+    return block[off : off + (y1 - y0), : g.width]
