@@ -131,11 +131,17 @@ class DatasetTab(QWidget):
         browse.clicked.connect(self.choose_dataset)
         open_split = QPushButton("Open split.json…")
         open_split.clicked.connect(self.choose_split_file)
+        self.sample_button = QPushButton("Use the sample dataset")
+        self.sample_button.setToolTip(
+            "copy 240 example patches (4 classes) to ~/landgui-data/landcover4-sample and open them"
+        )
+        self.sample_button.clicked.connect(self.use_sample)
         top = QHBoxLayout()
         top.addWidget(QLabel("Dataset:"))
         top.addWidget(self.folder_edit, 1)
         top.addWidget(browse)
         top.addWidget(open_split)
+        top.addWidget(self.sample_button)
 
         self.class_model = ClassTableModel()
         self.class_table = QTableView()
@@ -220,6 +226,21 @@ class DatasetTab(QWidget):
         if d:
             remember_dir("dataset", d)
             self.set_dataset(d)
+
+    def use_sample(self) -> None:
+        """Copy the shipped sample dataset to the user's data folder (once) and open it."""
+        from landgui.core.errors import LandguiError
+        from landgui.core.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
+
+        dest = Path.home() / "landgui-data" / SAMPLE_NAME
+        readme = dest / "README.txt"
+        try:
+            if not (readme.is_file() and readme.read_bytes() == (sample_dataset_dir() / "README.txt").read_bytes()):
+                copy_sample_dataset(dest)
+        except (LandguiError, OSError) as exc:
+            show_error(self, "Sample dataset", str(exc))
+            return
+        self.set_dataset(str(dest))
 
     def choose_out(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Choose the output folder", self.out_edit.text())

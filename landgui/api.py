@@ -1,0 +1,143 @@
+"""landgui from Python (notebooks, scripts): the CLI's verbs as functions over the core.
+
+    from landgui import api
+    api.sample_dataset("data/sample")
+    api.split("data/sample", "data/sample-split")
+    run = api.train("data/sample-split", "runs/first", model="scratch", image_size=32, epochs=2)
+    api.evaluate(run)["accuracy"]
+    result = api.segment("default", "demo")           # the shipped model on the demo scene
+    rgb = api.class_map_rgb(result)                    # (H, W, 3) uint8, for plt.imshow
+    api.predict("default", images)                     # (N, classes) probabilities of arrays
+
+Every function raises :class:`landgui.core.errors.LandguiError` with a one-line message for
+problems the user can fix. ``"default"`` names the shipped ``landcover4`` model wherever a run is
+asked for. TensorFlow is imported only by training, adaptation and the Keras engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landgui.core.errors import LandguiError
+
+__all__ = [
+    "LandguiError",
+    "sample_dataset",
+    "split",
+    "train",
+    "evaluate",
+    "load",
+    "predict",
+    "segment",
+    "export",
+    "class_map_rgb",
+]
+
+
+def sample_dataset(dest: str | Path) -> Path:
+    """Copy the shipped 240-image sample dataset into a new or empty folder."""
+    from landgui.core.sample import copy_sample_dataset
+
+    return copy_sample_dataset(dest)
+
+
+def split(dataset: str | Path, out: str | Path, *, val: float = 0.15, test: float = 0.15, seed: int = 0) -> dict:
+    """Scan a class-folder dataset and write a leakage-free ``split.json`` into ``out``; returns it."""
+    from landgui.core.dataset import scan_dataset
+    from landgui.core.split import SplitParams, write_split
+
+    return write_split(scan_dataset(dataset), out, SplitParams(val=val, test=test, seed=seed))
+
+
+def train(
+    split_dir: str | Path,
+    run_dir: str | Path,
+    *,
+    model: str = "transfer",
+    image_size: int = 128,
+    overwrite: bool = False,
+    progress: Any = None,
+    **params: Any,
+) -> Path:
+    """Train a run (``params``: any :class:`landgui.core.training.TrainParams` field, e.g.
+    ``epochs=5``); returns the run folder."""
+    from landgui.core import training as T
+    from landgui.core.models import ModelSpec
+
+    T.train(
+        split_dir,
+        run_dir,
+        ModelSpec(model=model, image_size=image_size),
+        T.TrainParams(**params),
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return Path(run_dir)
+
+
+def evaluate(run: str | Path, *, data: str | Path | None = None, split_name: str = "test", **kw: Any) -> dict:
+    """Evaluate a run on its own split (``split_name``) or on any class folder (``data``)."""
+    from landgui.core.evaluation import evaluate_folder, evaluate_run
+
+    if data is not None:
+        return evaluate_folder(run, data, **kw)
+    return evaluate_run(run, split_name, **kw)
+
+
+def load(run: str | Path = "default", engine: str = "auto") -> Any:
+    """A run's model ready to predict: ``p(images)`` -> probabilities; ``p.labels``, ``p.image_size``."""
+    from landgui.core.engine import cached_predictor
+
+    return cached_predictor(run, engine)
+
+
+def predict(run: str | Path, images: np.ndarray | list, *, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities (N, classes) of RGB uint8 images of any size (each resized to the
+    model's input by the rule training uses)."""
+    from landgui.core.data import resize_to
+
+    p = load(run)
+    arr = [np.asarray(im) for im in images]
+    if not arr:
+        return np.zeros((0, len(p.labels)), np.float32)
+    x = np.stack([resize_to(im, p.image_size) for im in arr])
+    return np.concatenate([p(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def segment(run: str | Path, scene: str | Path, **kw: Any) -> Any:
+    """Classify a scene (``"demo"`` = the Blue Marble demo image); returns a SceneResult
+    (``coverage``, ``cell_classes``, ``probs``, ...). ``kw``: patch, stride, uncertain_below, adapt."""
+    from landgui.core.scenes import demo_scene_path, segment_file
+
+    path = demo_scene_path() if str(scene) == "demo" else scene
+    return segment_file(run, path, **kw)
+
+
+def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", formats: tuple = ("png", "csv")) -> dict:
+    """Write a SceneResult's maps (png, csv, geotiff, geojson) like ``landgui segment``."""
+    from landgui.core.palette import run_palette
+    from landgui.core.scenes import export as _export
+    from landgui.core.scenes import open_scene
+
+    scene = open_scene(result.scene)
+    try:
+        return _export(result, scene, out_dir, Path(result.scene).stem, run_palette(run, result.labels), formats)
+    finally:
+        scene.close()
+
+
+def class_map_rgb(result: Any, run: str | Path | None = None) -> np.ndarray:
+    """The class map as an RGB image, one pixel per patch cell (uncertain grey, unclassified black)."""
+    from landgui.core.palette import hex_to_rgb, run_palette
+    from landgui.core.scenes import cell_class_codes
+    from landgui.core.scenes.result import UNCERTAIN_VALUE
+
+    pal = run_palette(run or result.run or "default", result.labels)
+    table = np.zeros((256, 3), np.uint8)
+    for i, lab in enumerate(result.labels):
+        table[i] = hex_to_rgb(pal[lab])
+    table[UNCERTAIN_VALUE] = (128, 128, 128)
+    return table[cell_class_codes(result)]
