@@ -280,3 +280,27 @@ def test_palette_by_name_then_by_index():
     # unknown names and a second "water" class get distinct colours from the colour-blind-safe list
     assert pal["mystery"] == PALETTE[0] and pal["other"] == PALETTE[1] and pal["lake"] == PALETTE[2]
     assert len(set(pal.values())) == len(pal)
+
+
+def test_overlay_export_full_resolution_with_opacity_and_hidden_classes(tmp_path):
+    """The exported overlay is the scene at full size with the on-screen opacity, and a hidden
+    class is left unpainted."""
+    truth = np.array([[0, 1], [2, 0]])
+    img = mosaic(truth, 16)
+    path = tmp_path / "m.png"
+    cv2.imwrite(str(path), img[:, :, ::-1])
+    scene = S.open_scene(path)
+    res = S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16, uncertain_below=0)
+    pal = {"red": "#FF0000", "green": "#00FF00", "blue": "#0000FF"}
+    files = S.export(res, scene, tmp_path / "out", "m", pal, ("png",), opacity=1.0, hidden={1})
+    over = cv2.imread(files["overlay_png"])[:, :, ::-1]
+    assert over.shape == img.shape  # full resolution, not a figure
+    assert (over[:16, :16] == (255, 0, 0)).all() and (over[16:, :16] == (0, 0, 255)).all()
+    np.testing.assert_array_equal(over[:16, 16:], img[:16, 16:])  # the hidden class: the scene as it is
+    half = S.export(res, scene, tmp_path / "half", "m", pal, ("png",), opacity=0.5)
+    px = cv2.imread(half["overlay_png"])[:, :, ::-1].astype(int)
+    expect = (img.astype(np.float32) * 0.5 + np.array([255, 0, 0]) * 0.5 + 0.5).astype(int)
+    np.testing.assert_array_equal(px[:16, :16], expect[:16, :16])
+    assert Path(files["overview_png"]).stat().st_size > 0  # the small figure with the legend
+    small = S.export(res, scene, tmp_path / "small", "m", pal, ("png",), overlay_max_side=16)
+    assert cv2.imread(small["overlay_png"]).shape[:2] == (16, 16)

@@ -95,6 +95,27 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     return pal
 
 
+def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
+    """Save a run's class colours (``palette.json``); False for the read-only shipped run, whose
+    colours can then be changed for the session only."""
+    from landgui.core.errors import LandguiError
+    from landgui.core.runs import is_shipped, resolve_run
+    from landgui.core.split import write_json_atomic
+
+    run = resolve_run(run_dir)
+    if is_shipped(run):
+        return False
+    for lab, colour in palette.items():
+        if not (isinstance(colour, str) and len(colour) == 7 and colour.startswith("#")):
+            raise LandguiError(f"colour of {lab} must be #RRGGBB, got {colour!r}")
+        hex_to_rgb(colour)
+    try:
+        write_json_atomic(run / "palette.json", palette)
+    except OSError as exc:
+        raise LandguiError(f"cannot save the colours in {run}: {exc.strerror or exc}") from None
+    return True
+
+
 def hex_to_rgb(h: str) -> tuple[int, int, int]:
     h = h.lstrip("#")
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)

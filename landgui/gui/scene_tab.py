@@ -208,6 +208,8 @@ class SceneTab(QWidget):
         self.legend = QListWidget()
         self.legend.setMinimumHeight(118)  # every class and "uncertain" visible without scrolling
         self.legend.itemChanged.connect(self._legend_toggled)
+        self.legend.itemDoubleClicked.connect(self.edit_colour)
+        self.legend.setToolTip("untick to hide a class; double-click to change its colour")
         self.hover_label = QLabel("hover a patch")
         self.prob_figure = Figure(figsize=(3, 2), tight_layout=True)
         self.prob_canvas = FigureCanvasQTAgg(self.prob_figure)
@@ -493,6 +495,31 @@ class SceneTab(QWidget):
             res.set_threshold(value)
             self._draw_result()
 
+    def edit_colour(self, item: QListWidgetItem) -> None:
+        """Double-click on a class in the legend: choose its colour, saved in the run's palette."""
+        from PySide6.QtWidgets import QColorDialog
+
+        from landgui.core.errors import LandguiError
+        from landgui.core.palette import save_palette
+
+        res = self.result
+        k = item.data(Qt.ItemDataRole.UserRole)
+        if res is None or not isinstance(k, int) or k >= len(res.labels):
+            return  # the uncertainty view or the "uncertain" row: fixed colours
+        lab = res.labels[k]
+        colour = QColorDialog.getColor(QColor(self.palette[lab]), self, f"Colour of {lab}")
+        if not colour.isValid():
+            return
+        self.palette = {**self.palette, lab: colour.name().upper()}
+        try:
+            saved = save_palette(res.run, self.palette) if res.run else False
+        except LandguiError as exc:
+            show_error(self, "Colours", str(exc))
+            saved = False
+        self._draw_result()
+        where = "saved in the run" if saved else "for this session (the shipped model is read-only)"
+        self.status.emit(f"{lab} is now {colour.name().upper()}, {where}")
+
     def _legend_toggled(self, item: QListWidgetItem) -> None:
         k = item.data(Qt.ItemDataRole.UserRole)
         if item.checkState() == Qt.CheckState.Checked:
@@ -558,13 +585,13 @@ class SceneTab(QWidget):
         if not out:
             return
         remember_dir("export", out)
-        palette = self.palette
+        palette, opacity, hidden = self.palette, self.opacity.value() / 100, set(self.hidden)
 
         def job(progress, should_stop):
             sc = open_scene(path)
             try:
                 progress("exporting", 0, 1)
-                files = export(res, sc, out, Path(path).stem, palette, formats)
+                files = export(res, sc, out, Path(path).stem, palette, formats, opacity=opacity, hidden=hidden)
                 progress("exporting", 1, 1)
                 return files
             finally:

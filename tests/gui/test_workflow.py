@@ -166,7 +166,7 @@ def _mosaic(path: Path) -> None:
     cv2.imwrite(str(path), img[:, :, ::-1])
 
 
-def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path):
+def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, monkeypatch):
     _train(qtbot, window.training_tab, tiny_split)
     tab = window.scene_tab
     scene = tmp_path / "my scene.png"
@@ -221,11 +221,35 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path):
     assert 0 in tab.hidden
     tab.opacity.setValue(80)
     assert tab.overlay_item.opacity() == pytest.approx(0.8)
+    # double-click a class in the legend: its colour changes, saved in the run's palette
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor("#FF00FF")))
+    tab.edit_colour(tab.legend.item(1))
+    lab1 = res.labels[1]
+    assert tab.palette[lab1] == "#FF00FF"
+    assert json.loads((Path(res.run) / "palette.json").read_text())[lab1] == "#FF00FF"
     out = tmp_path / "export"
     tab.export(("png", "csv"), str(out))
     qtbot.waitUntil(lambda: (out / "my scene.summary.json").exists(), timeout=30_000)
     tab.worker.wait()
     assert (out / "my scene.overlay.png").exists() and (out / "my scene.patches.csv").exists()
+    # the exported overlay: full size, on-screen opacity 0.8, class 0 hidden, the new colour
+    over = cv2.imread(str(out / "my scene.overlay.png"))[:, :, ::-1].astype(float)
+    scene_px = cv2.imread(str(scene))[:, :, ::-1].astype(float)
+    assert over.shape == scene_px.shape
+    codes = res.cell_classes.copy()
+    codes[res.cell_uncertain] = -2
+    for (r, c), k in np.ndenumerate(codes):
+        block, orig = (
+            over[r * 64 : (r + 1) * 64, c * 64 : (c + 1) * 64],
+            scene_px[r * 64 : (r + 1) * 64, c * 64 : (c + 1) * 64],
+        )
+        if k == 0:
+            assert np.abs(block - orig).max() <= 1  # hidden: unpainted
+        elif k == 1:
+            np.testing.assert_allclose(block, orig * 0.2 + np.array([255, 0, 255]) * 0.8, atol=1.01)
     # the uncertain threshold: at 1.0 every patch not fully sure is hatched and counted as uncertain
     tab.legend.item(0).setCheckState(Qt.CheckState.Checked)
     tab.uncertain_spin.setValue(1.0)

@@ -45,7 +45,9 @@ from landgui.core.scenes.io import (  # noqa: F401
     open_scene,
 )
 from landgui.core.scenes.outputs import (  # noqa: F401 - the package's public names
+    OVERLAY_MAX_SIDE,
     _write_class_png,
+    blend_classes,
     export,
     overlay_figure,
     summary_dict,

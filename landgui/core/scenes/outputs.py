@@ -9,8 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core.errors import LandguiError
 from landgui.core.scenes.io import Scene
 from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, SceneResult, cell_class_codes, pixel_class_map
+
+OVERLAY_MAX_SIDE = 8192  # longest side of the exported overlay (a 20,000 px scene: 8,192 px)
 
 
 def export(
@@ -20,8 +23,17 @@ def export(
     name: str,
     palette: dict[str, str],
     formats: tuple[str, ...] = ("png", "csv", "geotiff", "geojson"),
+    *,
+    opacity: float = 0.45,
+    hidden: tuple[int, ...] | set[int] = (),
+    overlay_max_side: int = OVERLAY_MAX_SIDE,
 ) -> dict[str, str]:
-    """Write the class map files; returns {kind: path}. Geo files only for georeferenced scenes."""
+    """Write the class map files; returns {kind: path}. Geo files only for georeferenced scenes.
+
+    ``NAME.overlay.png`` is the scene at full resolution (longest side at most
+    ``overlay_max_side``) with the class colours blended in at ``opacity``; classes in ``hidden``
+    (indices; ``len(labels)`` = uncertain) are left unpainted, as on screen. ``NAME.overview.png``
+    is a small figure of the same with a legend of the area shares."""
 
     from landgui.core.palette import hex_to_rgb
     from landgui.core.split import write_json_atomic
@@ -35,8 +47,11 @@ def export(
         _write_class_png(result, p, colours[:-1])
         written["classes_png"] = str(p)
         p = out / f"{name}.overlay.png"
-        overlay_figure(result, scene.overview(2048), palette).savefig(p, dpi=100)
+        _write_overlay_png(result, scene, palette, p, opacity, hidden, overlay_max_side)
         written["overlay_png"] = str(p)
+        p = out / f"{name}.overview.png"
+        overlay_figure(result, scene.overview(2048), palette, opacity, hidden).savefig(p, dpi=100)
+        written["overview_png"] = str(p)
     if "csv" in formats:
         p = out / f"{name}.patches.csv"
         g = result.grid
@@ -228,29 +243,77 @@ def _write_geojson(result: SceneResult, path: Path) -> Path:
     return path
 
 
-def overlay_figure(result: SceneResult, overview: np.ndarray, palette: dict[str, str], alpha: float = 0.45) -> Any:
-    """The scene (downscaled) with translucent class colours and a legend with area shares."""
+def blend_classes(
+    result: SceneResult,
+    image: np.ndarray,
+    palette: dict[str, str],
+    alpha: float = 0.45,
+    hidden: tuple[int, ...] | set[int] = (),
+    rows: int = 1024,
+) -> np.ndarray:
+    """``image`` (the whole scene at any scale) with the class colours blended in at ``alpha``;
+    uncertain cells grey, unclassified and ``hidden`` classes left as they are. Row blocks keep
+    the float work small for large images."""
     import cv2
+
+    from landgui.core.palette import hex_to_rgb
+
+    h, w = image.shape[:2]
+    k = len(result.labels)
+    cmap = np.where(result.cell_classes >= 0, result.cell_classes, k + 1).astype(np.uint8)
+    cmap[result.cell_uncertain] = k
+    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(128, 128, 128), (0, 0, 0)], np.float32)
+    show = np.ones(k + 2, bool)
+    show[k + 1] = False
+    for i in hidden:
+        if 0 <= i <= k:
+            show[i] = False
+    g = result.grid
+    # class map at this scale: cells -> scene pixels -> image pixels
+    scale_x = (math.ceil(g.width / g.cell) * g.cell) / g.width
+    scale_y = (math.ceil(g.height / g.cell) * g.cell) / g.height
+    big = cv2.resize(cmap, (round(w * scale_x), round(h * scale_y)), interpolation=cv2.INTER_NEAREST)[:h, :w]
+    out = np.empty_like(image)
+    for y in range(0, h, rows):
+        b = big[y : y + rows]
+        a = np.where(show[b], np.float32(alpha), np.float32(0))[..., None]
+        out[y : y + rows] = (image[y : y + rows].astype(np.float32) * (1 - a) + colours[b] * a + 0.5).astype(np.uint8)
+    return out
+
+
+def _write_overlay_png(
+    result: SceneResult,
+    scene: Scene,
+    palette: dict[str, str],
+    path: Path,
+    alpha: float,
+    hidden: tuple[int, ...] | set[int],
+    max_side: int,
+) -> None:
+    import cv2
+
+    img = blend_classes(result, scene.overview(max_side), palette, alpha, hidden)
+    tmp = path.with_suffix(".tmp.png")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+        raise LandguiError(f"cannot write {path}")
+    os.replace(tmp, path)
+
+
+def overlay_figure(
+    result: SceneResult,
+    overview: np.ndarray,
+    palette: dict[str, str],
+    alpha: float = 0.45,
+    hidden: tuple[int, ...] | set[int] = (),
+) -> Any:
+    """The scene (downscaled) with translucent class colours and a legend with area shares."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from landgui.core.palette import hex_to_rgb
-
+    blended = blend_classes(result, overview, palette, alpha, hidden)
     h, w = overview.shape[:2]
-    k = len(result.labels)
-    cmap = np.where(result.cell_classes >= 0, result.cell_classes, k + 1)
-    cmap[result.cell_uncertain] = k
-    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(128, 128, 128), (0, 0, 0)], np.float32)
     g = result.grid
-    # class map at overview scale: cells -> scene pixels -> overview pixels
-    scale_x = (math.ceil(g.width / g.cell) * g.cell) / g.width
-    scale_y = (math.ceil(g.height / g.cell) * g.cell) / g.height
-    cw, ch = round(w * scale_x), round(h * scale_y)
-    big = cv2.resize(cmap.astype(np.uint8), (cw, ch), interpolation=cv2.INTER_NEAREST)[:h, :w]
-    col = colours[big]
-    a = np.where(big[..., None] <= k, alpha, 0.0)
-    blended = (overview.astype(np.float32) * (1 - a) + col * a).astype(np.uint8)
     fig = Figure(figsize=(10, 10 * h / w + 1.0), tight_layout=True)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
