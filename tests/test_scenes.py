@@ -304,3 +304,27 @@ def test_overlay_export_full_resolution_with_opacity_and_hidden_classes(tmp_path
     assert Path(files["overview_png"]).stat().st_size > 0  # the small figure with the legend
     small = S.export(res, scene, tmp_path / "small", "m", pal, ("png",), overlay_max_side=16)
     assert cv2.imread(small["overlay_png"]).shape[:2] == (16, 16)
+
+
+def test_partial_maps_grow_strip_by_strip(tmp_path):
+    """A viewer can paint the map while it is computed: each partial map is the final one with
+    the patches not yet classified at -1, and the patches done only grow."""
+    truth = np.array([[0, 1, 2, 0], [1, 2, 0, 1], [2, 0, 1, 2]])
+    path = tmp_path / "m.png"
+    cv2.imwrite(str(path), mosaic(truth, 16)[:, :, ::-1])
+    seen = []
+    res = S.classify_scene(
+        centroid_model(16),
+        LABELS,
+        16,
+        S.open_scene(path),
+        patch=16,
+        batch=4,
+        partial=lambda grid, classes: seen.append(classes.copy()),
+        partial_every=0.0,
+    )
+    assert len(seen) == 3  # one call per batch of 4 patches
+    done = [int((c >= 0).sum()) for c in seen]
+    assert done == sorted(done) and done[-1] == 12 and done[0] < 12
+    for c in seen:
+        np.testing.assert_array_equal(c[c >= 0], res.classes[c >= 0])

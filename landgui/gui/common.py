@@ -81,3 +81,13 @@ def remember_dir(kind: str, path: str) -> None:
 
     p = Path(path)
     QSettings("landgui", "landgui").setValue(f"last_dir/{kind}", str(p if p.is_dir() else p.parent))
+
+
+def show_placeholder(figure, text: str) -> None:
+    """An empty plot says what to do first instead of showing meaningless axes."""
+    import textwrap
+
+    figure.clear()
+    figure.text(0.5, 0.5, textwrap.fill(text, 42), ha="center", va="center", color="#666666", fontsize=10)
+    if figure.canvas is not None:
+        figure.canvas.draw_idle()

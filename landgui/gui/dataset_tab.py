@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.imageio import ImageReadError, read_image
-from landgui.gui.common import EtaProgressBar, last_dir, remember_dir, show_error
+from landgui.gui.common import EtaProgressBar, last_dir, remember_dir, show_error, show_placeholder
 from landgui.gui.workers import JobWorker
 
 THUMB = 48
@@ -192,6 +192,11 @@ class DatasetTab(QWidget):
 
         self.figure = Figure(figsize=(5, 3), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
+        show_placeholder(
+            self.figure,
+            "Choose a dataset folder (or Use the sample dataset) and press Split: "
+            "the images per class and split appear here.",
+        )
         self.summary_label = QLabel("No split yet.")
         self.summary_label.setWordWrap(True)
         self.dup_list = QListWidget()

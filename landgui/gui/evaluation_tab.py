@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.common import EtaProgressBar, fill_run_combo, show_error
+from landgui.gui.common import EtaProgressBar, fill_run_combo, show_error, show_placeholder
 from landgui.gui.dataset_tab import thumbnail_pixmap
 from landgui.gui.workers import JobWorker
 
@@ -85,6 +85,9 @@ class EvaluationTab(QWidget):
         self.figure = Figure(figsize=(5, 4.2), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.mpl_connect("button_press_event", self._on_click)
+        show_placeholder(
+            self.figure, "Pick a run and press Evaluate (or Evaluate on a folder…): the confusion matrix appears here."
+        )
         self.cell_label = QLabel("Click a confusion-matrix cell to see its images.")
         self.images = QListWidget()
         self.images.setViewMode(QListView.ViewMode.IconMode)
@@ -125,7 +128,11 @@ class EvaluationTab(QWidget):
         self.refresh_runs()
 
     def refresh_runs(self, select: str | None = None) -> None:
+        from landgui.core.runs import SHIPPED_NAME, run_info, shipped_run_dir
+
         runs = fill_run_combo(self.run_combo, self.runs_dir, select)
+        shipped = run_info(shipped_run_dir())
+        runs = runs + ([{**shipped, "name": f"{SHIPPED_NAME} (shipped)"}] if shipped else [])
         folders = sorted({name for r in runs for name in r.get("data_accuracy", {})})
         heads = ["run", "status", "model", "backbone", "size", "epochs", "test acc", "macro F1"]
         self.compare.setColumnCount(len(heads) + len(folders))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
+    QGraphicsSimpleTextItem,
     QGraphicsView,
     QHBoxLayout,
     QLabel,
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.common import EtaProgressBar, fill_run_combo, last_dir, remember_dir, show_error
+from landgui.gui.common import EtaProgressBar, fill_run_combo, last_dir, remember_dir, show_error, show_placeholder
 from landgui.gui.workers import JobWorker
 
 SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -144,6 +145,11 @@ class SceneTab(QWidget):
         self.highlight.setZValue(2)
         for it in (self.image_item, self.clip, self.highlight):
             self.view.scene().addItem(it)
+        self.empty_hint = QGraphicsSimpleTextItem(
+            "Open a scene (Open scene…, Open demo scene)\nor drop JPEG/PNG/TIFF/GeoTIFF files here."
+        )
+        self.empty_hint.setBrush(QBrush(QColor("#BBBBBB")))
+        self.view.scene().addItem(self.empty_hint)
         self.overlay_item.setParentItem(self.clip)
         self.grid_item.setParentItem(self.clip)
         self.grid_item.setZValue(1)
@@ -214,6 +220,7 @@ class SceneTab(QWidget):
         self.prob_figure = Figure(figsize=(3, 2), tight_layout=True)
         self.prob_canvas = FigureCanvasQTAgg(self.prob_figure)
         self.prob_canvas.setMinimumHeight(160)
+        show_placeholder(self.prob_figure, "Classify, then click a patch: its class probabilities appear here.")
         self.export_button = QToolButton()
         self.export_button.setText("Export…")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -326,6 +333,7 @@ class SceneTab(QWidget):
         if path not in self.scenes:
             return
         self.current = path
+        self.empty_hint.setVisible(False)
         info = self.scenes[path]
         w, h = info["size"]
         ov = info["overview"]
@@ -335,6 +343,9 @@ class SceneTab(QWidget):
         self.clip.setRect(QRectF(0, 0, w, h))
         self.view.fit()
         self.highlight.setVisible(False)
+        self.selected = None
+        self.hover_label.setText("hover a patch")
+        show_placeholder(self.prob_figure, "Classify, then click a patch: its class probabilities appear here.")
         self._draw_result()
         self.scene_loaded.emit(path)
         self.status.emit(f"{Path(path).name}: {w} x {h} px")
@@ -353,6 +364,20 @@ class SceneTab(QWidget):
             return
         path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
         adapt, threshold = self.adapt_check.isChecked(), self.uncertain_spin.value()
+        from landgui.core.errors import LandguiError
+        from landgui.core.runs import read_run
+
+        try:
+            labels = read_run(run_dir).labels
+        except LandguiError as exc:
+            show_error(self, "Classify", str(exc))
+            return
+        self._partial = None
+        self._partial_colours = self._class_colours(run_palette(run_dir, labels), labels)
+        self._partial_path = path
+
+        def on_partial(grid, classes) -> None:  # worker thread: hand over a reference only
+            self._partial = (grid, classes)
 
         def job(progress, should_stop):
             res = segment_file(
@@ -364,10 +389,35 @@ class SceneTab(QWidget):
                 uncertain_below=threshold,
                 progress=progress,
                 should_stop=should_stop,
+                partial=on_partial,
             )
             return path, res, run_palette(run_dir, res.labels)
 
         self._run(job, self._classified)
+        self.worker.progress.connect(self._paint_partial)
+
+    @staticmethod
+    def _class_colours(palette: dict[str, str], labels: list[str]) -> np.ndarray:
+        """RGBA per class index, then grey (uncertain), then transparent (not classified)."""
+        from landgui.core.palette import hex_to_rgb
+
+        return np.array(
+            [(*hex_to_rgb(palette[lab]), 255) for lab in labels] + [(128, 128, 128, 255), (0, 0, 0, 0)], np.uint8
+        )
+
+    def _paint_partial(self, *_args) -> None:
+        """Paint the patches classified so far while the job runs (the map grows strip by strip)."""
+        part = getattr(self, "_partial", None)
+        if part is None or self.current != getattr(self, "_partial_path", None):
+            return
+        self._partial = None
+        grid, classes = part
+        cols = self._partial_colours
+        cmap = np.where(classes >= 0, classes, len(cols) - 1)
+        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(np.ascontiguousarray(cols[cmap]))))
+        self.overlay_item.setTransform(QTransform.fromScale(grid.stride, grid.stride))
+        self.overlay_item.setOpacity(self.opacity.value() / 100)
+        self.uncertain_item.setPath(QPainterPath())
 
     def _classified(self, payload) -> None:
         path, res, palette = payload
@@ -417,7 +467,6 @@ class SceneTab(QWidget):
             self.uncertain_item.setPath(QPainterPath())
             self.legend.blockSignals(False)
             return
-        from landgui.core.palette import hex_to_rgb
         from landgui.core.scenes import UNCERTAIN
 
         k_unc = len(res.labels)
@@ -429,10 +478,7 @@ class SceneTab(QWidget):
             rgba[res.cell_classes < 0, 3] = 0
             self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(rgba)))
         else:
-            cols = np.array(
-                [(*hex_to_rgb(self.palette[lab]), 255) for lab in res.labels] + [(128, 128, 128, 255), (0, 0, 0, 0)],
-                np.uint8,
-            )
+            cols = self._class_colours(self.palette, res.labels)
             for k in self.hidden:
                 cols[k, 3] = 0
             cmap = np.where(res.cell_classes >= 0, res.cell_classes, k_unc + 1)

@@ -62,6 +62,16 @@ class CurvesCanvas(FigureCanvasQTAgg):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, loc="center right")
         self.ax_acc.set_xlabel("epoch")
+        self.empty_text = self.figure.text(
+            0.5,
+            0.5,
+            "Choose a split and press Start:\nthe loss and accuracy curves appear here.\n"
+            "Select a past run to see its curves.",
+            ha="center",
+            va="center",
+            color="#666666",
+            fontsize=12,
+        )
         self._background = None
         self._last_full = 0.0
         self._pending = False
@@ -81,6 +91,8 @@ class CurvesCanvas(FigureCanvasQTAgg):
         self.redraw()
 
     def add_batch(self, rec: dict) -> None:
+        if not self.ax_loss.get_visible():
+            self.redraw()  # the first batch: show the axes
         total = max(rec.get("batches") or 1, 1)
         self.batch_x.append(len(self.epochs) + rec["batch"] / total)
         self.batch_loss.append(rec["metrics"].get("loss", float("nan")))
@@ -107,6 +119,10 @@ class CurvesCanvas(FigureCanvasQTAgg):
     def _redraw_now(self) -> None:
         self._pending = False
         self._last_full = time.monotonic()
+        empty = not self.epochs and not self.batch_x
+        self.empty_text.set_visible(empty)
+        for ax in (self.ax_loss, self.ax_acc):
+            ax.set_visible(not empty)
         xs = [h["epoch"] for h in self.epochs]
         for ax, key in ((self.ax_loss, "loss"), (self.ax_acc, "accuracy")):
             train, val, _ = self.lines[key]

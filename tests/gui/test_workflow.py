@@ -124,7 +124,8 @@ def test_evaluate_and_click_confusion_cell(window, qtbot, tiny_split):
             _click_matrix_cell(tab.canvas, ax, i, j)
             assert tab.selected_cell == (i, j)
             assert tab.images.count() == res["confusion_matrix"][i][j]
-    assert tab.compare.rowCount() == 1 and tab.compare.item(0, 6).text() == f"{res['accuracy']:.4f}"
+    assert tab.compare.rowCount() == 2 and tab.compare.item(0, 6).text() == f"{res['accuracy']:.4f}"
+    assert tab.compare.item(1, 0).text() == "landcover4 (shipped)"
     # "landgui predict" from the window: classify image files with the selected run
     root = Path(res["dataset_root"])
     files = [str(root / p["path"]) for p in res["predictions"][:3]]
@@ -221,6 +222,16 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     assert 0 in tab.hidden
     tab.opacity.setValue(80)
     assert tab.overlay_item.opacity() == pytest.approx(0.8)
+    # while a job runs, the map is painted as it grows (a partial map handed over by the worker)
+    part = res.classes.copy()
+    part[1] = -1
+    tab._partial, tab._partial_path = (res.grid, part), tab.current
+    tab._partial_colours = tab._class_colours(tab.palette, res.labels)
+    tab._paint_partial()
+    img = tab.overlay_item.pixmap().toImage()
+    assert (img.width(), img.height()) == (3, 2) and img.pixelColor(0, 1).alpha() == 0
+    assert img.pixelColor(0, 0).alpha() == 255 and tab._partial is None
+    tab._draw_result()
     # double-click a class in the legend: its colour changes, saved in the run's palette
     from PySide6.QtGui import QColor
     from PySide6.QtWidgets import QColorDialog
@@ -320,5 +331,28 @@ def test_first_start_classify_the_demo_scene_with_the_shipped_model(window, qtbo
     assert res.grid.rows == 43 and res.grid.cols == 85
     assert res.coverage["water"] > 0.4
     assert not tab.overlay_item.pixmap().isNull()
-    # the Evaluation tab lists the shipped model too
-    assert window.evaluation_tab.run_combo.findData(str(shipped_run_dir())) >= 0
+    # the Evaluation tab lists the shipped model too, and compares it with its cross-sensor figure
+    ev = window.evaluation_tab
+    assert ev.run_combo.findData(str(shipped_run_dir())) >= 0
+    heads = [ev.compare.horizontalHeaderItem(c).text() for c in range(ev.compare.columnCount())]
+    last = ev.compare.rowCount() - 1
+    assert ev.compare.item(last, 0).text() == "landcover4 (shipped)"
+    aid = ev.compare.item(last, heads.index("aid_cross acc")).text()
+    assert aid == "0.8392"
+
+
+def test_empty_tabs_say_what_to_do_first(window):
+    """No blank plots with meaningless axes on first start: each says what to do."""
+    assert window.scene_tab.empty_hint.isVisible() and "drop" in window.scene_tab.empty_hint.text()
+    curves = window.training_tab.curves
+    assert curves.empty_text.get_visible() and not curves.ax_loss.get_visible()
+    for fig, word in (
+        (window.dataset_tab.figure, "Split"),
+        (window.evaluation_tab.figure, "Evaluate"),
+        (window.scene_tab.prob_figure, "Classify"),
+    ):
+        assert not fig.axes
+        assert word in " ".join(t.get_text() for t in fig.texts)
+    curves.set_history([{"epoch": 1, "loss": 1.0, "val_loss": 1.1, "accuracy": 0.5, "val_accuracy": 0.4}])
+    curves._redraw_now()
+    assert curves.ax_loss.get_visible() and not curves.empty_text.get_visible()

@@ -96,11 +96,15 @@ def classify_scene(
     adapt: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    partial: Callable[[Any, np.ndarray], None] | None = None,
+    partial_every: float = 0.5,
 ) -> SceneResult:
     """Classify every patch of a scene with a model (input 0..255 RGB of ``input_size``).
 
     ``model``: a :class:`landgui.core.engine.Predictor` (LiteRT or Keras) or a Keras model.
     ``batch``: patches per inference call (default: from a byte budget, :func:`batch_for`).
+    ``partial(grid, classes)``: called at most every ``partial_every`` s while strips finish, with
+    the (rows, cols) patch classes so far (-1 = not yet), so a viewer can paint the map as it grows.
     ``adapt``: first re-estimate the model's batch-norm statistics on a sample of the scene's
     patches (AdaBN, :mod:`landgui.core.adaptation`; the saved model is not touched).
     """
@@ -129,6 +133,7 @@ def classify_scene(
     )
     worker.start()
     done = 0
+    last_partial = time.perf_counter()
     try:
         while True:
             item = q.get()
@@ -145,6 +150,9 @@ def classify_scene(
             probs[idx] = predict(imgs)
             valid[idx] = True
             done += len(idx)
+            if partial and time.perf_counter() - last_partial >= partial_every:
+                last_partial = time.perf_counter()
+                partial(grid, np.where(valid, probs.argmax(axis=1), -1).reshape(grid.rows, grid.cols).astype(np.int16))
             if progress:
                 progress("classifying", done, grid.n)
     finally:
