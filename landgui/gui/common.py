@@ -91,3 +91,12 @@ def show_placeholder(figure, text: str) -> None:
     figure.text(0.5, 0.5, textwrap.fill(text, 42), ha="center", va="center", color="#666666", fontsize=10)
     if figure.canvas is not None:
         figure.canvas.draw_idle()
+
+
+def accept_copy(event) -> None:
+    """Accept a drag or drop as a Copy, never the proposed Move: a file manager that honours Move
+    would delete the user's original after the drop."""
+    from PySide6.QtCore import Qt
+
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()

@@ -34,7 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.imageio import ImageReadError, read_image
-from landgui.gui.common import EtaProgressBar, last_dir, remember_dir, show_error, show_placeholder
+from landgui.gui.common import (
+    EtaProgressBar,
+    accept_copy,
+    last_dir,
+    remember_dir,
+    show_error,
+    show_placeholder,
+)
 from landgui.gui.workers import JobWorker
 
 THUMB = 48
@@ -292,16 +299,20 @@ class DatasetTab(QWidget):
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+            accept_copy(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802
         for url in event.mimeData().urls():
             p = url.toLocalFile()
+            accept_copy(event)
             if os.path.isdir(p):
                 self.set_dataset(p)
             elif p.endswith(".json"):
                 self.open_split(p)
-            event.acceptProposedAction()
+            else:
+                show_error(
+                    self, "Dataset", f"{Path(p).name or p} is not a dataset folder or a split.json: drop a folder"
+                )
             return
 
     # -- splitting ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from landgui import __version__
+from landgui.gui.common import show_error
 from landgui.gui.dataset_tab import DatasetTab
 from landgui.gui.evaluation_tab import EvaluationTab
 from landgui.gui.scene_tab import SceneTab
@@ -115,6 +116,16 @@ class MainWindow(QMainWindow):
             self.open_run(d)
 
     def open_run(self, run_dir: str) -> None:
+        """Show a run folder: its parent becomes the runs folder. A folder that is not a complete run
+        is refused with its reason, and nothing changes (runs folder, recent files)."""
+        from landgui.core.errors import LandguiError
+        from landgui.core.runs import read_run
+
+        try:
+            read_run(run_dir)
+        except LandguiError as exc:
+            show_error(self, "Open run", str(exc))
+            return
         self.set_runs_dir(str(Path(run_dir).parent))
         self.evaluation_tab.refresh_runs(select=str(Path(run_dir)))
         self.scene_tab.refresh_runs(select=str(Path(run_dir)))

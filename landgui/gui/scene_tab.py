@@ -37,7 +37,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.common import EtaProgressBar, fill_run_combo, last_dir, remember_dir, show_error, show_placeholder
+from landgui.gui.common import (
+    EtaProgressBar,
+    accept_copy,
+    fill_run_combo,
+    last_dir,
+    remember_dir,
+    show_error,
+    show_placeholder,
+)
 from landgui.gui.workers import JobWorker
 
 SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -101,16 +109,16 @@ class SceneView(QGraphicsView):
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+            accept_copy(event)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+            accept_copy(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if files:
-            event.acceptProposedAction()
+            accept_copy(event)
             self.files_dropped.emit(files)
 
 
@@ -643,7 +651,16 @@ class SceneTab(QWidget):
             finally:
                 sc.close()
 
-        self._run(job, lambda files: self.status.emit(f"exported {len(files)} files to {out}"))
+        skipped = [f for f in ("geotiff", "geojson") if f in formats and res.crs is None]
+
+        def done(files) -> None:
+            msg = f"exported {len(files)} files to {out}"
+            if skipped:
+                msg += f"; {' and '.join(f.replace('geo', 'Geo').replace('tiff', 'TIFF').replace('json', 'JSON') for f in skipped)} skipped: the scene has no georeference (CRS)"
+            self.status.emit(msg)
+            self.last_export_message = msg
+
+        self._run(job, done)
 
 
 def _hb(*widgets) -> QHBoxLayout:

@@ -246,6 +246,12 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     qtbot.waitUntil(lambda: (out / "my scene.summary.json").exists(), timeout=30_000)
     tab.worker.wait()
     assert (out / "my scene.overlay.png").exists() and (out / "my scene.patches.csv").exists()
+    out2 = tmp_path / "export2"
+    tab.export(("png", "geotiff", "geojson"), str(out2))
+    qtbot.waitUntil(lambda: (out2 / "my scene.summary.json").exists(), timeout=30_000)
+    tab.worker.wait()
+    qtbot.waitUntil(lambda: "skipped" in getattr(tab, "last_export_message", ""), timeout=10_000)
+    assert "GeoTIFF and GeoJSON skipped: the scene has no georeference" in tab.last_export_message
     # the exported overlay: full size, on-screen opacity 0.8, class 0 hidden, the new colour
     over = cv2.imread(str(out / "my scene.overlay.png"))[:, :, ::-1].astype(float)
     scene_px = cv2.imread(str(scene))[:, :, ::-1].astype(float)
@@ -356,3 +362,38 @@ def test_empty_tabs_say_what_to_do_first(window):
     curves.set_history([{"epoch": 1, "loss": 1.0, "val_loss": 1.1, "accuracy": 0.5, "val_accuracy": 0.4}])
     curves._redraw_now()
     assert curves.ax_loss.get_visible() and not curves.empty_text.get_visible()
+
+
+def test_drops_are_copies_and_open_run_refuses_a_non_run(window, qtbot, tmp_path, monkeypatch):
+    """A drop never answers Move (a file manager would delete the original), a dropped file that is
+    not a dataset says so, and File > Open run on a folder that is not a run changes nothing."""
+    import landgui.gui.dataset_tab as dt
+    import landgui.gui.main_window as mw
+
+    errors = []
+    monkeypatch.setattr(dt, "show_error", lambda parent, title, msg, details="": errors.append(msg))
+    monkeypatch.setattr(mw, "show_error", lambda parent, title, msg, details="": errors.append(msg))
+    note = tmp_path / "notes.txt"
+    note.write_text("not a dataset")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(note))])
+    move_or_copy = Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+    ev = QDropEvent(QPointF(5, 5), move_or_copy, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dataset_tab.dropEvent(ev)
+    assert ev.dropAction() == Qt.DropAction.CopyAction and ev.isAccepted()
+    assert errors and "not a dataset folder" in errors[-1]
+    scene = tmp_path / "s.png"
+    _mosaic(scene)
+    mime2 = QMimeData()
+    mime2.setUrls([QUrl.fromLocalFile(str(scene))])
+    ev2 = QDropEvent(QPointF(5, 5), move_or_copy, mime2, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.scene_tab.scene_loaded, timeout=30_000):
+        window.scene_tab.view.dropEvent(ev2)
+    window.scene_tab.worker.wait()
+    assert ev2.dropAction() == Qt.DropAction.CopyAction and scene.exists()
+    runs_before = window.settings.value("runs_dir")
+    notarun = tmp_path / "holiday-photos"
+    notarun.mkdir()
+    window.open_run(str(notarun))
+    assert "not a complete landgui run" in errors[-1]
+    assert window.settings.value("runs_dir") == runs_before
