@@ -131,13 +131,8 @@ def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", for
 
 def class_map_rgb(result: Any, run: str | Path | None = None) -> np.ndarray:
     """The class map as an RGB image, one pixel per patch cell (uncertain grey, unclassified black)."""
-    from landgui.core.palette import hex_to_rgb, run_palette
-    from landgui.core.scenes import cell_class_codes
-    from landgui.core.scenes.result import UNCERTAIN_VALUE
+    from landgui.core.palette import run_palette
+    from landgui.core.scenes.result import cell_class_codes, code_colours
 
-    pal = run_palette(run or result.run or "default", result.labels)
-    table = np.zeros((256, 3), np.uint8)
-    for i, lab in enumerate(result.labels):
-        table[i] = hex_to_rgb(pal[lab])
-    table[UNCERTAIN_VALUE] = (128, 128, 128)
-    return table[cell_class_codes(result)]
+    table = code_colours(result.labels, run_palette(run or result.run or "default", result.labels))
+    return table[cell_class_codes(result), :3]

@@ -362,6 +362,7 @@ class SceneTab(QWidget):
     def classify(self) -> None:
         from landgui.core.palette import run_palette
         from landgui.core.scenes import segment_file
+        from landgui.core.scenes.result import code_colours
 
         if self.current is None:
             show_error(self, "Classify", "open a scene first (or the demo scene)")
@@ -381,7 +382,7 @@ class SceneTab(QWidget):
             show_error(self, "Classify", str(exc))
             return
         self._partial = None
-        self._partial_colours = self._class_colours(run_palette(run_dir, labels), labels)
+        self._partial_colours = code_colours(labels, run_palette(run_dir, labels))
         self._partial_path = path
 
         def on_partial(grid, classes) -> None:  # worker thread: hand over a reference only
@@ -404,15 +405,6 @@ class SceneTab(QWidget):
         self._run(job, self._classified)
         self.worker.progress.connect(self._paint_partial)
 
-    @staticmethod
-    def _class_colours(palette: dict[str, str], labels: list[str]) -> np.ndarray:
-        """RGBA per class index, then grey (uncertain), then transparent (not classified)."""
-        from landgui.core.palette import hex_to_rgb
-
-        return np.array(
-            [(*hex_to_rgb(palette[lab]), 255) for lab in labels] + [(128, 128, 128, 255), (0, 0, 0, 0)], np.uint8
-        )
-
     def _paint_partial(self, *_args) -> None:
         """Paint the patches classified so far while the job runs (the map grows strip by strip)."""
         part = getattr(self, "_partial", None)
@@ -420,9 +412,8 @@ class SceneTab(QWidget):
             return
         self._partial = None
         grid, classes = part
-        cols = self._partial_colours
-        cmap = np.where(classes >= 0, classes, len(cols) - 1)
-        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(np.ascontiguousarray(cols[cmap]))))
+        codes = np.where(classes >= 0, classes, 255).astype(np.uint8)
+        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(self._partial_colours[codes])))
         self.overlay_item.setTransform(QTransform.fromScale(grid.stride, grid.stride))
         self.overlay_item.setOpacity(self.opacity.value() / 100)
         self.uncertain_item.setPath(QPainterPath())
@@ -475,7 +466,7 @@ class SceneTab(QWidget):
             self.uncertain_item.setPath(QPainterPath())
             self.legend.blockSignals(False)
             return
-        from landgui.core.scenes import UNCERTAIN
+        from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, cell_class_codes, code_colours
 
         k_unc = len(res.labels)
         cell = res.grid.cell
@@ -486,12 +477,11 @@ class SceneTab(QWidget):
             rgba[res.cell_classes < 0, 3] = 0
             self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(rgba)))
         else:
-            cols = self._class_colours(self.palette, res.labels)
-            for k in self.hidden:
-                cols[k, 3] = 0
-            cmap = np.where(res.cell_classes >= 0, res.cell_classes, k_unc + 1)
-            cmap[unsure] = k_unc  # uncertain patches are grey (and hatched), not their best guess
-            self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(cols[cmap])))
+            cols = code_colours(res.labels, self.palette)
+            for k in self.hidden:  # k_unc stands for "uncertain" in the legend
+                cols[UNCERTAIN_VALUE if k == k_unc else k, 3] = 0
+            # uncertain patches are grey (and hatched), not their best guess
+            self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(cols[cell_class_codes(res)])))
         hatch = QPainterPath()
         if k_unc not in self.hidden and not uncertainty_view:
             for r in np.nonzero(unsure.any(axis=1))[0]:  # one rectangle per horizontal run of cells

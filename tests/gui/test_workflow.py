@@ -226,7 +226,9 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     part = res.classes.copy()
     part[1] = -1
     tab._partial, tab._partial_path = (res.grid, part), tab.current
-    tab._partial_colours = tab._class_colours(tab.palette, res.labels)
+    from landgui.core.scenes.result import code_colours
+
+    tab._partial_colours = code_colours(res.labels, tab.palette)
     tab._paint_partial()
     img = tab.overlay_item.pixmap().toImage()
     assert (img.width(), img.height()) == (3, 2) and img.pixelColor(0, 1).alpha() == 0

@@ -11,7 +11,14 @@ import numpy as np
 
 from landgui.core.errors import LandguiError
 from landgui.core.scenes.io import Scene
-from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, SceneResult, cell_class_codes, pixel_class_map
+from landgui.core.scenes.result import (
+    UNCERTAIN,
+    UNCERTAIN_VALUE,
+    SceneResult,
+    cell_class_codes,
+    code_colours,
+    pixel_class_map,
+)
 
 OVERLAY_MAX_SIDE = 8192  # longest side of the exported overlay (a 20,000 px scene: 8,192 px)
 
@@ -35,16 +42,15 @@ def export(
     (indices; ``len(labels)`` = uncertain) are left unpainted, as on screen. ``NAME.overview.png``
     is a small figure of the same with a legend of the area shares."""
 
-    from landgui.core.palette import hex_to_rgb
     from landgui.core.split import write_json_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
-    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(0, 0, 0)], np.uint8)
+    table = code_colours(result.labels, palette)
     if "png" in formats:
         p = out / f"{name}.classes.png"
-        _write_class_png(result, p, colours[:-1])
+        _write_class_png(result, p, table)
         written["classes_png"] = str(p)
         p = out / f"{name}.overlay.png"
         _write_overlay_png(result, scene, palette, p, opacity, hidden, overlay_max_side)
@@ -74,7 +80,7 @@ def export(
                     fh.write(f"{r},{c},{c * g.stride},{r * g.stride},{cls},{pr}\n")
         written["patches_csv"] = str(p)
     if result.crs is not None and "geotiff" in formats:
-        written["geotiff"] = str(_write_geotiff(result, out / f"{name}.classes.tif", colours))
+        written["geotiff"] = str(_write_geotiff(result, out / f"{name}.classes.tif", table))
         written["confidence_geotiff"] = str(_write_confidence_geotiff(result, out / f"{name}.confidence.tif"))
     if result.crs is not None and "geojson" in formats:
         written["geojson"] = str(_write_geojson(result, out / f"{name}.classes.geojson"))
@@ -86,9 +92,9 @@ def export(
 
 
 def _write_class_png(
-    result: SceneResult, path: Path, colours: np.ndarray | None = None, rows_per_block: int = 1024
+    result: SceneResult, path: Path, table: np.ndarray | None = None, rows_per_block: int = 1024
 ) -> None:
-    """8-bit PNG of the class indices, streamed in row blocks. With ``colours`` (one RGB per class)
+    """8-bit PNG of the class indices, streamed in row blocks. With ``table`` (:func:`code_colours`)
     it is a palette PNG: the values stay the class indices (254 uncertain, 255 not classified) and
     every viewer shows the class colours (uncertain grey, not classified transparent) instead of
     a near-black greyscale image.
@@ -107,15 +113,10 @@ def _write_class_png(
     comp = zlib.compressobj(6)
     with open(tmp, "wb") as fh:
         fh.write(b"\x89PNG\r\n\x1a\n")
-        chunk(fh, b"IHDR", struct.pack(">IIBBBBB", g.width, g.height, 8, 0 if colours is None else 3, 0, 0, 0))
-        if colours is not None:
-            table = np.zeros((256, 3), np.uint8)
-            table[: len(colours)] = colours
-            table[UNCERTAIN_VALUE] = (128, 128, 128)
-            chunk(fh, b"PLTE", table.tobytes())
-            alpha = np.full(256, 255, np.uint8)
-            alpha[255] = 0
-            chunk(fh, b"tRNS", alpha.tobytes())
+        chunk(fh, b"IHDR", struct.pack(">IIBBBBB", g.width, g.height, 8, 0 if table is None else 3, 0, 0, 0))
+        if table is not None:
+            chunk(fh, b"PLTE", np.ascontiguousarray(table[:, :3]).tobytes())
+            chunk(fh, b"tRNS", np.ascontiguousarray(table[:, 3]).tobytes())
         for y in range(0, g.height, rows_per_block):
             block = pixel_class_map(result, y, min(g.height, y + rows_per_block))
             raw = np.zeros((block.shape[0], g.width + 1), np.uint8)  # filter byte 0 per row
@@ -152,7 +153,7 @@ def summary_dict(result: SceneResult) -> dict:
     }
 
 
-def _write_geotiff(result: SceneResult, path: Path, colours: np.ndarray) -> Path:
+def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
     import rasterio
 
     g = result.grid
@@ -176,9 +177,8 @@ def _write_geotiff(result: SceneResult, path: Path, colours: np.ndarray) -> Path
         for y in range(0, g.height, rows):
             block = pixel_class_map(result, y, min(g.height, y + rows))
             dst.write(block[None], window=Window(0, y, g.width, block.shape[0]))
-        cmap = {i: tuple(int(v) for v in colours[i]) + (255,) for i in range(len(result.labels))}
-        cmap[UNCERTAIN_VALUE] = (128, 128, 128, 255)
-        dst.write_colormap(1, cmap)
+        codes = [*range(len(result.labels)), UNCERTAIN_VALUE]
+        dst.write_colormap(1, {i: tuple(int(v) for v in table[i]) for i in codes})
         dst.update_tags(
             1,
             **{f"class_{i}": lab for i, lab in enumerate(result.labels)},
@@ -256,18 +256,15 @@ def blend_classes(
     the float work small for large images."""
     import cv2
 
-    from landgui.core.palette import hex_to_rgb
-
     h, w = image.shape[:2]
     k = len(result.labels)
-    cmap = np.where(result.cell_classes >= 0, result.cell_classes, k + 1).astype(np.uint8)
-    cmap[result.cell_uncertain] = k
-    colours = np.array([hex_to_rgb(palette[lab]) for lab in result.labels] + [(128, 128, 128), (0, 0, 0)], np.float32)
-    show = np.ones(k + 2, bool)
-    show[k + 1] = False
-    for i in hidden:
+    table = code_colours(result.labels, palette)
+    colours = table[:, :3].astype(np.float32)
+    show = table[:, 3] > 0
+    for i in hidden:  # class indices; len(labels) stands for "uncertain", as in the app's legend
         if 0 <= i <= k:
-            show[i] = False
+            show[UNCERTAIN_VALUE if i == k else i] = False
+    cmap = cell_class_codes(result)
     g = result.grid
     # class map at this scale: cells -> scene pixels -> image pixels
     scale_x = (math.ceil(g.width / g.cell) * g.cell) / g.width

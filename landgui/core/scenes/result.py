@@ -70,6 +70,24 @@ def cell_class_codes(result: SceneResult) -> np.ndarray:
     return codes
 
 
+UNCERTAIN_RGB = (128, 128, 128)
+
+
+def code_colours(labels: list[str], palette: dict[str, str]) -> np.ndarray:
+    """RGBA colour of every class code (:func:`cell_class_codes`): the class colours, grey for
+    uncertain (254), transparent for not classified (255). One table for the class PNG, the
+    overlays and the app."""
+    from landgui.core.palette import hex_to_rgb
+
+    table = np.zeros((256, 4), np.uint8)
+    table[:, 3] = 255
+    for i, lab in enumerate(labels):
+        table[i, :3] = hex_to_rgb(palette[lab])
+    table[UNCERTAIN_VALUE, :3] = UNCERTAIN_RGB
+    table[255, 3] = 0
+    return table
+
+
 def pixel_class_map(result: SceneResult, y0: int = 0, y1: int | None = None) -> np.ndarray:
     """Full-resolution class codes (uint8: class index, 254 = uncertain, 255 = not classified)
     for scene rows y0..y1."""
