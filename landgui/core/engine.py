@@ -194,16 +194,16 @@ def load_predictor(
     """A run's model ready to predict with the chosen engine (see the module doc)."""
     from landgui.core.runs import read_run
 
-    info = read_run(run_dir)
     engine = resolve_engine(engine)
     threads.configure()
-    if engine == "litert":
-        path = litert_file(info.run_dir, progress=progress)
-        return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n_threads or threads.available_cores())
-    from landgui.core.models import load_run
+    if engine == "keras":
+        from landgui.core.models import load_run
 
-    run = load_run(run_dir)
-    return KerasPredictor(run.model, run.run_dir, run.labels, run.image_size)
+        run = load_run(run_dir)  # checks the run folder as read_run does
+        return KerasPredictor(run.model, run.run_dir, run.labels, run.image_size)
+    info = read_run(run_dir)
+    path = litert_file(info.run_dir, progress=progress)
+    return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n_threads or threads.available_cores())
 
 
 _CACHE: dict[tuple, Predictor] = {}
@@ -245,8 +245,10 @@ def cached_predictor(run_dir: str | Path, engine: str = "auto", **kw: Any) -> Pr
     return pred
 
 
-def as_predictor(model: Any, labels: list[str], image_size: int) -> Predictor:
-    """A Predictor as is, or a Keras model wrapped in a KerasPredictor."""
+def as_predictor(model: Any, labels: list[str] | None = None, image_size: int | None = None) -> Predictor:
+    """A Predictor as is, or a Keras model wrapped in a KerasPredictor (labels and input size
+    taken from the model when not given)."""
     if isinstance(model, Predictor):
         return model
-    return KerasPredictor(model, Path("."), labels, image_size)
+    labels = labels or [str(i) for i in range(model.output_shape[-1])]
+    return KerasPredictor(model, Path("."), labels, image_size or int(model.input_shape[1]))

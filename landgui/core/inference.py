@@ -1,4 +1,4 @@
-"""Batched prediction with a loaded run's model: a compiled tf.function, not model.predict per image."""
+"""Batched prediction with a run's model (any engine of landgui.core.engine), not model.predict per image."""
 
 from __future__ import annotations
 
@@ -10,23 +10,6 @@ import numpy as np
 from landgui.core.errors import Cancelled
 
 
-def compiled_predict(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """A callable (N, S, S, 3) uint8/float -> (N, classes) float32 probabilities: a Predictor as
-    is, a Keras model in a compiled tf.function."""
-    from landgui.core.engine import Predictor
-
-    if isinstance(model, Predictor):
-        return model
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-
-    def call(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(fn(tf.convert_to_tensor(batch, tf.float32)))
-
-    return call
-
-
 def predict_batches(
     model: Any,
     batches: Iterable[np.ndarray],
@@ -36,7 +19,9 @@ def predict_batches(
     should_stop: Callable[[], bool] | None = None,
     stage: str = "predicting",
 ) -> np.ndarray:
-    predict = compiled_predict(model)
+    from landgui.core.engine import as_predictor
+
+    predict = as_predictor(model)  # a Predictor as is; a Keras model in a compiled tf.function
     out, done = [], 0
     for batch in batches:
         if should_stop and should_stop():
@@ -45,8 +30,7 @@ def predict_batches(
         done += len(batch)
         if progress:
             progress(stage, done, total)
-    n_classes = model.n_classes if hasattr(model, "n_classes") else model.output_shape[-1]
-    return np.concatenate(out) if out else np.zeros((0, n_classes), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, predict.n_classes), np.float32)
 
 
 def predict_images(model: Any, images: np.ndarray, batch_size: int = 64, **kw: Any) -> np.ndarray:

@@ -105,10 +105,10 @@ def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
     run = resolve_run(run_dir)
     if is_shipped(run):
         return False
-    for lab, colour in palette.items():
-        if not (isinstance(colour, str) and len(colour) == 7 and colour.startswith("#")):
-            raise LandguiError(f"colour of {lab} must be #RRGGBB, got {colour!r}")
-        hex_to_rgb(colour)
+    for lab, hexcol in palette.items():
+        if not (isinstance(hexcol, str) and len(hexcol) == 7 and hexcol.startswith("#")):
+            raise LandguiError(f"colour of {lab} must be #RRGGBB, got {hexcol!r}")
+        hex_to_rgb(hexcol)
     try:
         write_json_atomic(run / "palette.json", palette)
     except OSError as exc:

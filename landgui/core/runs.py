@@ -15,13 +15,18 @@ SHIPPED_NAME = "landcover4"
 SHIPPED_ALIASES = ("default", SHIPPED_NAME)
 
 
-def shipped_run_dir() -> Path:
-    """The land-cover model that ships inside the package (built by tools/build_default_model.py)."""
+def resources_dir() -> Path:
+    """landgui's package data folder (in a PyInstaller bundle it sits under ``_MEIPASS``)."""
     import sys
 
-    bundle = getattr(sys, "_MEIPASS", None)  # a PyInstaller bundle keeps package data under _MEIPASS
+    bundle = getattr(sys, "_MEIPASS", None)
     base = Path(bundle) / "landgui" if bundle else Path(__file__).resolve().parents[1]
-    return base / "resources" / "models" / SHIPPED_NAME
+    return base / "resources"
+
+
+def shipped_run_dir() -> Path:
+    """The land-cover model that ships inside the package (built by tools/build_default_model.py)."""
+    return resources_dir() / "models" / SHIPPED_NAME
 
 
 def is_shipped(run_dir: str | Path) -> bool:

@@ -12,11 +12,9 @@ SAMPLE_NAME = "landcover4-sample"
 
 
 def sample_dataset_dir() -> Path:
-    import sys
+    from landgui.core.runs import resources_dir
 
-    bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) / "landgui" if bundle else Path(__file__).resolve().parents[1]
-    return base / "resources" / "sample" / SAMPLE_NAME
+    return resources_dir() / "sample" / SAMPLE_NAME
 
 
 def copy_sample_dataset(dest: str | Path) -> Path:

@@ -67,7 +67,7 @@ def _patch_batches(
                 ignored.append(idx[~keep])
                 patches, idx = patches[keep], idx[keep]
             for i in range(len(idx)):
-                buf[n] = resize_to(patches[i], size) if p != size else patches[i]
+                buf[n] = resize_to(patches[i], size)  # a patch already at the input size is used as is
                 buf_idx[n] = idx[i]
                 n += 1
                 if n == batch:
