@@ -120,11 +120,12 @@ def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", for
     """Write a SceneResult's maps (png, csv, geotiff, geojson) like ``landgui segment``."""
     from landgui.core.palette import run_palette
     from landgui.core.scenes import export as _export
-    from landgui.core.scenes import open_scene
+    from landgui.core.scenes import open_scene, output_name
 
     scene = open_scene(result.scene)
     try:
-        return _export(result, scene, out_dir, Path(result.scene).stem, run_palette(run, result.labels), formats)
+        name = output_name(result.scene, out_dir)
+        return _export(result, scene, out_dir, name, run_palette(run, result.labels), formats)
     finally:
         scene.close()
 

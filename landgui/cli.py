@@ -227,12 +227,12 @@ def _note_stage(quiet: bool) -> Any:
 
 def _cmd_segment(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path as P
 
+    from landgui.core.atomic import ensure_writable_dir
     from landgui.core.engine import load_predictor
     from landgui.core.palette import run_palette
     from landgui.core.progress import TerminalProgress
-    from landgui.core.scenes import classify_scene, demo_scene_path, export, open_scene
+    from landgui.core.scenes import classify_scene, demo_scene_path, export, open_scene, output_name
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = set(formats) - {"png", "csv", "geotiff", "geojson"}
@@ -248,10 +248,12 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         args.uncertain_below = UNCERTAIN_BELOW
     if not 0.0 <= args.uncertain_below <= 1.0:
         raise LandguiError(f"--uncertain-below must be between 0 and 1, got {args.uncertain_below}")
+    ensure_writable_dir(args.out, create=False)  # before loading the model: a bad --out fails at once
     run = load_predictor(args.run, "keras" if args.adapt else args.engine, progress=_note_stage(args.quiet))
     palette = run_palette(args.run, run.labels)
     scenes = [str(demo_scene_path()) if s == "demo" else s for s in args.scenes]
     failures = 0
+    taken: set[str] = set()
     for path in scenes:
         bar = TerminalProgress(enabled=not args.quiet, unit="patches")
         try:
@@ -271,7 +273,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                     adapt=args.adapt,
                     progress=bar,
                 )
-                files = export(res, scene, args.out, P(path).stem, palette, formats)
+                files = export(res, scene, args.out, output_name(path, args.out, taken), palette, formats)
             finally:
                 scene.close()
         except LandguiError as exc:

@@ -111,7 +111,9 @@ def test_split_json_schema_and_atomic_write(tmp_path: Path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt("interrupted mid-write")
 
-    monkeypatch.setattr(sp.json, "dump", boom)
+    import landgui.core.atomic as atomic
+
+    monkeypatch.setattr(atomic.os, "fsync", boom)  # the new file is written, not yet renamed
     with pytest.raises(KeyboardInterrupt):
         sp.write_split(scan, out, sp.SplitParams(seed=2))
     assert (out / "split.json").read_bytes() == old, "an interrupted write must leave the old file"

@@ -53,13 +53,13 @@ def split_files(
     manifest: dict, split: str, classes: list[str], missing_ok: bool = False
 ) -> tuple[SplitFiles, list[str]]:
     """The files of one split with label indices; raises (or, with missing_ok, returns) missing ones."""
-    from landgui.core.split import resolve_dataset_root
+    from landgui.core.split import resolve_dataset_root, split_entry_path
 
     root = resolve_dataset_root(manifest)
     index = {c: i for i, c in enumerate(classes)}
     paths, labels, rels, missing = [], [], [], []
     for e in manifest["splits"][split]:
-        p = root / e["path"]
+        p = split_entry_path(root, e["path"])
         if not p.is_file():
             missing.append(e["path"])
             continue

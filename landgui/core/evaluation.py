@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from landgui.core import data as D
+from landgui.core.atomic import write_json_atomic
 from landgui.core.errors import LandguiError
-from landgui.core.split import load_split, write_json_atomic
+from landgui.core.split import load_split
 
 SCHEMA = "landgui.evaluation"
 SCHEMA_VERSION = 1
@@ -331,23 +332,29 @@ def evaluate_folder(
 
 
 def write_results(run_dir: Path, result: dict) -> None:
+    """The report files, each written whole (see :mod:`landgui.core.atomic`); the JSON last, as
+    the marker that this evaluation is complete (an older one is removed first)."""
+    from landgui.core.atomic import atomic_path, ensure_writable_dir, write_error, write_text_atomic
+
     split = result["split"]
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LandguiError(f"cannot write the evaluation into {run_dir}: {exc.strerror or exc}") from None
+    ensure_writable_dir(run_dir, "the evaluation folder")
     result["written_to"] = str(run_dir)
-    write_json_atomic(run_dir / f"evaluation-{split}.json", result)
+    marker = run_dir / f"evaluation-{split}.json"
+    try:
+        marker.unlink(missing_ok=True)
+    except OSError as exc:
+        raise write_error(marker, exc) from None
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["path", "true", "pred", "confidence", *[f"p_{lab}" for lab in result["labels"]]])
     for p in result["predictions"]:
         w.writerow([p["path"], p["true"], p["pred"], f"{p['confidence']:.6f}", *[f"{v:.6f}" for v in p["probs"]]])
-    tmp = run_dir / f".predictions-{split}.csv.tmp"
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, run_dir / f"predictions-{split}.csv")
-    confusion_figure(result).savefig(run_dir / f"confusion-{split}.png", dpi=110)
-    per_class_figure(result).savefig(run_dir / f"per-class-{split}.png", dpi=110)
+    write_text_atomic(run_dir / f"predictions-{split}.csv", buf.getvalue())
+    with atomic_path(run_dir / f"confusion-{split}.png") as tmp:
+        confusion_figure(result).savefig(tmp, dpi=110, format="png")
+    with atomic_path(run_dir / f"per-class-{split}.png") as tmp:
+        per_class_figure(result).savefig(tmp, dpi=110, format="png")
+    write_json_atomic(marker, result)
 
 
 def _figure_axes(figure: Any, size: tuple[float, float]) -> tuple[Any, Any]:

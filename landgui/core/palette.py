@@ -87,7 +87,7 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     if is_shipped(p.parent):
         return pal  # the shipped run is read-only
     try:
-        from landgui.core.split import write_json_atomic
+        from landgui.core.atomic import write_json_atomic
 
         write_json_atomic(p, pal)
     except OSError:
@@ -98,9 +98,9 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
 def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
     """Save a run's class colours (``palette.json``); False for the read-only shipped run, whose
     colours can then be changed for the session only."""
+    from landgui.core.atomic import write_json_atomic
     from landgui.core.errors import LandguiError
     from landgui.core.runs import is_shipped, resolve_run
-    from landgui.core.split import write_json_atomic
 
     run = resolve_run(run_dir)
     if is_shipped(run):

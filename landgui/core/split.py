@@ -16,15 +16,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from landgui import __version__
+from landgui.core.atomic import write_error, write_json_atomic
 from landgui.core.dataset import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
 from landgui.core.errors import LandguiError
 
@@ -151,22 +150,6 @@ def check_out_dir(dataset_root: Path, out_dir: Path) -> None:
         )
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON through a temp file in the same folder + fsync + rename: old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
     splits, excluded = assign_splits(scan, params)
     counts = {c: dict.fromkeys(SPLITS, 0) for c in scan.classes}
@@ -209,26 +192,59 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
 
 
 def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
-    """Lay out out_dir/{train,val,test}/<class>/ as copies or links. Never moves; never overwrites."""
+    """Lay out out_dir/{train,val,test}/<class>/ as copies or links. Never moves; never overwrites.
+
+    The layout is built in a hidden staging folder and renamed into place when complete, so a
+    failure (disk full) or a kill never leaves a layout that looks complete; a failed attempt's
+    staging folder is removed (on the next run if the process was killed)."""
     if mode == "none":
         return
-    root = Path(manifest["dataset_root"])
+    root = resolve_dataset_root(manifest)
     for s in SPLITS:
         d = out_dir / s
         if d.exists() and any(d.iterdir()):
             raise LandguiError(f"{d} already holds files; choose an empty --out folder to materialize a split")
-    for s in SPLITS:
-        for e in manifest["splits"][s]:
-            src = root / e["path"]
-            dst = out_dir / s / e["label"] / Path(e["path"]).name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if mode == "copy":
-                shutil.copy2(src, dst)
-            else:
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    os.symlink(src, dst)
+    staging = out_dir / ".landgui-layout.partial"
+    if staging.exists():
+        shutil.rmtree(staging)  # left by a killed run: landgui's own folder
+    try:
+        for s in SPLITS:
+            for e in manifest["splits"][s]:
+                src = split_entry_path(root, e["path"])
+                dst = staging / s / e["label"] / Path(e["path"]).name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if mode == "copy":
+                    shutil.copy2(src, dst)
+                else:
+                    try:
+                        os.link(src, dst)
+                    except OSError:
+                        os.symlink(src, dst)
+        for s in SPLITS:
+            if (staging / s).exists():
+                if (out_dir / s).exists():
+                    (out_dir / s).rmdir()  # empty (checked above)
+                os.replace(staging / s, out_dir / s)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise write_error(out_dir, exc) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def split_entry_path(root: Path, rel: str) -> Path:
+    """``root / rel`` for a split entry, refused if it leaves the dataset folder (an absolute
+    path, ``..``, or a symlink that resolves outside): a split file cannot make landgui read
+    files elsewhere."""
+    r = Path(rel)
+    if r.is_absolute() or ".." in r.parts or not rel:
+        raise LandguiError(f"split entry {rel!r} points outside the dataset folder {root}; the split file is damaged")
+    p = root / r
+    if p.exists() and not p.resolve().is_relative_to(root.resolve()):
+        raise LandguiError(f"split entry {rel!r} resolves outside the dataset folder {root} (a symlink); refused")
+    return p
 
 
 def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams) -> dict:
@@ -254,8 +270,38 @@ def load_split(path: str | Path) -> dict:
         raise LandguiError(f"cannot read {p}: {exc}") from None
     if manifest.get("schema") != SCHEMA or manifest.get("schema_version") != SCHEMA_VERSION:
         raise LandguiError(f"{p} is not a landgui split file (schema version {SCHEMA_VERSION})")
+    _check_manifest(manifest, p)
     manifest["_path"] = str(p.resolve())
     return manifest
+
+
+def _check_manifest(m: dict, p: Path) -> None:
+    """The fields landgui reads, with their types: a damaged file gives one clear error, not a
+    KeyError deep in training."""
+    try:
+        ok = (
+            isinstance(m["dataset_root"], str)
+            and isinstance(m["classes"], list)
+            and all(isinstance(c, str) for c in m["classes"])
+            and all(
+                isinstance(e, dict)
+                and isinstance(e["path"], str)
+                and e["label"] in m["classes"]
+                and isinstance(e["sha256"], str)
+                for s in SPLITS
+                for e in m["splits"][s]
+            )
+            and all(isinstance(m["counts"][c][s], int) for c in m["classes"] for s in SPLITS)
+        )
+    except (KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise LandguiError(f"{p} is damaged (missing or malformed entries); re-run `landgui split`")
+    for s in SPLITS:
+        for e in m["splits"][s]:
+            r = Path(e["path"])
+            if r.is_absolute() or ".." in r.parts:
+                raise LandguiError(f"{p}: entry {e['path']!r} points outside the dataset folder; refused")
 
 
 def split_hash(manifest: dict) -> str:

@@ -34,9 +34,10 @@ import numpy as np
 
 from landgui import __version__
 from landgui.core import data as D
+from landgui.core.atomic import write_json_atomic
 from landgui.core.errors import Cancelled, LandguiError
 from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
-from landgui.core.split import load_split, split_hash, write_json_atomic
+from landgui.core.split import load_split, split_hash
 
 RUN_FILES = (
     "config.json",

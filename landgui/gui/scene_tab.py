@@ -620,7 +620,7 @@ class SceneTab(QWidget):
 
     # -- export -------------------------------------------------------------------------------------
     def export(self, formats: tuple[str, ...], out_dir: str | None = None) -> None:
-        from landgui.core.scenes import export, open_scene
+        from landgui.core.scenes import export, open_scene, output_name
 
         res, path = self.result, self.current
         if res is None:
@@ -635,7 +635,8 @@ class SceneTab(QWidget):
             sc = open_scene(path)
             try:
                 progress("exporting", 0, 1)
-                files = export(res, sc, out, Path(path).stem, palette, formats, opacity=opacity, hidden=hidden)
+                name = output_name(path, out)
+                files = export(res, sc, out, name, palette, formats, opacity=opacity, hidden=hidden)
                 progress("exporting", 1, 1)
                 return files
             finally:

@@ -49,6 +49,7 @@ from landgui.core.scenes.outputs import (  # noqa: F401 - the package's public n
     _write_class_png,
     blend_classes,
     export,
+    output_name,
     overlay_figure,
     summary_dict,
 )

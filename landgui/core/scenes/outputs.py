@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,53 +41,97 @@ def export(
     (indices; ``len(labels)`` = uncertain) are left unpainted, as on screen. ``NAME.overview.png``
     is a small figure of the same with a legend of the area shares."""
 
-    from landgui.core.split import write_json_atomic
+    from landgui.core.atomic import atomic_path, ensure_writable_dir, write_error, write_json_atomic
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(out_dir)
+    summary_path = out / f"{name}.summary.json"
+    try:
+        summary_path.unlink(missing_ok=True)  # the scene counts as done again only when all is written
+    except OSError as exc:
+        raise write_error(summary_path, exc) from None
     written: dict[str, str] = {}
     table = code_colours(result.labels, palette)
     if "png" in formats:
         p = out / f"{name}.classes.png"
-        _write_class_png(result, p, table)
+        with atomic_path(p) as tmp:
+            _write_class_png(result, tmp, table)
         written["classes_png"] = str(p)
         p = out / f"{name}.overlay.png"
-        _write_overlay_png(result, scene, palette, p, opacity, hidden, overlay_max_side)
+        with atomic_path(p) as tmp:
+            _write_overlay_png(result, scene, palette, tmp, opacity, hidden, overlay_max_side)
         written["overlay_png"] = str(p)
         p = out / f"{name}.overview.png"
-        overlay_figure(result, scene.overview(2048), palette, opacity, hidden).savefig(p, dpi=100)
+        with atomic_path(p) as tmp:
+            overlay_figure(result, scene.overview(2048), palette, opacity, hidden).savefig(tmp, dpi=100, format="png")
         written["overview_png"] = str(p)
     if "csv" in formats:
         p = out / f"{name}.patches.csv"
-        g = result.grid
-        with open(p, "w", encoding="utf-8") as fh:
-            fh.write(
-                "row,col,x,y,class,confidence,margin,uncertain," + ",".join(f"p_{lab}" for lab in result.labels) + "\n"
-            )
-            top2 = np.sort(result.probs, axis=-1)[..., -2:]
-            for r in range(g.rows):
-                for c in range(g.cols):
-                    k = int(result.classes[r, c])
-                    if k >= 0:
-                        conf = float(top2[r, c, -1])
-                        margin = conf - float(top2[r, c, 0]) if top2.shape[-1] > 1 else conf
-                        unc = int(conf < result.uncertain_below)
-                        pr = f"{conf:.5f},{margin:.5f},{unc}," + ",".join(f"{v:.5f}" for v in result.probs[r, c])
-                        cls = result.labels[k]
-                    else:
-                        cls, pr = "", ",,," + ",".join("" for _ in result.labels)
-                    fh.write(f"{r},{c},{c * g.stride},{r * g.stride},{cls},{pr}\n")
+        with atomic_path(p) as tmp:
+            _write_patches_csv(result, tmp)
         written["patches_csv"] = str(p)
     if result.crs is not None and "geotiff" in formats:
-        written["geotiff"] = str(_write_geotiff(result, out / f"{name}.classes.tif", table))
-        written["confidence_geotiff"] = str(_write_confidence_geotiff(result, out / f"{name}.confidence.tif"))
+        p = out / f"{name}.classes.tif"
+        with atomic_path(p) as tmp:
+            _write_geotiff(result, tmp, table)
+        written["geotiff"] = str(p)
+        p = out / f"{name}.confidence.tif"
+        with atomic_path(p) as tmp:
+            _write_confidence_geotiff(result, tmp)
+        written["confidence_geotiff"] = str(p)
     if result.crs is not None and "geojson" in formats:
-        written["geojson"] = str(_write_geojson(result, out / f"{name}.classes.geojson"))
+        p = out / f"{name}.classes.geojson"
+        with atomic_path(p) as tmp:
+            _write_geojson(result, tmp)
+        written["geojson"] = str(p)
     summary = summary_dict(result)
     summary["files"] = written
-    write_json_atomic(out / f"{name}.summary.json", summary)
-    written["summary"] = str(out / f"{name}.summary.json")
+    write_json_atomic(summary_path, summary)  # last: the marker that the scene's outputs are complete
+    written["summary"] = str(summary_path)
     return written
+
+
+def output_name(scene_path: str | Path, out_dir: str | Path, taken: set[str] | None = None) -> str:
+    """The file name stem for a scene's outputs in ``out_dir``: the scene's stem, or
+    ``stem_ext`` when that stem is already used by another scene (``a.jpg`` and ``a.png`` in one
+    batch, or an earlier run's summary in the folder for a different scene), so that two scenes
+    never overwrite each other's maps. Re-mapping the same scene reuses its name."""
+    import json
+
+    sp = Path(scene_path)
+    taken = set() if taken is None else taken
+    for name in (sp.stem, f"{sp.stem}_{sp.suffix.lstrip('.').lower()}"):
+        if name in taken:
+            continue
+        summary = Path(out_dir) / f"{name}.summary.json"
+        try:
+            other = json.loads(summary.read_text()).get("scene")
+        except (OSError, ValueError, AttributeError):
+            other = None
+        if other is None or Path(other).resolve() == sp.resolve():
+            taken.add(name)
+            return name
+    raise LandguiError(f"{out_dir} already holds the maps of other scenes named {sp.stem}; choose another --out")
+
+
+def _write_patches_csv(result: SceneResult, path: Path) -> None:
+    g = result.grid
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(
+            "row,col,x,y,class,confidence,margin,uncertain," + ",".join(f"p_{lab}" for lab in result.labels) + "\n"
+        )
+        top2 = np.sort(result.probs, axis=-1)[..., -2:]
+        for r in range(g.rows):
+            for c in range(g.cols):
+                k = int(result.classes[r, c])
+                if k >= 0:
+                    conf = float(top2[r, c, -1])
+                    margin = conf - float(top2[r, c, 0]) if top2.shape[-1] > 1 else conf
+                    unc = int(conf < result.uncertain_below)
+                    pr = f"{conf:.5f},{margin:.5f},{unc}," + ",".join(f"{v:.5f}" for v in result.probs[r, c])
+                    cls = result.labels[k]
+                else:
+                    cls, pr = "", ",,," + ",".join("" for _ in result.labels)
+                fh.write(f"{r},{c},{c * g.stride},{r * g.stride},{cls},{pr}\n")
 
 
 def _write_class_png(
@@ -109,9 +152,8 @@ def _write_class_png(
         fh.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
     g = result.grid
-    tmp = path.with_suffix(".tmp.png")
     comp = zlib.compressobj(6)
-    with open(tmp, "wb") as fh:
+    with open(path, "wb") as fh:
         fh.write(b"\x89PNG\r\n\x1a\n")
         chunk(fh, b"IHDR", struct.pack(">IIBBBBB", g.width, g.height, 8, 0 if table is None else 3, 0, 0, 0))
         if table is not None:
@@ -126,7 +168,6 @@ def _write_class_png(
                 chunk(fh, b"IDAT", data)
         chunk(fh, b"IDAT", comp.flush())
         chunk(fh, b"IEND", b"")
-    os.replace(tmp, path)
 
 
 def summary_dict(result: SceneResult) -> dict:
@@ -169,8 +210,7 @@ def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
         "compress": "deflate",
         "tiled": True,
     }
-    tmp = path.with_suffix(".tmp.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
+    with rasterio.open(path, "w", **profile) as dst:
         from rasterio.windows import Window
 
         rows = max(g.cell, 512 // g.cell * g.cell)
@@ -184,7 +224,6 @@ def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
             **{f"class_{i}": lab for i, lab in enumerate(result.labels)},
             **{f"class_{UNCERTAIN_VALUE}": UNCERTAIN, "uncertain_below": str(result.uncertain_below)},
         )
-    os.replace(tmp, path)
     return path
 
 
@@ -210,13 +249,11 @@ def _write_confidence_geotiff(result: SceneResult, path: Path) -> Path:
         "nodata": -1.0,
         "compress": "deflate",
     }
-    tmp = path.with_suffix(".tmp.tif")
-    with rasterio.open(tmp, "w", **profile) as dst:
+    with rasterio.open(path, "w", **profile) as dst:
         dst.write(conf, 1)
         dst.write(margin, 2)
         dst.set_band_description(1, "confidence")
         dst.set_band_description(2, "margin")
-    os.replace(tmp, path)
     return path
 
 
@@ -237,9 +274,7 @@ def _write_geojson(result: SceneResult, path: Path) -> Path:
     fc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
     if result.crs is not None:
         fc["crs"] = {"type": "name", "properties": {"name": result.crs.to_string()}}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(fc))
-    os.replace(tmp, path)
+    path.write_text(json.dumps(fc))
     return path
 
 
@@ -290,10 +325,11 @@ def _write_overlay_png(
     import cv2
 
     img = blend_classes(result, scene.overview(max_side), palette, alpha, hidden)
-    tmp = path.with_suffix(".tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-        raise LandguiError(f"cannot write {path}")
-    os.replace(tmp, path)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise LandguiError(f"cannot encode {path.name}")
+    with open(path, "wb") as fh:
+        fh.write(buf.tobytes())
 
 
 def overlay_figure(

@@ -1,0 +1,123 @@
+"""Nothing lost, nothing misleading: atomic outputs, same-stem scenes, split paths, dead runs."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from test_scenes import LABELS, centroid_model, mosaic
+
+from landgui.core import scenes as S
+from landgui.core.errors import LandguiError
+
+PAL = {"red": "#FF0000", "green": "#00FF00", "blue": "#0000FF"}
+
+
+def _classified(tmp_path: Path, name: str = "m.png"):
+    path = tmp_path / name
+    cv2.imwrite(str(path), mosaic(np.array([[0, 1], [2, 0]]), 16)[:, :, ::-1])
+    scene = S.open_scene(path)
+    return S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16, uncertain_below=0), scene
+
+
+def test_export_failing_midway_leaves_no_complete_looking_output(tmp_path, monkeypatch):
+    from landgui.core.scenes import outputs
+
+    res, scene = _classified(tmp_path)
+    out = tmp_path / "out"
+    S.export(res, scene, out, "m", PAL, ("png", "csv"))
+    assert (out / "m.summary.json").exists()
+
+    def disk_full(result, path, *a):
+        Path(path).write_bytes(b"half a CSV\n")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs, "_write_patches_csv", disk_full)
+    with pytest.raises(LandguiError, match="m.patches.csv: the disk is full"):
+        S.export(res, scene, out, "m", PAL, ("png", "csv"))
+    names = sorted(p.name for p in out.iterdir())
+    assert "m.summary.json" not in names, "the scene must not be marked done"
+    assert not [n for n in names if "partial" in n or n.startswith(".")], names
+    assert (out / "m.patches.csv").read_text().startswith("row,col"), "the earlier complete CSV is kept"
+
+
+def test_stale_partial_files_of_a_killed_export_are_removed(tmp_path):
+    res, scene = _classified(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".m.classes.99999.partial.png"
+    stale.write_bytes(b"\x89PNG truncated")
+    user_file = out / "notes.png"
+    user_file.write_bytes(b"mine")
+    S.export(res, scene, out, "m", PAL, ("png",))
+    assert not stale.exists() and user_file.read_bytes() == b"mine"
+
+
+def test_scenes_with_the_same_stem_do_not_overwrite_each_other(tmp_path):
+    out = tmp_path / "out"
+    taken: set[str] = set()
+    assert S.output_name(tmp_path / "a.jpg", out, taken) == "a"
+    assert S.output_name(tmp_path / "a.png", out, taken) == "a_png"
+    res, scene = _classified(tmp_path, "a.png")
+    S.export(res, scene, out, S.output_name(tmp_path / "a.png", out), PAL, ("csv",))
+    # a later run: a.png keeps its name, a.jpg (another scene) gets its own
+    assert S.output_name(tmp_path / "a.png", out) == "a"
+    assert S.output_name(tmp_path / "a.jpg", out) == "a_jpg"
+    (out / "a_jpg.summary.json").write_text(json.dumps({"scene": str(tmp_path / "elsewhere" / "a.jpg")}))
+    with pytest.raises(LandguiError, match="other scenes named a"):
+        S.output_name(tmp_path / "a.jpg", out)
+
+
+def test_cli_segment_two_scenes_with_one_stem(tiny_split, tmp_path):
+    from landgui.cli import main
+    from landgui.core import training as T
+    from landgui.core.models import ModelSpec
+
+    T.train(
+        tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
+    )
+    img = mosaic(np.array([[0, 1], [2, 0]]), 64)
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    cv2.imwrite(str(tmp_path / "a.jpg"), img[::-1])
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "run"), str(tmp_path / "a.png"), str(tmp_path / "a.jpg"), "--out", str(out)]
+    assert main([*argv, "--quiet", "--formats", "csv"]) == 0
+    scenes = {json.loads((out / f"{n}.summary.json").read_text())["scene"] for n in ("a", "a_jpg")}
+    assert scenes == {str(tmp_path / "a.png"), str(tmp_path / "a.jpg")}
+
+
+def test_split_entries_outside_the_dataset_are_refused(tiny_split, tmp_path):
+    from landgui.core import data as D
+    from landgui.core.split import load_split
+
+    m = json.loads((tiny_split / "split.json").read_text())
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x.png").write_bytes(b"secret")
+    for bad in ("../outside/x.png", str(tmp_path / "outside" / "x.png")):
+        m2 = json.loads(json.dumps(m))
+        m2["splits"]["test"][0]["path"] = bad
+        p = tmp_path / "bad" / "split.json"
+        p.parent.mkdir(exist_ok=True)
+        p.write_text(json.dumps(m2))
+        with pytest.raises(LandguiError, match="outside the dataset folder"):
+            load_split(p)
+    # a symlink inside the dataset that resolves outside it
+    entry = m["splits"]["test"][0]
+    target = Path(m["dataset_root"]) / entry["path"]
+    target.unlink()
+    target.symlink_to(tmp_path / "outside" / "x.png")
+    manifest = load_split(tiny_split)
+    with pytest.raises(LandguiError, match="resolves outside the dataset folder"):
+        D.split_files(manifest, "test", manifest["classes"])
+
+
+def test_damaged_split_file_is_one_clear_error(tiny_split, tmp_path):
+    from landgui.core.split import load_split
+
+    m = json.loads((tiny_split / "split.json").read_text())
+    del m["splits"]["train"][0]["sha256"]
+    p = tmp_path / "split.json"
+    p.write_text(json.dumps(m))
+    with pytest.raises(LandguiError, match="damaged"):
+        load_split(p)
