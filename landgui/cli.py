@@ -63,10 +63,30 @@ def _train_progress(quiet: bool):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    progress = _train_progress(args.quiet)
+    try:
+        result = _train_or_resume(args, progress)
+    except KeyboardInterrupt:
+        from landgui.core.runs import run_status
+
+        run = args.resume or args.out
+        if run and run_status(run) == "stopped":
+            print(f"\nstopped (Ctrl+C); the run is saved: continue it with landgui train --resume {run}")
+        else:
+            print("\nlandgui: interrupted before the run started", file=sys.stderr)
+        return 130
+    acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
+    print(
+        f"{result.status}: {result.epochs_done} epochs in {result.seconds:.1f} s, best val_accuracy {acc}; "
+        f"run folder {result.run_dir}"
+    )
+    return 0 if result.status == "completed" else 3
+
+
+def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
     from landgui.core import training as T
     from landgui.core.models import ModelSpec
 
-    progress = _train_progress(args.quiet)
     if args.resume:
         result = T.resume(args.resume, progress=progress)
     else:
@@ -91,12 +111,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             fast_path=not args.no_fast_path,
         )
         result = T.train(args.split, args.out, spec, params, overwrite=args.overwrite, progress=progress)
-    acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
-    print(
-        f"{result.status}: {result.epochs_done} epochs in {result.seconds:.1f} s, best val_accuracy {acc}; "
-        f"run folder {result.run_dir}"
-    )
-    return 0 if result.status == "completed" else 3
+    return result
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -109,46 +109,43 @@ def test_seeded_first_epoch_loss_is_reproducible(tiny_split, tmp_path):
     assert abs(a - b) < 1e-3 * max(1.0, abs(a))
 
 
+def _train_in_child(split: Path, run: Path, epochs_before: int = 2, **popen) -> subprocess.Popen:
+    """Start `landgui train` (40 slow epochs) in a child process; return once it has completed
+    ``epochs_before`` epochs."""
+    cmd = [sys.executable, "-m", "landgui", "train", str(split), "--out", str(run), "--model", "scratch"]
+    cmd += ["--image-size", "32", "--epochs", "40", "--batch-size", "4", "--patience", "100", "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, **popen)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        hist = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
+        if len(hist) >= epochs_before:
+            return proc
+        if proc.poll() is not None:
+            raise AssertionError("training ended before it could be interrupted")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("training did not reach the epochs in time")
+
+
 def test_resume_after_sigkill(tiny_split, tmp_path):
+    from landgui.core.runs import run_info, run_status
+
     run = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "landgui",
-        "train",
-        str(tiny_split),
-        "--out",
-        str(run),
-        "--model",
-        "scratch",
-        "--image-size",
-        "32",
-        "--epochs",
-        "40",
-        "--batch-size",
-        "4",
-        "--patience",
-        "100",
-        "--quiet",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _train_in_child(tiny_split, run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            hist = json.loads((run / "history.json").read_text()) if (run / "history.json").exists() else []
-            if len(hist) >= 2:
-                break
-            assert proc.poll() is None, "training ended before it could be killed"
-            time.sleep(0.05)
+        assert run_status(run) == "running"  # its writer is alive
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
+    st = json.loads((run / "status.json").read_text())
+    assert st["status"] == "running" and st["pid"] == proc.pid  # the file could not be updated...
+    assert run_status(run) == "interrupted"  # ...but the dead writer is noticed
+    assert run_info(run)["status_text"] == "interrupted (resumable)"
     killed_at = json.loads((run / "checkpoint" / "state.json").read_text())["stage_epoch"]
     assert 2 <= killed_at < 40
-    assert json.loads((run / "status.json").read_text())["status"] == "running"  # not marked complete
     # resume with fewer total epochs so the test stays short: edit nothing, just run --resume
     cfg = json.loads((run / "config.json").read_text())
     cfg["params"]["epochs"] = killed_at + 2
@@ -165,6 +162,48 @@ def test_resume_after_sigkill(tiny_split, tmp_path):
     assert [h["epoch"] for h in hist] == list(range(1, killed_at + 3)), "continues after the last completed epoch"
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
     assert load_run(run).labels == ["desert", "green_area", "water"]
+
+
+def test_ctrl_c_leaves_a_stopped_resumable_run(tiny_split, tmp_path):
+    run = tmp_path / "run"
+    proc = _train_in_child(tiny_split, run, 1, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and f"landgui train --resume {run}" in out
+    st = json.loads((run / "status.json").read_text())
+    assert st["status"] == "stopped" and "Ctrl+C" in st["message"], st
+    assert not json.loads((run / "history.json").read_text()) or (run / "checkpoint" / "state.json").exists()
+
+
+def test_status_of_a_run_whose_writer_is_gone(tmp_path):
+    import socket
+
+    from landgui.core.runs import STALE_AFTER_S, run_status
+
+    run = tmp_path / "r"
+    run.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    now = time.time()
+
+    def status(**kw):
+        (run / "status.json").write_text(json.dumps({"status": "running", "host": socket.gethostname(), **kw}))
+        return run_status(run, now=now)
+
+    assert status(pid=os.getpid(), heartbeat=now) == "running"
+    assert status(pid=int(dead.stdout), heartbeat=now) == "interrupted"
+    assert status(pid=os.getpid(), heartbeat=now - STALE_AFTER_S - 1) == "interrupted"  # hung, or a reused pid
+    (run / "status.json").write_text(json.dumps({"status": "running", "host": "elsewhere", "pid": 1, "heartbeat": now}))
+    assert run_status(run, now=now) == "running"  # another machine's live run
+    (run / "status.json").write_text(json.dumps({"status": "running"}))  # an old run folder, no heartbeat
+    os.utime(run / "status.json", (now - STALE_AFTER_S - 5,) * 2)
+    assert run_status(run, now=now) == "interrupted"
+    (run / "status.json").write_text(json.dumps({"status": "stopped"}))
+    assert run_status(run) == "stopped"
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tiny_split, tmp_path, monkeypatch):

@@ -11,6 +11,9 @@ from landgui import __version__
 from landgui.core.errors import LandguiError
 
 RUN_SCHEMA_VERSION = 1
+HEARTBEAT_EVERY_S = 10.0  # a running trainer rewrites status.json at least this often while it reports
+STALE_AFTER_S = 900.0  # no heartbeat for this long: the writer is gone (another host, or a reused pid)
+STATUS_OWN_KEYS = frozenset({"status", "epochs_done", "best_val_loss", "updated", "pid", "host", "heartbeat"})
 SHIPPED_NAME = "landcover4"
 SHIPPED_ALIASES = ("default", SHIPPED_NAME)
 
@@ -110,12 +113,58 @@ def _read(p: Path) -> Any:
         return None
 
 
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def run_status(run: str | Path, now: float | None = None) -> str:
+    """The run's status as the user should see it: ``status.json``'s, except that a "running"
+    run whose writer is gone (its pid no longer exists on this host, or no heartbeat for
+    :data:`STALE_AFTER_S`) is ``interrupted`` (resume it). ``unknown`` without a status file."""
+    import socket
+    import time
+
+    p = Path(run) / "status.json"
+    st = _read(p)
+    if not isinstance(st, dict):
+        return "unknown"
+    status = str(st.get("status", "unknown"))
+    if status != "running":
+        return status
+    now = time.time() if now is None else now
+    beat = st.get("heartbeat")
+    if not isinstance(beat, (int, float)):
+        try:
+            beat = p.stat().st_mtime  # written before heartbeats existed
+        except OSError:
+            return "interrupted"
+    if now - beat > STALE_AFTER_S:
+        return "interrupted"
+    pid = st.get("pid")
+    if st.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        return "interrupted"
+    return "running"
+
+
+def status_text(status: str) -> str:
+    """How a status reads in lists: an interrupted run says it can be resumed."""
+    return {"interrupted": "interrupted (resumable)", "stopped": "stopped (resumable)"}.get(status, status)
+
+
 def run_info(run: Path) -> dict | None:
     cfg = _read(run / "config.json")
     if not isinstance(cfg, dict) or "model" not in cfg:
         return None
     hist = _read(run / "history.json") or []
-    status = (_read(run / "status.json") or {}).get("status", "unknown")
+    status = run_status(run)
     ev = _read(run / "evaluation-test.json") or {}
     vals = [h["val_accuracy"] for h in hist if h.get("val_accuracy") is not None]
     m = cfg["model"]
@@ -123,6 +172,7 @@ def run_info(run: Path) -> dict | None:
         "name": run.name,
         "path": str(run),
         "status": status,
+        "status_text": status_text(status),
         "model": m["model"],
         "backbone": m["backbone"] if m["model"] == "transfer" else "-",
         "image_size": m["image_size"],

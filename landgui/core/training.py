@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,7 @@ from landgui.core import data as D
 from landgui.core.atomic import write_json_atomic
 from landgui.core.errors import Cancelled, LandguiError
 from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
+from landgui.core.runs import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, run_status
 from landgui.core.split import load_split, split_hash
 
 RUN_FILES = (
@@ -167,7 +169,8 @@ class _Trainer:
         self.config = config
         self.spec = ModelSpec(**config["model"])
         self.params = TrainParams(**config["params"])
-        self.progress = progress or (lambda r: None)
+        self._user_progress = progress or (lambda r: None)
+        self._last_beat = 0.0
         self.should_stop = should_stop or (lambda: False)
         self.ckpt = run_dir / "checkpoint"
         self.history: list[dict] = _read_json(run_dir / "history.json", [])
@@ -175,19 +178,30 @@ class _Trainer:
         self.best_val_loss: float = self.state.get("best_val_loss", float("inf"))
         self.stopped = False
         self.t0 = time.monotonic()
+        self._status: dict = {}
+
+    def progress(self, record: dict) -> None:
+        """Report to the caller, and keep the run's heartbeat fresh (at most every few seconds)."""
+        if time.monotonic() - self._last_beat > HEARTBEAT_EVERY_S and self._status.get("status") == "running":
+            self.set_status("running", **{k: v for k, v in self._status.items() if k not in STATUS_OWN_KEYS})
+        self._user_progress(record)
 
     # -- files ----------------------------------------------------------------------------------
     def set_status(self, status: str, **extra: Any) -> None:
-        write_json_atomic(
-            self.run / "status.json",
-            {
-                "status": status,
-                "epochs_done": len(self.history),
-                "best_val_loss": _f(self.best_val_loss),
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                **extra,
-            },
-        )
+        """status.json: the state, and who writes it (pid, host) with a heartbeat, so that a run
+        whose process died is shown as interrupted rather than running forever."""
+        self._status = {
+            "status": status,
+            "epochs_done": len(self.history),
+            "best_val_loss": _f(self.best_val_loss),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "heartbeat": time.time(),
+            **extra,
+        }
+        self._last_beat = time.monotonic()
+        write_json_atomic(self.run / "status.json", self._status)
 
     def _export_litert(self) -> str | None:
         """Convert the saved model for the fast engine now (else it happens on first use). A
@@ -628,9 +642,14 @@ def resume(
         raise LandguiError(f"{run} holds no run to resume (config.json missing or damaged)")
     if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
         raise LandguiError(f"{run} was written by another landgui version; cannot resume it")
-    status = (_read_json(run / "status.json", {}) or {}).get("status")
+    status = run_status(run)
     if status == "completed":
         raise LandguiError(f"{run} is already completed; nothing to resume")
+    if status == "running":
+        st = _read_json(run / "status.json", {}) or {}
+        raise LandguiError(
+            f"{run} is still being trained (pid {st.get('pid')} on {st.get('host')}); stop it first, or wait"
+        )
     manifest = load_split(config["split"])
     if split_hash(manifest) != config["split_hash"]:
         raise LandguiError(f"the split {config['split']} changed since the run started; start a new run")
@@ -658,6 +677,13 @@ def _execute(run: Path, config: dict, progress: ProgressFn | None, should_stop: 
             time.monotonic() - trainer.t0,
             trainer.history,
         )
+    except KeyboardInterrupt:
+        trainer.set_status(
+            "stopped",
+            stage=trainer.state.get("stage"),
+            message=f"stopped with Ctrl+C; continue with: landgui train --resume {run}",
+        )
+        raise
     except BaseException as exc:
         trainer.set_status("failed", message=str(exc)[:300] or type(exc).__name__)
         raise

@@ -59,7 +59,7 @@ def fill_run_combo(combo: QComboBox, runs_dir: str, select: str | None = None) -
     combo.clear()
     runs = [r for r in list_runs(runs_dir) if r["has_model"]]
     for r in runs:
-        combo.addItem(f"{r['name']} ({r['model']}, {r['status']})", r["path"])
+        combo.addItem(f"{r['name']} ({r['model']}, {r['status_text']})", r["path"])
     shipped = shipped_run_dir()
     if (shipped / "model.keras").is_file():
         combo.addItem(f"{SHIPPED_NAME} (shipped)", str(shipped))

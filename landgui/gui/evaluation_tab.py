@@ -143,7 +143,7 @@ class EvaluationTab(QWidget):
             self.compare.insertRow(row)
             vals = [
                 r["name"],
-                r["status"],
+                r["status_text"],
                 r["model"],
                 r["backbone"],
                 r["image_size"],

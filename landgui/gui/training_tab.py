@@ -269,7 +269,7 @@ class TrainingTab(QWidget):
         for info in list_runs(self.runs_edit.text()):
             acc = f"val {info['best_val_accuracy']:.3f}" if info["best_val_accuracy"] is not None else "no epochs"
             item = QListWidgetItem(
-                f"{info['name']}  [{info['status']}]  {info['model']} {info['backbone']} "
+                f"{info['name']}  [{info['status_text']}]  {info['model']} {info['backbone']} "
                 f"{info['image_size']}px, {info['epochs']} epochs, {acc}"
             )
             item.setData(Qt.ItemDataRole.UserRole, info["path"])
@@ -288,12 +288,9 @@ class TrainingTab(QWidget):
 
     @staticmethod
     def _resumable(run: Path) -> bool:
-        import json
+        from landgui.core.runs import run_status
 
-        try:
-            return json.loads((run / "status.json").read_text()).get("status") in ("stopped", "running", "failed")
-        except (OSError, ValueError):
-            return False
+        return run_status(run) in ("stopped", "interrupted", "failed")
 
     # -- run control ------------------------------------------------------------------------------
     def start(self) -> None:
