@@ -474,14 +474,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args.func = _cmd_gui
         args.paths = []
+    from landgui.core import logs
+
+    log_path = logs.setup()
+    logs.log.info("landgui %s %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except LandguiError as exc:
-        print(f"landgui: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(one_line(str(exc)), exc)
+    except OSError as exc:
+        from landgui.core.atomic import why
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{why(exc)}", exc)
     except KeyboardInterrupt:
         print("landgui: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback in the log
+        details = f"; details in {log_path}" if log_path else ""
+        return _fail(f"internal error ({type(exc).__name__}: {one_line(str(exc))[:200]}){details}", exc)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(message: str, exc: BaseException) -> int:
+    from landgui.core import logs
+
+    logs.error_seen(message, exc)
+    print(f"landgui: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -121,3 +121,37 @@ def test_damaged_split_file_is_one_clear_error(tiny_split, tmp_path):
     p.write_text(json.dumps(m))
     with pytest.raises(LandguiError, match="damaged"):
         load_split(p)
+
+
+def test_every_error_shown_is_logged_with_its_traceback(tmp_path, capsys, monkeypatch):
+    import os
+
+    from landgui import cli
+    from landgui.core import logs
+
+    assert cli.main(["evaluate", str(tmp_path / "no-such-run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("landgui: error:") and err.count("\n") == 1
+    log = (Path(os.environ["XDG_STATE_HOME"]) / "landgui" / "landgui.log").read_text()
+    assert "evaluate" in log and "ERROR" in log and err.split("error: ", 1)[1].strip() in log
+    assert "Traceback (most recent call last)" in log
+
+    def bug(args):
+        raise ZeroDivisionError("a bug\nover two lines")
+
+    monkeypatch.setattr(cli, "_cmd_compare", bug)
+    assert cli.main(["compare", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (ZeroDivisionError: a bug over two lines)" in err
+    assert str(logs.user_log_path()) in err
+    assert 'raise ZeroDivisionError("a bug' in logs.user_log_path().read_text()
+
+
+def test_disk_errors_are_one_line(tmp_path, capsys):
+    from landgui.cli import main
+
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file", Path("/proc/landgui-out")):
+        assert main(["segment", "default", "demo", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("landgui: error:") and err.count("\n") == 1 and "Traceback" not in err, err

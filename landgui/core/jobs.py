@@ -25,6 +25,9 @@ def child_main(target: str, kwargs: dict, q: Any, stop: Any) -> None:
         os.nice(10)  # the window keeps priority over the job on a busy CPU
     except (AttributeError, OSError):
         pass
+    from landgui.core import logs
+
+    logs.setup()
     module, name = target.split(":")
     fn = getattr(importlib.import_module(module), name)
 
@@ -36,10 +39,13 @@ def child_main(target: str, kwargs: dict, q: Any, stop: Any) -> None:
     except Cancelled:
         q.put(("cancelled",))
     except LandguiError as exc:
+        logs.error_seen(str(exc), exc)
         q.put(("failed", str(exc), ""))
-    except MemoryError:
+    except MemoryError as exc:
+        logs.error_seen("out of memory", exc)
         q.put(("failed", "out of memory: try a smaller batch size or image size", traceback.format_exc()))
     except BaseException as exc:  # noqa: BLE001 - everything reaches the user
+        logs.error_seen(f"{type(exc).__name__}: {exc}", exc)
         q.put(("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     else:
         q.put(("done", result))

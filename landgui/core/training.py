@@ -50,6 +50,7 @@ RUN_FILES = (
     "palette.json",
     "checkpoint",
     "logs",
+    "landgui.log",
 )
 DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
@@ -657,6 +658,18 @@ def resume(
 
 
 def _execute(run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> TrainResult:
+    from landgui.core import logs
+
+    with logs.run_log(run):
+        logs.log.info("training %s (%s epochs done before)", run, len(_read_json(run / "history.json", []) or []))
+        result = _execute_logged(run, config, progress, should_stop)
+        logs.log.info("training %s: %s after %s epochs", run, result.status, result.epochs_done)
+        return result
+
+
+def _execute_logged(run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> TrainResult:
+    from landgui.core import logs
+
     trainer = _Trainer(run, config, progress, should_stop)
     try:
         return trainer.run_all()
@@ -685,5 +698,6 @@ def _execute(run: Path, config: dict, progress: ProgressFn | None, should_stop: 
         )
         raise
     except BaseException as exc:
+        logs.error_seen(f"training {run} failed: {type(exc).__name__}: {exc}", exc)
         trainer.set_status("failed", message=str(exc)[:300] or type(exc).__name__)
         raise

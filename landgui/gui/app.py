@@ -9,8 +9,17 @@ import sys
 def run_app(paths: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
+    from landgui.core import logs
     from landgui.gui.main_window import MainWindow, start_later
 
+    logs.setup()
+    previous_hook = sys.excepthook
+
+    def log_unhandled(kind, exc, tb) -> None:  # an exception escaping a Qt slot: keep it for bug reports
+        logs.log.error("unhandled exception in the app", exc_info=(kind, exc, tb))
+        previous_hook(kind, exc, tb)
+
+    sys.excepthook = log_unhandled
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("landgui")
     app.setOrganizationName("landgui")

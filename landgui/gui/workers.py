@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QThread, Signal
 
 from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.logs import error_seen
 
 
 class JobWorker(QThread):
@@ -35,10 +36,13 @@ class JobWorker(QThread):
         except Cancelled:
             self.cancelled.emit()
         except LandguiError as exc:
+            error_seen(str(exc), exc)
             self.failed.emit(str(exc), "")
-        except MemoryError:
+        except MemoryError as exc:
+            error_seen("out of memory", exc)
             self.failed.emit("out of memory: try a smaller batch size or image size", traceback.format_exc())
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
+            error_seen(f"{type(exc).__name__}: {exc}", exc)
             self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         else:
             self.finished_ok.emit(result)
