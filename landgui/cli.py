@@ -13,6 +13,7 @@ from landgui.core.errors import LandguiError
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
+    from landgui.core.atomic import ensure_writable_dir
     from landgui.core.dataset import scan_dataset
     from landgui.core.progress import TerminalProgress
     from landgui.core.split import SplitParams, check_out_dir, summary_table, write_split
@@ -26,6 +27,12 @@ def _cmd_split(args: argparse.Namespace) -> int:
         )
     if Path(args.dataset).is_dir():
         check_out_dir(Path(args.dataset), Path(args.out))  # fail before a long scan
+    ensure_writable_dir(args.out, create=False)
+    if args.materialize != "none":
+        for s in ("train", "val", "test"):
+            d = Path(args.out) / s
+            if d.is_dir() and any(d.iterdir()):
+                raise LandguiError(f"{d} already holds files; choose an empty --out folder to materialize a split")
     bar = TerminalProgress(enabled=not args.quiet)
     scan = scan_dataset(args.dataset, min_correlation=params.near_duplicate_min_correlation, progress=bar)
     manifest = write_split(scan, args.out, params)
@@ -327,8 +334,15 @@ ENGINE_HELP = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with landgui's one-line errors (no usage dump; the hint names --help)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"landgui: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="landgui", description="Land-cover classification of satellite imagery.")
+    p = _Parser(prog="landgui", description="Land-cover classification of satellite imagery.")
     p.add_argument("--version", action="version", version=f"landgui {__version__}")
     sub = p.add_subparsers(dest="command")
 
@@ -470,7 +484,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     multiprocessing.freeze_support()  # the GUI's training process in a PyInstaller bundle
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad argument (already said in one line)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if not getattr(args, "func", None):
         args.func = _cmd_gui
         args.paths = []

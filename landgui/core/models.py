@@ -244,6 +244,12 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     try:
         model = keras.saving.load_model(run / "model.keras", safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001
+        import zipfile
+
+        if not zipfile.is_zipfile(run / "model.keras"):  # Keras says "File not found" for a damaged file
+            raise LandguiError(
+                f"{run / 'model.keras'} is corrupt (not a readable .keras file); train the run again or copy it anew"
+            ) from None
         raise LandguiError(f"cannot load {run / 'model.keras'}: {type(exc).__name__}: {str(exc)[:200]}") from None
     if model.output_shape[-1] != len(meta.labels):
         raise LandguiError(

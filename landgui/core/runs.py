@@ -85,6 +85,8 @@ def read_run(run_dir: str | Path) -> RunMeta:
     """Check a run folder and read its labels and config (one-line errors for what is wrong).
     ``default`` names the shipped model (:func:`resolve_run`)."""
     run = resolve_run(run_dir)
+    if run.exists() and not run.is_dir():
+        raise LandguiError(f"{run} is a file, not a landgui run folder")
     if not run.is_dir():
         raise LandguiError(f"run folder not found: {run}")
     missing = [n for n in ("config.json", "labels.json", "model.keras") if not (run / n).is_file()]

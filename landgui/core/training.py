@@ -622,6 +622,14 @@ def train(
     for s in ("train", "val"):
         D.split_files(manifest, s, spec.classes)  # missing files -> one clear error, nothing written
     run = Path(run_dir)
+    from landgui.core.split import resolve_dataset_root
+
+    root = resolve_dataset_root(manifest).resolve()
+    if run.resolve() == root or run.resolve().is_relative_to(root):
+        raise LandguiError(
+            f"refusing to write the run inside the dataset folder {root}; choose an --out outside it "
+            "(a new folder there would be read as a class)"
+        )
     prepare_run_dir(run, overwrite)
     config = new_run_config(split_path, spec, params)
     write_json_atomic(run / "config.json", config)

@@ -81,7 +81,7 @@ class _RasterScene(Scene):
         if self.bands not in (1, 2, 3, 4):
             ds.close()
             raise LandguiError(
-                f"{path.name} has {self.bands} bands; landgui reads 1-4 band scenes (grey, grey+alpha, RGB, RGBA): "
+                f"{path.name}: {self.bands} bands: not supported; landgui reads 1-4 band scenes (grey, grey+alpha, RGB, RGBA): "
                 "export an RGB composite first"
             )
         self.crs = ds.crs

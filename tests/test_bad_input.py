@@ -1,0 +1,152 @@
+"""A hostile but realistic user: bad arguments, files and folders across every command.
+
+Each case must end with exit code 2 and one line on stderr starting ``landgui: error:`` (no
+traceback, no "internal error"), must contain the words that tell the user what is wrong, and
+must leave the dataset's files exactly as they were.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from synth import make_dataset, tree_snapshot, write_geotiff
+
+from landgui.cli import main
+
+PROGRESS = re.compile(r"\[[#.]+\] +\d+\.\d%")  # a progress bar line, e.g. while scanning
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A dataset, its split, a tiny trained run, scenes and bad files (built once)."""
+    from landgui.core import training as T
+    from landgui.core.dataset import scan_dataset
+    from landgui.core.models import ModelSpec
+    from landgui.core.split import SplitParams, write_split
+
+    base = tmp_path_factory.mktemp("world")
+    ds = make_dataset(base / "ds", per_class=10, classes=("desert", "green_area", "water"))
+    write_split(scan_dataset(ds), base / "split", SplitParams(seed=0))
+    write_split(scan_dataset(ds), base / "other-split", SplitParams(seed=7))
+    T.train(base / "split", base / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1))
+    corrupt = base / "corrupt-run"
+    shutil.copytree(base / "run", corrupt)
+    (corrupt / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    for f in corrupt.glob("model.tflite*"):
+        f.unlink()
+    (base / "file.txt").write_text("I am a file")
+    (base / "empty").mkdir()
+    (base / "full").mkdir()
+    (base / "full" / "mine.txt").write_text("keep me")
+    (base / "materialized" / "train").mkdir(parents=True)
+    (base / "materialized" / "train" / "x.png").write_bytes(b"x")
+    cv2.imwrite(str(base / "scene.png"), np.full((128, 128, 3), 120, np.uint8))
+    (base / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    write_geotiff(base / "seven.tif", np.zeros((64, 64, 7), np.uint8))
+    m = json.loads((base / "split" / "split.json").read_text())
+    m["splits"]["test"][0]["path"] = "../../etc/passwd"
+    (base / "evil").mkdir()
+    (base / "evil" / "split.json").write_text(json.dumps(m))
+    (base / "damaged").mkdir()
+    (base / "damaged" / "split.json").write_text('{"schema": "landgui.split", "schema_version": 1, "splits": 3}')
+    return base
+
+
+# (argv with placeholders, words the one-line error must contain)
+CASES = [
+    # split
+    (["split", "W/nope", "--out", "W/o1"], "not found"),
+    (["split", "W/file.txt", "--out", "W/o1"], "not a folder"),
+    (["split", "W/empty", "--out", "W/o1"], "no class folders"),
+    (["split", "W/ds", "--out", "W/ds/water"], "inside the dataset folder"),
+    (["split", "W/ds", "--out", "W/file.txt"], "is a file"),
+    (["split", "W/ds", "--out", "/proc/landgui"], "cannot write"),
+    (["split", "W/ds", "--out", "W/o1", "--val", "1.5"], "val"),
+    (["split", "W/ds", "--out", "W/o1", "--val", "-0.1"], "val"),
+    (["split", "W/ds", "--out", "W/o1", "--val", "0.6", "--test", "0.6"], "val"),
+    (["split", "W/ds", "--out", "W/o1", "--seed", "-5"], "--seed must be 0 or more"),
+    (["split", "W/ds", "--out", "W/o1", "--val", "abc"], "invalid float value"),
+    (["split", "W/ds", "--out", "W/split"], "already exists"),
+    (["split", "W/ds", "--out", "W/materialized", "--materialize", "copy"], "already holds files"),
+    (["split", "W/ds", "--out", "W/o1", "--materialize", "move"], "invalid choice"),
+    # train
+    (["train", "W/split", "--out", "W/run"], "already holds a run"),
+    (["train", "W/split", "--out", "W/o2", "--epochs", "-3"], "epochs must be at least 1"),
+    (["train", "W/split", "--out", "W/o2", "--epochs", "0"], "epochs must be at least 1"),
+    (["train", "W/split", "--out", "W/o2", "--image-size", "0"], "image size"),
+    (["train", "W/split", "--out", "W/o2", "--lr", "nan"], "learning rate"),
+    (["train", "W/split", "--out", "W/o2", "--lr", "-1"], "learning rate"),
+    (["train", "W/split", "--out", "W/o2", "--batch-size", "0"], "batch size must be at least 1"),
+    (["train", "W/split", "--out", "W/o2", "--patience", "0"], "patience"),
+    (["train", "W/split", "--out", "W/o2", "--fine-tune-epochs", "-1"], "fine-tune epochs"),
+    (["train", "W/split", "--out", "W/o2", "--model", "big"], "invalid choice"),
+    (["train", "W/split", "--out", "W/o2", "--backbone", "nope"], "backbone"),
+    (["train", "W/nope", "--out", "W/o2"], "no split.json"),
+    (["train", "W/damaged", "--out", "W/o2"], "damaged"),
+    (["train", "W/evil", "--out", "W/o2"], "outside the dataset folder"),
+    (["train", "W/split"], "--out"),
+    (["train", "W/split", "--out", "W/file.txt"], "not a folder"),
+    (["train", "W/split", "--out", "/proc/landgui-run"], "cannot write"),
+    (["train", "W/split", "--out", "W/ds/water/run"], "inside the dataset"),
+    (["train", "--resume", "W/nope"], "no run to resume"),
+    (["train", "--resume", "W/run"], "already completed"),
+    # evaluate
+    (["evaluate", "W/nope"], "W/nope"),
+    (["evaluate", "W/file.txt"], "not a landgui run"),
+    (["evaluate", "W/corrupt-run"], "corrupt"),
+    (["evaluate", "W/run", "--split-file", "W/other-split/split.json"], "split"),
+    (["evaluate", "W/run", "--allow-other-split"], "--split-file"),
+    (["evaluate", "W/run", "--data", "W/nope"], "not found"),
+    (["evaluate", "W/run", "--data", "W/file.txt"], "not a folder"),
+    (["evaluate", "W/run", "--ignore-unknown"], "--data"),
+    (["evaluate", "W/run", "--split-file", "W/evil/split.json", "--allow-other-split"], "outside the dataset"),
+    (["evaluate", "W/run", "--engine", "gpu"], "invalid choice"),
+    # predict
+    (["predict", "W/nope", "W/scene.png"], "W/nope"),
+    (["predict", "W/run", "W/nope.png"], "nope.png"),
+    # segment
+    (["segment", "W/run", "W/nope.png", "--out", "W/o3"], "scene not found"),
+    (["segment", "W/nope", "W/scene.png", "--out", "W/o3"], "W/nope"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/file.txt"], "is a file"),
+    (["segment", "W/run", "W/scene.png", "--out", "/proc/landgui-maps"], "cannot write"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--patch", "0"], "patch"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--patch", "100000"], "larger than the scene"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--stride", "0"], "stride"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--batch", "0"], "--batch must be at least 1"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--formats", ","], "format"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--formats", "pdf"], "format"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--uncertain-below", "2"], "between 0 and 1"),
+    (["segment", "W/run", "W/broken.png", "--out", "W/o3"], "broken.png"),
+    (["segment", "W/run", "W/seven.tif", "--out", "W/o3"], "7 bands: not supported"),
+    # compare, sample-dataset
+    (["compare", "W/nope"], "not a landgui run"),
+    (["sample-dataset", "W/file.txt"], "file.txt"),
+    (["sample-dataset", "W/full"], "not empty"),
+    (["sample-dataset", "/proc/landgui-sample"], "cannot"),
+]
+
+
+@pytest.mark.parametrize(("argv", "words"), CASES, ids=[" ".join(a).replace("W/", "")[:70] for a, _ in CASES])
+def test_bad_input_is_one_clear_line(world, argv, words, capfd):
+    before = tree_snapshot(world / "ds")
+    run_before = tree_snapshot(world / "run")
+    rc = main([a.replace("W/", f"{world}/") if a.startswith("W/") else a for a in argv])
+    out, err = capfd.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip() and not PROGRESS.search(ln)]
+    assert rc == 2, (rc, out[-500:], err[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("landgui: error:"), err[-2000:]
+    assert "Traceback" not in err + out and "internal error" not in err, err[-2000:]
+    assert words.replace("W/", "") in lines[0].replace(str(world) + "/", ""), lines[0]
+    assert tree_snapshot(world / "ds") == before, "the dataset must not change"
+    assert {k: v for k, v in tree_snapshot(world / "run").items() if "evaluation" not in k} == {
+        k: v for k, v in run_before.items() if "evaluation" not in k
+    }, "a failed command must not change the run"
+
+
+def test_the_table_is_big_enough():
+    assert len(CASES) >= 40
+    assert {a[0] for a, _ in CASES} >= {"split", "train", "evaluate", "predict", "segment", "compare", "sample-dataset"}
