@@ -8,7 +8,6 @@ must leave the dataset's files exactly as they were.
 import json
 import re
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -155,3 +155,28 @@ def test_disk_errors_are_one_line(tmp_path, capsys):
         assert main(["segment", "default", "demo", "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("landgui: error:") and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_nan_and_declared_nodata_regions_are_no_data_not_a_class(tmp_path):
+    from synth import write_geotiff
+
+    img = mosaic(np.array([[0, 1], [2, 0]]), 16).astype(np.float32)
+    img[:16] = np.nan  # the top row of patches: NaN
+    write_geotiff(tmp_path / "nan.tif", img, dtype="float32")
+    scene = S.open_scene(tmp_path / "nan.tif")
+    res = S.classify_scene(centroid_model(16), LABELS, 16, scene, patch=16, uncertain_below=0)
+    assert res.classes[0].tolist() == [-1, -1] and (res.classes[1] >= 0).all()
+    assert res.stats["ignored"] == 2
+
+    img = mosaic(np.array([[0, 1], [2, 0]]), 16)
+    img[:, :16] = 7  # the left column: the file's nodata value
+    write_geotiff(tmp_path / "nod.tif", img, nodata=7)
+    res = S.classify_scene(centroid_model(16), LABELS, 16, S.open_scene(tmp_path / "nod.tif"), patch=16)
+    assert res.classes[:, 0].tolist() == [-1, -1] and (res.classes[:, 1] >= 0).all()
+
+    img[:, :16] = 0  # black without a declared nodata value: dark ground or fill? classified unless asked
+    write_geotiff(tmp_path / "black.tif", img)
+    sc = S.open_scene(tmp_path / "black.tif")
+    assert (S.classify_scene(centroid_model(16), LABELS, 16, sc, patch=16).classes >= 0).all()
+    res = S.classify_scene(centroid_model(16), LABELS, 16, sc, patch=16, ignore_nodata=True)
+    assert res.classes[:, 0].tolist() == [-1, -1]

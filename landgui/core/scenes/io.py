@@ -19,6 +19,9 @@ GDAL_CACHE_MB = 256
 os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 TIFF_EXT = (".tif", ".tiff", ".gtiff")
 
+NODATA_GUESS = 1  # black pixels of a file that declares no nodata value: skipped with ignore_nodata
+NODATA_SURE = 2  # the file's nodata value or NaN: never classified (a patch more than half of it)
+
 
 class Scene:
     """A readable scene: size, georeferencing and windowed RGB uint8 reads."""
@@ -36,7 +39,9 @@ class Scene:
         return self.crs is not None
 
     def read(self, x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """RGB uint8 of the window (clipped to the scene) and its no-data mask (True = no data)."""
+        """RGB uint8 of the window (clipped to the scene) and its no-data mask: :data:`NODATA_SURE`
+        where the file says so (its nodata value, NaN), :data:`NODATA_GUESS` for black pixels of a
+        file that declares none (possibly fill, possibly dark ground), 0 for data."""
         raise NotImplementedError
 
     def overview(self, max_side: int) -> np.ndarray:
@@ -54,7 +59,7 @@ class _ArrayScene(Scene):
 
     def read(self, x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
         win = self.rgb[y : y + h, x : x + w]
-        return win, np.asarray(~win.any(axis=2))
+        return win, (~win.any(axis=2)).astype(np.uint8) * NODATA_GUESS
 
     def overview(self, max_side: int) -> np.ndarray:
         import cv2
@@ -91,7 +96,7 @@ class _RasterScene(Scene):
         self._stretch: tuple[float, float] | None = None
         if np.dtype(ds.dtypes[0]) != np.uint8:
             ov = self._raw_overview(1024).astype(np.float32)
-            if self.nodata is not None:
+            if self.nodata is not None and not np.isnan(self.nodata):
                 ov = ov[ov != self.nodata]
             self._stretch = stretch_limits(ov)
 
@@ -111,10 +116,12 @@ class _RasterScene(Scene):
 
         w, h = min(w, self.width - x), min(h, self.height - y)
         raw = self.ds.read(self._bands, window=Window(x, y, w, h))
-        if self.nodata is not None:
-            nod = (raw == self.nodata).all(axis=0)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            nod = (raw == self.nodata).all(axis=0).astype(np.uint8) * NODATA_SURE
         else:
-            nod = (raw == 0).all(axis=0)
+            nod = (raw == 0).all(axis=0).astype(np.uint8) * NODATA_GUESS
+        if raw.dtype.kind == "f":
+            nod[np.isnan(raw).any(axis=0)] = NODATA_SURE
         return self._to_rgb(raw), nod
 
     def overview(self, max_side: int) -> np.ndarray:

@@ -43,7 +43,9 @@ def _patch_batches(
     Patches are resized to the model input by :func:`landgui.core.data.resize_to`, the rule
     training uses, into a preallocated batch buffer."""
     from landgui.core.data import resize_to
+    from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE
 
+    skip_from = NODATA_GUESS if ignore_nodata else NODATA_SURE
     p, s = grid.patch, grid.stride
     need_w = (grid.cols - 1) * s + p
     buf = np.empty((batch, size, size, 3), np.uint8)
@@ -58,11 +60,11 @@ def _patch_batches(
             ph, pw = p - strip.shape[0], need_w - strip.shape[1]
             if ph > 0 or pw > 0:
                 strip = np.pad(strip, ((0, max(ph, 0)), (0, max(pw, 0)), (0, 0)), mode="symmetric")
-                nod = np.pad(nod, ((0, max(ph, 0)), (0, max(pw, 0))), constant_values=False)
+                nod = np.pad(nod, ((0, max(ph, 0)), (0, max(pw, 0))), constant_values=0)
             patches = strip_patches(strip[:, :need_w], grid)
             idx = r * grid.cols + np.arange(grid.cols)
-            if ignore_nodata:
-                frac = strip_patches(nod[:, :need_w, None], grid).mean(axis=(1, 2, 3))
+            if nod.max(initial=0) >= skip_from:
+                frac = strip_patches((nod[:, :need_w, None] >= skip_from), grid).mean(axis=(1, 2, 3))
                 keep = frac <= 0.5
                 ignored.append(idx[~keep])
                 patches, idx = patches[keep], idx[keep]
