@@ -198,6 +198,64 @@ def test_cross_class_copy_is_a_label_conflict(tmp_path: Path):
     assert conflicts[0].kind == "exact"
 
 
+def _flat_image(colour, seed: int, size: int = 64) -> np.ndarray:
+    """A near-flat RGB image (water, cloud): one colour plus one grey level of noise."""
+    noise = np.random.default_rng(seed).normal(0, 1.0, (size, size, 1))
+    return np.clip(np.array(colour, np.float64) + noise, 0, 255).round().astype(np.uint8)
+
+
+def _plant_flat_copies(root: Path) -> dict[str, list[str]]:
+    """Plant a low-texture JPEG and copies with other bytes; return {original: [copies]}."""
+    write_image(root / "water" / "flat.jpg", _flat_image(CLASS_COLOURS["water"], seed=7), quality=90)
+    assert ds._examine(root / "water" / "flat.jpg", 10**6).signature is None, "must be a low-texture image"
+    decoded = read_image(root / "water" / "flat.jpg")
+    write_image(root / "water" / "flat_copy.png", decoded)  # the pixels the JPEG decodes to, as PNG
+    write_image(root / "water" / "flat_half.png", cv2.resize(decoded, (32, 32), interpolation=cv2.INTER_AREA))
+    write_image(root / "water" / "flat_big.png", cv2.resize(decoded, (128, 128), interpolation=cv2.INTER_CUBIC))
+    return {"water/flat.jpg": ["water/flat_copy.png", "water/flat_half.png", "water/flat_big.png"]}
+
+
+def test_pixel_identical_copy_of_low_texture_image_is_grouped(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=6)
+    write_image(root / "water" / "flat.jpg", _flat_image(CLASS_COLOURS["water"], seed=7), quality=90)
+    write_image(root / "water" / "flat_copy.png", read_image(root / "water" / "flat.jpg"))
+    assert (root / "water" / "flat.jpg").read_bytes() != (root / "water" / "flat_copy.png").read_bytes()
+    scan = ds.scan_dataset(root)
+    assert [(g.kind, set(g.members)) for g in scan.duplicate_groups] == [
+        ("same pixels", {"water/flat.jpg", "water/flat_copy.png"})
+    ]
+
+
+def test_resized_copies_of_low_texture_image_are_grouped(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=6)
+    planted = _plant_flat_copies(root)
+    scan = ds.scan_dataset(root)
+    [(orig, copies)] = planted.items()
+    assert [set(g.members) for g in scan.duplicate_groups] == [{orig, *copies}]
+    assert scan.duplicate_groups[0].kind == "near"  # resized copies have other pixels
+
+
+def test_distinct_flat_images_are_not_grouped(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=6)
+    # flat patches a few grey levels apart, and two of one colour with their own noise
+    r, g, b = CLASS_COLOURS["water"]
+    for i, colour in enumerate([(r, g, b), (r + 4, g, b), (r, g, b - 4), (r, g, b)]):
+        write_image(root / "water" / f"flat{i}.jpg", _flat_image(colour, seed=i), quality=90)
+    write_image(root / "cloudy" / "plain0.png", np.full((64, 64, 3), 200, np.uint8))
+    write_image(root / "cloudy" / "plain1.png", np.full((64, 64, 3), 203, np.uint8))
+    scan = ds.scan_dataset(root)
+    assert scan.duplicate_groups == []
+
+
+def test_pixel_hash_and_thumbnail_ignore_encoding():
+    rgb = _flat_image((120, 130, 140), seed=1)
+    ok, buf = cv2.imencode(".png", rgb[:, :, ::-1])
+    assert ok
+    assert ds.pixels_sha256(decode_image(buf.tobytes())) == ds.pixels_sha256(rgb)
+    assert ds.pixels_sha256(rgb) != ds.pixels_sha256(rgb.reshape(32, 128, 3)), "the size is part of the hash"
+    assert ds.thumbnail(rgb).shape == (ds.THUMBNAIL_SIDE, ds.THUMBNAIL_SIDE, 3)
+
+
 def test_progress_and_stop(tmp_path: Path):
     root = make_dataset(tmp_path / "ds", per_class=30)
     seen = []

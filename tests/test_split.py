@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from synth import make_dataset, tree_snapshot
-from test_dataset import _plant_copies
+from test_dataset import _plant_copies, _plant_flat_copies
 
 from landgui.cli import main
 from landgui.core import split as sp
@@ -32,6 +32,17 @@ def test_no_duplicate_group_crosses_splits(tmp_path: Path):
             assert len({where[p] for p in [orig, *copies]}) == 1, f"seed {seed}: {orig} leaks across splits"
         for g in m["duplicate_groups"]:
             assert g["split"] in sp.SPLITS
+
+
+def test_copies_of_low_texture_image_stay_in_one_split(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=20)
+    planted = _plant_flat_copies(root)
+    scan = scan_dataset(root)
+    for seed in range(5):
+        m = sp.write_split(scan, tmp_path / f"out{seed}", sp.SplitParams(seed=seed))
+        where = _split_of(m)
+        for orig, copies in planted.items():
+            assert len({where[p] for p in [orig, *copies]}) == 1, f"seed {seed}: {orig} leaks across splits"
 
 
 def test_stratified_counts_and_every_class_everywhere(tmp_path: Path):
@@ -127,7 +138,7 @@ def test_cli_split_summary_and_errors(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert "class" in out and "train" in out and "water" in out and "total" in out
-    assert "duplicate groups: 1 (1 exact, 0 near; 2 files)" in out
+    assert "duplicate groups: 1 (1 exact, 0 same pixels, 0 near; 2 files)" in out
     assert json.loads((tmp_path / "out" / "split.json").read_text())["params"]["seed"] == 2
     for argv, msg in (
         (["split", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "dataset folder not found"),

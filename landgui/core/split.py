@@ -180,7 +180,10 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
             "test": params.test,
             "seed": params.seed,
             "materialize": params.materialize,
-            "near_duplicate_signature": "16x16 grey thumbnail correlation",
+            "near_duplicate_signature": (
+                "16x16 grey thumbnail correlation (detailed images); decoded-pixel SHA-256 and 32x32 RGB "
+                "thumbnails within 1 grey level (all images)"
+            ),
             "near_duplicate_min_correlation": params.near_duplicate_min_correlation,
         },
         "splits": splits,
@@ -336,10 +339,12 @@ def summary_table(manifest: dict) -> str:
     lines.append(f"{'total':<{w}}  {tot['train']:>7} {tot['val']:>7} {tot['test']:>7} {sum(tot.values()):>7}")
     groups = manifest["duplicate_groups"]
     n_exact = sum(1 for g in groups if g["kind"] == "exact")
+    n_pixels = sum(1 for g in groups if g["kind"] == "same pixels")
     n_conf = sum(1 for g in groups if g["conflict"])
     lines.append("")
     lines.append(
-        f"duplicate groups: {len(groups)} ({n_exact} exact, {len(groups) - n_exact} near; "
+        f"duplicate groups: {len(groups)} ({n_exact} exact, {n_pixels} same pixels, "
+        f"{len(groups) - n_exact - n_pixels} near; "
         f"{sum(len(g['members']) for g in groups)} files), each kept in one split"
     )
     if n_conf:
