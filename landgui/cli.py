@@ -36,6 +36,10 @@ def _cmd_split(args: argparse.Namespace) -> int:
     bar = TerminalProgress(enabled=not args.quiet)
     scan = scan_dataset(args.dataset, min_correlation=params.near_duplicate_min_correlation, progress=bar)
     manifest = write_split(scan, args.out, params)
+    from landgui.core.split import split_warnings
+
+    for w in split_warnings(manifest):
+        print(f"landgui: warning: {w}", file=sys.stderr)
     if not args.quiet:
         print(summary_table(manifest))
         print(f"\nwrote {args.out}/split.json")

@@ -180,3 +180,30 @@ def test_nan_and_declared_nodata_regions_are_no_data_not_a_class(tmp_path):
     assert (S.classify_scene(centroid_model(16), LABELS, 16, sc, patch=16).classes >= 0).all()
     res = S.classify_scene(centroid_model(16), LABELS, 16, sc, patch=16, ignore_nodata=True)
     assert res.classes[:, 0].tolist() == [-1, -1]
+
+
+def test_a_one_class_split_warns_when_it_is_made(tmp_path, capsys):
+    from synth import make_dataset
+
+    from landgui.cli import main
+
+    one = make_dataset(tmp_path / "one", per_class=8, classes=("desert",))
+    assert main(["split", str(one), "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "landgui: warning: the training split holds 1 class(es) ['desert']" in err
+
+
+def test_an_unreadable_test_image_is_left_out_and_named(tiny_split, tmp_path):
+    from landgui.core import training as T
+    from landgui.core.evaluation import evaluate_run, report_text
+    from landgui.core.models import ModelSpec
+    from landgui.core.split import load_split
+
+    T.train(tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1))
+    m = load_split(tiny_split)
+    bad = m["splits"]["test"][0]["path"]
+    (Path(m["dataset_root"]) / bad).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    ev = evaluate_run(tmp_path / "run", "test")
+    assert ev["unreadable"] == [{"path": bad, "reason": "not an image (unrecognised format)"}]
+    assert ev["n_images"] == len(m["splits"]["test"]) - 1 and bad not in [p["path"] for p in ev["predictions"]]
+    assert f"1 unreadable files left out: {bad}" in report_text(ev)

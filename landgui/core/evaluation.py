@@ -110,12 +110,20 @@ def _metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
     }
 
 
-def _batches(paths: list[str], size: int, batch: int, pool: ThreadPoolExecutor):
-    """Decode the next batch in the background while the current one is predicted."""
+def _batches(paths: list[str], size: int, batch: int, pool: ThreadPoolExecutor, unreadable: dict[str, str]):
+    """Decode the next batch in the background while the current one is predicted. A file that
+    cannot be decoded is fed as black and recorded in ``unreadable`` (path -> reason)."""
     chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
 
+    def one(p: str) -> np.ndarray:
+        try:
+            return D.load_resized(p, size)
+        except (LandguiError, OSError, ValueError) as exc:
+            unreadable[p] = getattr(exc, "reason", None) or str(exc)
+            return np.zeros((size, size, 3), np.uint8)
+
     def load(chunk: list[str]) -> np.ndarray:
-        return np.stack(list(pool.map(lambda p: D.load_resized(p, size), chunk)))
+        return np.stack(list(pool.map(one, chunk)))
 
     if not chunks:
         return
@@ -214,15 +222,32 @@ def _evaluate_files(
             model.keras_model(), run.image_size, files.paths, progress=progress, should_stop=should_stop
         )
         model = KerasPredictor(adapted, run.run_dir, run.labels, run.image_size)
+    unreadable: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         probs = predict_batches(
             model,
-            _batches(files.paths, run.image_size, batch_size, pool),
+            _batches(files.paths, run.image_size, batch_size, pool, unreadable),
             len(files.paths),
             progress=progress,
             should_stop=should_stop,
             stage=f"evaluating {name}",
         )
+    skipped = []
+    if unreadable:  # left out of every figure, and named
+        keep = np.array([p not in unreadable for p in files.paths])
+        if not keep.any():
+            raise LandguiError(f"none of the {len(files.paths)} images could be read, e.g. {files.rel_paths[0]}")
+        skipped = [
+            {"path": r, "reason": unreadable[p]}
+            for p, r in zip(files.paths, files.rel_paths, strict=True)
+            if p in unreadable
+        ]
+        files = D.SplitFiles(
+            [p for p, k in zip(files.paths, keep, strict=True) if k],
+            files.labels[keep],
+            [r for r, k in zip(files.rel_paths, keep, strict=True) if k],
+        )
+        probs = probs[keep]
     seconds = time.perf_counter() - t0
     y = files.labels
     result = {
@@ -236,6 +261,7 @@ def _evaluate_files(
         **metrics(y, probs, run.labels, rows),
         "n_images": len(files.paths),
         "missing": [],
+        "unreadable": skipped,
         "seconds": round(seconds, 3),
     }
     pred = probs.argmax(axis=1)
@@ -420,7 +446,15 @@ def report_text(result: dict) -> str:
     )
     lines = [
         f"{what}: {result['n_images']} images"
-        + (f" ({len(result['missing'])} missing files not evaluated)" if result["missing"] else ""),
+        + (f" ({len(result['missing'])} missing files not evaluated)" if result["missing"] else "")
+        + (
+            f" ({len(result['unreadable'])} unreadable files left out: "
+            + ", ".join(f"{u['path']} ({u['reason']})" for u in result["unreadable"][:5])
+            + (", ..." if len(result["unreadable"]) > 5 else "")
+            + ")"
+            if result.get("unreadable")
+            else ""
+        ),
         f"accuracy {result['accuracy']:.4f}   balanced accuracy {result['balanced_accuracy']:.4f}"
         + (f"   top-2 accuracy {result['top2_accuracy']:.4f}" if result["top2_accuracy"] is not None else ""),
         "",

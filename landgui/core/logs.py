@@ -23,6 +23,8 @@ BACKUPS = 3
 _FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 log = logging.getLogger(LOGGER)
+log.addHandler(logging.NullHandler())
+log.propagate = False  # our records go to our files, not to a root handler that TensorFlow set up
 
 
 def state_dir() -> Path:

@@ -324,6 +324,23 @@ def resolve_dataset_root(manifest: dict) -> Path:
     raise LandguiError(f"the split's dataset folder is missing: {root}")
 
 
+def split_warnings(manifest: dict) -> list[str]:
+    """What makes this split unfit for training, said when it is made (not at training time)."""
+    out = []
+    counts = manifest["counts"]
+    present = [c for c in manifest["classes"] if counts[c]["train"] > 0]
+    if len(present) < 2:
+        out.append(
+            f"the training split holds {len(present)} class(es) {present}: a classifier needs at least 2 "
+            "(one sub-folder of images per class)"
+        )
+    for s in ("val", "test"):
+        empty = [c for c in manifest["classes"] if counts[c][s] == 0 and counts[c]["train"] > 0]
+        if empty and any(counts[c][s] for c in manifest["classes"]) and sum(counts[c]["train"] for c in empty):
+            out.append(f"no {s} images for {', '.join(empty)} (too few images in that class)")
+    return out
+
+
 def summary_table(manifest: dict) -> str:
     classes = manifest["classes"]
     w = max([len(c) for c in classes] + [5])
@@ -358,4 +375,5 @@ def summary_table(manifest: dict) -> str:
         lines.append(f"  {b['path']}: {b['reason']}")
     if len(skipped) > 20:
         lines.append(f"  ... and {len(skipped) - 20} more (see split.json)")
+    lines += [f"warning: {w}" for w in split_warnings(manifest)]
     return "\n".join(lines)
