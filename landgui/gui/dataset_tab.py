@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -321,6 +322,10 @@ class DatasetTab(QWidget):
         from landgui.core.split import SplitParams, write_split
 
         dataset, out = self.folder_edit.text(), self.out_edit.text()
+        existing = Path(out) / "split.json"
+        if out and existing.exists() and not self._confirm_replace(existing):
+            self.status.emit("split not written: the existing split.json was kept")
+            return
         params = SplitParams(
             val=self.val_spin.value(),
             test=self.test_spin.value(),
@@ -349,6 +354,18 @@ class DatasetTab(QWidget):
         self.cancel_button.setEnabled(True)
         self.worker.start()
 
+    def _confirm_replace(self, existing: Path) -> bool:
+        """Ask before replacing a split.json that runs may have been trained on."""
+        answer = QMessageBox.question(
+            self,
+            "Replace the split?",
+            f"{existing} already exists, and runs trained on it point to it. Replacing it makes "
+            "their evaluations refuse the new split.\n\nReplace it, or choose another output folder?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def cancel(self) -> None:
         if self.worker is not None:
             self.worker.requestInterruption()
@@ -360,7 +377,10 @@ class DatasetTab(QWidget):
         self.status.emit(text)
 
     def _split_done(self, manifest: dict) -> None:
-        self._end(f"split written to {manifest['_path']}")
+        from landgui.core.split import split_warnings
+
+        warnings = split_warnings(manifest)
+        self._end(f"split written to {manifest['_path']}" + (f"; warning: {warnings[0]}" if warnings else ""))
         self.show_manifest(manifest)
         self.split_written.emit(manifest["_path"])
 
@@ -370,6 +390,8 @@ class DatasetTab(QWidget):
 
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
+        from landgui.core.split import split_warnings
+
         self.manifest = manifest
         classes = manifest["classes"]
         counts = manifest["counts"]
@@ -390,6 +412,7 @@ class DatasetTab(QWidget):
             f"<b>{manifest.get('_path', '')}</b><br>train {total['train']}, val {total['val']}, test {total['test']} · "
             f"{len(groups)} duplicate groups (each kept within one split) · "
             f"{len(manifest['excluded'])} files excluded for label conflicts · {len(manifest['skipped'])} skipped"
+            + "".join(f"<br><span style='color:#b00020'>warning: {w}</span>" for w in split_warnings(manifest))
         )
         root = Path(manifest["dataset_root"])
         self.dup_list.clear()

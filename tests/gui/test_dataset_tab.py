@@ -74,3 +74,36 @@ def test_open_existing_split_json(window, tmp_path):
     tab = window.dataset_tab
     assert tab.manifest["classes"] == ["cloudy", "desert", "green_area", "water"]
     assert tab.class_model.rowCount() == 4
+
+
+def test_an_existing_split_json_is_replaced_only_when_the_user_says_so(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    root = make_dataset(tmp_path / "ds", per_class=10, classes=("desert", "water"))
+    tab = window.dataset_tab
+    tab.set_dataset(str(root))
+    out = Path(tab.out_edit.text())
+    out.mkdir()
+    (out / "split.json").write_text('{"runs point here": true}')
+    answers = [QMessageBox.StandardButton.Cancel]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answers.pop(0))
+    qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    assert len(asked) == 1 and "already exists" in asked[0]
+    assert tab.worker is None, "no split job was started"
+    assert (out / "split.json").read_text() == '{"runs point here": true}', "Cancel keeps the user's split"
+    answers.append(QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(tab.split_written, timeout=60000):
+        qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert '"schema": "landgui.split"' in (out / "split.json").read_text()
+
+
+def test_a_one_class_split_shows_its_warning(window, qtbot, tmp_path):
+    root = make_dataset(tmp_path / "ds", per_class=10, classes=("desert",))
+    tab = window.dataset_tab
+    tab.set_dataset(str(root))
+    with qtbot.waitSignal(tab.split_written, timeout=60000):
+        qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert "warning: the training split holds 1 class(es)" in tab.summary_label.text()
