@@ -207,3 +207,134 @@ def test_an_unreadable_test_image_is_left_out_and_named(tiny_split, tmp_path):
     assert ev["unreadable"] == [{"path": bad, "reason": "not an image (unrecognised format)"}]
     assert ev["n_images"] == len(m["splits"]["test"]) - 1 and bad not in [p["path"] for p in ev["predictions"]]
     assert f"1 unreadable files left out: {bad}" in report_text(ev)
+
+
+# -- faults: a full disk, a kill -------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of a given size (root only; skipped where the machine does not allow mounting)."""
+    import subprocess
+
+    mounted = []
+
+    def make(kib: int) -> Path:
+        d = tmp_path / f"disk{len(mounted)}"
+        d.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(d)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()[:100]}")
+        mounted.append(d)
+        return d
+
+    yield make
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def _fill(disk: Path, leave_kib: int) -> Path:
+    import shutil
+
+    filler = disk / "filler.bin"
+    free = shutil.disk_usage(disk).free
+    filler.write_bytes(b"\0" * max(0, free - leave_kib * 1024))
+    return filler
+
+
+def _run_cli(*argv: str, timeout: int = 300):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "landgui", *argv], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("landgui:") or "Traceback" in ln or "Error" in ln]
+    assert len(lines) == 1 and lines[0].startswith("landgui: error:"), stderr[-3000:]
+    return lines[0]
+
+
+def test_disk_full_during_training_is_one_line_and_resumable(tiny_split, small_disk):
+    disk = small_disk(40 * 1024)
+    run = disk / "run"
+    filler = _fill(disk, 1024)  # room for the run's small files, not for a checkpoint
+    r = _run_cli(
+        "train", str(tiny_split), "--out", str(run), "--model", "scratch", "--image-size", "32", "--epochs", "2"
+    )
+    assert r.returncode == 2, r.stderr[-3000:]  # not 139 (HDF5's segfault on a full disk)
+    assert "the disk is full" in _one_error_line(r.stderr)
+    st = json.loads((run / "status.json").read_text())
+    assert st["status"] == "failed" and "resume" in st["message"]
+    assert not list((run / "checkpoint").glob("*.h5")), "no half-written weights"
+    filler.unlink()
+    r = _run_cli("train", "--resume", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+
+
+def test_disk_full_during_segment_leaves_no_output_and_a_rerun_works(small_disk, tmp_path):
+    disk = small_disk(256)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "s.png"), rng.integers(0, 255, (512, 512, 3), dtype=np.uint8))
+    r = _run_cli("segment", "default", str(tmp_path / "s.png"), "--out", str(disk / "maps"), "--quiet")
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "the disk is full" in _one_error_line(r.stderr)
+    left = sorted(p.name for p in (disk / "maps").iterdir())
+    assert "s.summary.json" not in left and not [n for n in left if "partial" in n], left
+    r = _run_cli("segment", "default", str(tmp_path / "s.png"), "--out", str(tmp_path / "maps"), "--quiet")
+    assert r.returncode == 0 and (tmp_path / "maps" / "s.summary.json").exists(), r.stderr[-3000:]
+
+
+def test_disk_full_during_split_copy_leaves_no_layout_and_a_rerun_works(small_disk, tmp_path):
+    from synth import make_dataset
+
+    ds = make_dataset(tmp_path / "ds", per_class=20, classes=("desert", "water"), size=64)
+    disk = small_disk(64)
+    r = _run_cli("split", str(ds), "--out", str(disk / "s"), "--materialize", "copy", "--quiet")
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "the disk is full" in _one_error_line(r.stderr)
+    assert sorted(p.name for p in (disk / "s").iterdir()) == [], "no partial layout, no split.json"
+    r = _run_cli("split", str(ds), "--out", str(tmp_path / "s"), "--materialize", "copy", "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(list((tmp_path / "s").rglob("*.png"))) == 40
+
+
+def test_kill_during_segment_and_split_copy_leaves_nothing_that_looks_complete(tmp_path):
+    """SIGKILL part-way: only hidden .partial files may remain (removed by the next run)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from synth import make_dataset
+
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(tmp_path / "big.png"), rng.integers(0, 255, (3000, 3000, 3), dtype=np.uint8))
+    ds = make_dataset(tmp_path / "ds", per_class=300, classes=("desert", "water"), size=64)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    jobs = {
+        "maps": ["segment", "default", str(tmp_path / "big.png"), "--out", str(tmp_path / "maps"), "--quiet"],
+        "split": ["split", str(ds), "--out", str(tmp_path / "split"), "--materialize", "copy", "--quiet"],
+    }
+    for out, argv in jobs.items():
+        proc = subprocess.Popen([sys.executable, "-m", "landgui", *argv], env=env, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        # kill once it has begun writing its outputs
+        while time.monotonic() < deadline and not any((tmp_path / out).glob(".*partial*")) and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, f"{out}: finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        root = tmp_path / out
+        visible = [p for p in root.rglob("*") if not any(x.startswith(".") for x in p.relative_to(root).parts)]
+        assert not [p for p in visible if p.is_file()], f"{out}: complete-looking files after a kill: {visible[:5]}"
+        assert any(root.glob(".*partial*")), "killed while writing: its hidden partial output is all that is left"
+    r = _run_cli(*jobs["split"])  # the rerun removes the killed run's staging folder and succeeds
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "split").iterdir() if p.name.startswith(".")] == []

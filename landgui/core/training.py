@@ -21,6 +21,7 @@ The core reports through ``progress(record: dict)`` and checks ``should_stop()``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -218,10 +219,39 @@ class _Trainer:
             return str(exc)
         return None
 
+    def ensure_space(self, model: Any) -> None:
+        """Refuse to write a checkpoint that will not fit: HDF5 fails with a segfault on a full
+        disk (measured: exit 139 and a damaged weights file), so the free space is checked first."""
+        n = sum(int(np.prod(w.shape)) for w in model.weights) + sum(
+            int(np.prod(v.shape)) for v in getattr(model.optimizer, "variables", [])
+        )
+        need = 4 * n * 3 + (2 << 20)  # best weights, epoch weights + optimizer state, model.keras; margin
+        try:
+            free = shutil.disk_usage(self.run).free
+        except OSError:
+            return
+        if free < need:
+            raise LandguiError(
+                f"the disk is full: {free / 2**20:.1f} MB free in {self.run}, a checkpoint needs about "
+                f"{need / 2**20:.1f} MB; free some space, then continue with landgui train --resume {self.run}"
+            )
+
     def save_model_atomic(self, model: Any) -> None:
+        self.ensure_space(model)
         tmp = self.run / "model.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, self.run / "model.keras")
+        try:
+            model.save(tmp)
+            os.replace(tmp, self.run / "model.keras")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def save_best_weights(self, model: Any) -> None:
+        tmp = self.ckpt / ".best.partial.weights.h5"
+        try:
+            model.save_weights(tmp)
+            os.replace(tmp, self.ckpt / "best.weights.h5")
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def save_checkpoint(self, model: Any, stage: int, stage_epoch: int) -> None:
         """Weights + optimizer state of the last completed epoch, then state.json pointing at them."""
@@ -302,6 +332,7 @@ class _Trainer:
                 logs = _clean(logs)
                 if trainer.stopped and self._last_batch < (self.params.get("steps") or 0):
                     return  # an interrupted epoch is neither recorded nor checkpointed
+                trainer.ensure_space(self.model)
                 rec = {
                     "stage": stage_name,
                     "epoch": len(trainer.history) + 1,
@@ -317,7 +348,7 @@ class _Trainer:
                 if val is not None and val < trainer.best_val_loss:
                     trainer.best_val_loss = val
                     trainer.state["wait"] = 0
-                    self.model.save_weights(trainer.ckpt / "best.weights.h5")
+                    trainer.save_best_weights(self.model)
                     trainer.state["best_stage"] = stage
                     trainer.save_model_atomic(save_model)
                 else:
@@ -707,5 +738,6 @@ def _execute_logged(run: Path, config: dict, progress: ProgressFn | None, should
         raise
     except BaseException as exc:
         logs.error_seen(f"training {run} failed: {type(exc).__name__}: {exc}", exc)
-        trainer.set_status("failed", message=str(exc)[:300] or type(exc).__name__)
+        with contextlib.suppress(LandguiError):  # a full disk may refuse even this small file
+            trainer.set_status("failed", message=str(exc)[:300] or type(exc).__name__)
         raise
