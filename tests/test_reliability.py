@@ -219,10 +219,11 @@ def small_disk(tmp_path):
 
     mounted = []
 
-    def make(kib: int) -> Path:
+    def make(kib: int, options: str = "") -> Path:
         d = tmp_path / f"disk{len(mounted)}"
         d.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(d)], capture_output=True)
+        opts = f"size={kib}k" + (f",{options}" if options else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(d)], capture_output=True)
         if r.returncode != 0:
             pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.decode().strip()[:100]}")
         mounted.append(d)
@@ -338,3 +339,23 @@ def test_kill_during_segment_and_split_copy_leaves_nothing_that_looks_complete(t
     r = _run_cli(*jobs["split"])  # the rerun removes the killed run's staging folder and succeeds
     assert r.returncode == 0, r.stderr[-3000:]
     assert [p.name for p in (tmp_path / "split").iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_read_only_out_is_one_line_in_every_command(small_disk, tiny_split, tmp_path, capsys):
+    from synth import make_dataset
+
+    from landgui.cli import main
+
+    ro = small_disk(64, "ro")
+    ds = make_dataset(tmp_path / "ds", per_class=6, classes=("desert", "water"))
+    cv2.imwrite(str(tmp_path / "s.png"), np.zeros((64, 64, 3), np.uint8))
+    for argv in (
+        ["split", str(ds), "--out", str(ro / "s")],
+        ["train", str(tiny_split), "--out", str(ro / "run")],
+        ["segment", "default", str(tmp_path / "s.png"), "--out", str(ro / "maps")],
+        ["sample-dataset", str(ro / "sample")],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("landgui: error:") and err.count("\n") == 1, err
+        assert "read-only" in err.lower(), err
