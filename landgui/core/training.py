@@ -222,8 +222,9 @@ class _Trainer:
     def ensure_space(self, model: Any) -> None:
         """Refuse to write a checkpoint that will not fit: HDF5 fails with a segfault on a full
         disk (measured: exit 139 and a damaged weights file), so the free space is checked first."""
+        optimizer = getattr(model, "optimizer", None)  # a model assembled for saving has none
         n = sum(int(np.prod(w.shape)) for w in model.weights) + sum(
-            int(np.prod(v.shape)) for v in getattr(model.optimizer, "variables", [])
+            int(np.prod(v.shape)) for v in getattr(optimizer, "variables", None) or []
         )
         need = 4 * n * 3 + (2 << 20)  # best weights, epoch weights + optimizer state, model.keras; margin
         try:

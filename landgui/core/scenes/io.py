@@ -59,7 +59,7 @@ class _ArrayScene(Scene):
 
     def read(self, x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
         win = self.rgb[y : y + h, x : x + w]
-        return win, (~win.any(axis=2)).astype(np.uint8) * NODATA_GUESS
+        return win, np.where(win.any(axis=2), np.uint8(0), np.uint8(NODATA_GUESS))
 
     def overview(self, max_side: int) -> np.ndarray:
         import cv2
