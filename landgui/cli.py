@@ -318,6 +318,26 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 0 if not failures else 1
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from landgui.core.finetune import finetune
+
+    res = finetune(
+        args.run,
+        args.add,
+        args.out,
+        epochs=args.epochs,
+        weight=args.weight,
+        overwrite=args.overwrite,
+        progress=_note_stage(args.quiet),
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in res.corrections.items())
+    print(
+        f"fine-tuned on {sum(res.corrections.values())} corrections ({counts}) + {res.replay} of the parent's "
+        f"images in {res.seconds:.1f} s; run folder {res.run_dir}"
+    )
+    return 0
+
+
 def _cmd_sample_dataset(args: argparse.Namespace) -> int:
     from landgui.core.sample import copy_sample_dataset
 
@@ -444,6 +464,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--engine", choices=["auto", "litert", "keras"], default="auto", help=ENGINE_HELP)
     pr.set_defaults(func=_cmd_predict)
+
+    ft = sub.add_parser(
+        "finetune", help="teach a run your scenes: retrain its head on labelled corrections into a new run"
+    )
+    ft.add_argument("run", help="the parent RUN_DIR (a transfer run; 'default' = the shipped model)")
+    ft.add_argument(
+        "--add",
+        action="append",
+        required=True,
+        metavar="FOLDER",
+        help="a class-folder dataset of corrections (repeatable), e.g. RUN_DIR/corrections",
+    )
+    ft.add_argument("--out", required=True, help="the new RUN_DIR")
+    ft.add_argument("--epochs", type=int, default=40, help="head epochs (default 40)")
+    ft.add_argument("--weight", type=float, default=10.0, help="how many parent images one correction counts as")
+    ft.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    ft.add_argument("--quiet", action="store_true")
+    ft.set_defaults(func=_cmd_finetune)
 
     sd = sub.add_parser("sample-dataset", help="copy the small sample dataset (60 patches per class) to DEST")
     sd.add_argument("dest", help="a new or empty folder")

@@ -332,10 +332,19 @@ def test_first_start_classify_the_demo_scene_with_the_shipped_model(window, qtbo
     with qtbot.waitSignal(tab.scene_loaded, timeout=60_000):
         window.open_demo_if_empty()
     tab.worker.wait()
-    with qtbot.waitSignal(tab.classified, timeout=300_000) as sig:
-        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    # (this test once timed out in CI with no job running: say which step failed if it recurs)
+    qtbot.waitUntil(tab.classify_button.isEnabled, timeout=60_000)
+    opener = tab.worker
+    results, failures = [], []
+    tab.classified.connect(results.append)
+    qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    assert tab.worker is not opener, "the Classify click started no job"
+    tab.worker.failed.connect(lambda message, details: failures.append(f"{message}\n{details}"))
+    qtbot.waitUntil(lambda: bool(results or failures or not tab.worker.isRunning()), timeout=300_000)
+    qtbot.waitUntil(lambda: bool(results or failures), timeout=10_000)
     tab.worker.wait()
-    res = sig.args[0]
+    assert not failures, failures[0]
+    res = results[0]
     assert res.grid.rows == 43 and res.grid.cols == 85
     assert res.coverage["water"] > 0.4
     assert not tab.overlay_item.pixmap().isNull()
