@@ -61,6 +61,19 @@ def test_finetune_teaches_a_new_look_of_a_class_and_keeps_the_parent(parent, tmp
     assert json.loads((tmp_path / "new" / "labels.json").read_text()) == ["desert", "green_area", "water"]
 
 
+def test_a_second_round_keeps_the_first_rounds_corrections(parent, tmp_path):
+    from landgui.core.finetune import finetune
+
+    first = _corrections(tmp_path / "c1", "desert", (150, 40, 160), n=2)
+    second = _corrections(tmp_path / "c2", "water", (30, 60, 120), n=2)
+    finetune(parent / "run", [first], tmp_path / "r1", epochs=2, export_litert=False)
+    res = finetune(tmp_path / "r1", [second], tmp_path / "r2", epochs=2, export_litert=False)
+    assert res.corrections == {"desert": 2, "water": 2}
+    cfg = json.loads((tmp_path / "r2" / "config.json").read_text())
+    assert cfg["finetune"]["corrections"] == [str(second.resolve()), str(first.resolve())]
+    assert cfg["parent"] == str((tmp_path / "r1").resolve())
+
+
 def test_cli_finetune_and_its_errors(parent, tmp_path, capsys):
     run = parent / "run"
     corr = _corrections(tmp_path / "corr", "water", (30, 60, 120), n=3)

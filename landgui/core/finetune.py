@@ -228,6 +228,10 @@ def finetune(
     t0 = time.monotonic()
     meta = read_run(parent)
     out = Path(out)
+    # a run fine-tuned before keeps learning from its earlier corrections (a second round adds to them)
+    earlier = [f for f in (meta.config.get("finetune") or {}).get("corrections", []) if Path(f).is_dir()]
+    given = {Path(f).resolve() for f in add}
+    add = [*add, *(f for f in earlier if Path(f).resolve() not in given)]
     if out.resolve() == meta.run_dir.resolve():
         raise LandguiError("the fine-tuned run needs its own folder: --out must differ from the parent run")
     corr_paths: list[str] = []

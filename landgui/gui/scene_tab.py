@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -70,6 +71,7 @@ class SceneView(QGraphicsView):
     files_dropped = Signal(list)
     hovered = Signal(float, float)
     clicked = Signal(float, float)
+    area_selected = Signal(QRectF)  # Shift+drag: a rubber band in scene pixels
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,6 +84,13 @@ class SceneView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setBackgroundBrush(QColor("#202020"))
         self._press = None
+        self._band = QRectF()
+        self.last_modifiers = Qt.KeyboardModifier.NoModifier
+        self.rubberBandChanged.connect(lambda _r, a, b: self._track_band(a, b))
+
+    def _track_band(self, a, b) -> None:
+        if not (a.isNull() and b.isNull()):
+            self._band = QRectF(a, b).normalized()
 
     def wheelEvent(self, event) -> None:  # noqa: N802
         factor = 1.25 ** (event.angleDelta().y() / 120)
@@ -93,13 +102,23 @@ class SceneView(QGraphicsView):
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
         self._press = event.position()
+        self.last_modifiers = event.modifiers()
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._band = QRectF()
+            self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         super().mousePressEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         super().mouseReleaseEvent(event)
+        banding = self.dragMode() == QGraphicsView.DragMode.RubberBandDrag
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         if self._press is not None and (event.position() - self._press).manhattanLength() < 4:
             p = self.mapToScene(event.position().toPoint())
             self.clicked.emit(p.x(), p.y())
+        elif banding and self._press is not None:
+            a = self.mapToScene(self._press.toPoint())
+            b = self.mapToScene(event.position().toPoint())
+            self.area_selected.emit(self._band if not self._band.isEmpty() else QRectF(a, b).normalized())
         self._press = None
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
@@ -126,6 +145,7 @@ class SceneTab(QWidget):
     status = Signal(str)
     scene_loaded = Signal(str)
     classified = Signal(object)
+    finetuned = Signal(str)  # the new run folder of "Fine-tune on corrections"
 
     def __init__(self, runs_dir: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,7 +159,15 @@ class SceneTab(QWidget):
         self.view = SceneView()
         self.view.files_dropped.connect(self.open_scenes)
         self.view.hovered.connect(self._hover)
-        self.view.clicked.connect(self.select_at)
+        self.view.clicked.connect(
+            lambda x, y: self.select_at(
+                x,
+                y,
+                add=bool(
+                    self.view.last_modifiers & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier)
+                ),
+            )
+        )
         self.image_item = QGraphicsPixmapItem()
         self.overlay_item = QGraphicsPixmapItem()
         self.grid_item = QGraphicsPathItem()
@@ -257,6 +285,12 @@ class SceneTab(QWidget):
         form.addRow("View", self.view_combo)
         form.addRow("Opacity", self.opacity)
         form.addRow(self.grid_check)
+        from landgui.gui.labelling import LabelPanel
+
+        self.labelling = LabelPanel(self)
+        self.labelling.status.connect(self.status)
+        self.labelling.finetune_requested.connect(self.finetune)
+        self.view.area_selected.connect(lambda rect: self.labelling.select_rect(rect, add=True))
         side = QWidget()
         sv = QVBoxLayout(side)
         sv.setContentsMargins(0, 0, 0, 0)
@@ -265,10 +299,15 @@ class SceneTab(QWidget):
         sv.addWidget(self.legend, 1)
         sv.addWidget(self.hover_label)
         sv.addWidget(self.prob_canvas)
-        side.setMaximumWidth(400)
+        sv.addWidget(self.labelling)
+        self.side_scroll = scroll = QScrollArea()  # the side panel stays usable on a small screen
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMaximumWidth(420)
         split = QSplitter()
         split.addWidget(self.view)
-        split.addWidget(side)
+        split.addWidget(scroll)
         split.setSizes([880, 400])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
@@ -355,6 +394,7 @@ class SceneTab(QWidget):
         self.hover_label.setText("hover a patch")
         show_placeholder(self.prob_figure, "Classify, then click a patch: its class probabilities appear here.")
         self._draw_result()
+        self.labelling.scene_changed()
         self.scene_loaded.emit(path)
         self.status.emit(f"{Path(path).name}: {w} x {h} px")
 
@@ -425,6 +465,7 @@ class SceneTab(QWidget):
         self.hidden = set()
         if path == self.current:
             self._draw_result()
+            self.labelling.scene_changed()
         self.export_button.setEnabled(True)
         self.status.emit(
             f"classified {res.grid.n} patches in {res.seconds:.1f} s ({res.patches_per_s:,.0f} patches/s, {res.engine})"
@@ -593,10 +634,11 @@ class SceneTab(QWidget):
             text += " (uncertain)"
         self.hover_label.setText(f"patch row {rc[0]}, col {rc[1]} at ({int(x)}, {int(y)}): {text}")
 
-    def select_at(self, x: float, y: float) -> None:
+    def select_at(self, x: float, y: float, add: bool = False) -> None:
         rc = self.patch_at(x, y)
         if rc is None:
             return
+        self.labelling.select({rc}, add)
         res = self.result
         g = res.grid
         r, c = rc
@@ -617,6 +659,28 @@ class SceneTab(QWidget):
         self.hover_label.setText(
             f"patch row {r}, col {c}: " + ", ".join(f"{lab} {p:.2f}" for lab, p in zip(res.labels, probs, strict=True))
         )
+
+    # -- teach it this scene -----------------------------------------------------------------------
+    def finetune(self, parent: str, corrections: str) -> None:
+        """A new run from ``parent`` fine-tuned on the corrections folder, then this scene re-mapped."""
+        from landgui.core.finetune import finetune
+
+        base = Path(self.runs_dir) / f"{Path(parent).name}-taught"
+        n = 1
+        while Path(f"{base}-{n}").exists():
+            n += 1
+        out = f"{base}-{n}"
+
+        def job(progress, should_stop):
+            return finetune(parent, [corrections], out, progress=progress, should_stop=should_stop)
+
+        def done(result) -> None:
+            self.refresh_runs(select=result.run_dir)
+            self.status.emit(f"fine-tuned in {result.seconds:.1f} s into {Path(result.run_dir).name}; re-mapping")
+            self.finetuned.emit(result.run_dir)
+            self.classify()
+
+        self._run(job, done, "fine-tuned")
 
     # -- export -------------------------------------------------------------------------------------
     def export(self, formats: tuple[str, ...], out_dir: str | None = None) -> None:
