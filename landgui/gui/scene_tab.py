@@ -72,6 +72,7 @@ class SceneView(QGraphicsView):
     hovered = Signal(float, float)
     clicked = Signal(float, float)
     area_selected = Signal(QRectF)  # Shift+drag: a rubber band in scene pixels
+    context_requested = Signal(float, float, object)  # right click: scene x, y and the global QPoint
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,6 +126,10 @@ class SceneView(QGraphicsView):
         super().mouseMoveEvent(event)
         p = self.mapToScene(event.position().toPoint())
         self.hovered.emit(p.x(), p.y())
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        p = self.mapToScene(event.pos())
+        self.context_requested.emit(p.x(), p.y(), event.globalPos())
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
@@ -253,6 +258,9 @@ class SceneTab(QWidget):
         self.legend.itemDoubleClicked.connect(self.edit_colour)
         self.legend.setToolTip("untick to hide a class; double-click to change its colour")
         self.hover_label = QLabel("hover a patch")
+        self.hover_label.setWordWrap(True)  # a long patch description must not widen the panel
+        self.map_label = QLabel("")  # which run, patch size and stride made the map on screen
+        self.map_label.setWordWrap(True)
         self.prob_figure = Figure(figsize=(3, 2), tight_layout=True)
         self.prob_canvas = FigureCanvasQTAgg(self.prob_figure)
         self.prob_canvas.setMinimumHeight(160)
@@ -281,6 +289,7 @@ class SceneTab(QWidget):
         form.addRow(self.adapt_check)
         form.addRow(_hb(self.classify_button, self.cancel_button, self.export_button))
         form.addRow(self.progress)
+        form.addRow(self.map_label)
         form.addRow("Uncertain below", self.uncertain_spin)
         form.addRow("View", self.view_combo)
         form.addRow("Opacity", self.opacity)
@@ -291,6 +300,7 @@ class SceneTab(QWidget):
         self.labelling.status.connect(self.status)
         self.labelling.finetune_requested.connect(self.finetune)
         self.view.area_selected.connect(lambda rect: self.labelling.select_rect(rect, add=True))
+        self.view.context_requested.connect(self._label_menu)
         side = QWidget()
         sv = QVBoxLayout(side)
         sv.setContentsMargins(0, 0, 0, 0)
@@ -501,6 +511,12 @@ class SceneTab(QWidget):
         res = self.result
         self.legend.blockSignals(True)
         self.legend.clear()
+        self.map_label.setText(
+            ""
+            if res is None
+            else f"map on screen: {Path(res.run).name or 'run'}, {res.grid.patch} px patches, stride "
+            f"{res.grid.stride}{', adapted' if res.adapted else ''} ({res.engine})"
+        )
         if res is None:
             self.overlay_item.setPixmap(QPixmap())
             self.grid_item.setPath(QPainterPath())
@@ -661,6 +677,26 @@ class SceneTab(QWidget):
         )
 
     # -- teach it this scene -----------------------------------------------------------------------
+    def label_menu(self, x: float, y: float) -> QMenu | None:
+        """The right-click menu on the map: label the selection (or the patch under the mouse)."""
+        rc, res = self.patch_at(x, y), self.result
+        if rc is None or res is None:
+            return None
+        if rc not in self.labelling.selection:
+            self.select_at(x, y)
+        menu = QMenu(self)
+        for k, lab in enumerate(res.labels):
+            act = menu.addAction(f"Label as {lab}" + (f"\t{k + 1}" if k < 9 else ""))
+            act.triggered.connect(lambda _=False, k=k: self.labelling.assign(k))
+        menu.addSeparator()
+        menu.addAction("Take the label back\t0").triggered.connect(lambda: self.labelling.assign(None))
+        return menu
+
+    def _label_menu(self, x: float, y: float, global_pos) -> None:
+        menu = self.label_menu(x, y)
+        if menu is not None:
+            menu.popup(global_pos)
+
     def finetune(self, parent: str, corrections: str) -> None:
         """A new run from ``parent`` fine-tuned on the corrections folder, then this scene re-mapped."""
         from landgui.core.finetune import finetune

@@ -318,11 +318,41 @@ class TrainingTab(QWidget):
             seed=self.seed_spin.value(),
             augment=self.augment_check.isChecked(),
         )
+        overwrite = False
+        if (run_dir / "config.json").exists():  # the CLI's --resume / --overwrite, as a question
+            choice = self._existing_run_choice(run_dir)
+            if choice == "resume":
+                self.current_run = run_dir
+                self.resume()
+                return
+            if choice != "replace":
+                return
+            overwrite = True
         self.current_run = run_dir
         self._launch(
             "landgui.core.training:train",
-            {"split_path": split, "run_dir": str(run_dir), "spec": spec, "params": params},
+            {"split_path": split, "run_dir": str(run_dir), "spec": spec, "params": params, "overwrite": overwrite},
         )
+
+    def _existing_run_choice(self, run_dir: Path) -> str:
+        """A run of this name exists: "resume" it, "replace" it (its files only) or "cancel"."""
+        from PySide6.QtWidgets import QMessageBox
+
+        from landgui.core.runs import run_status, status_text
+
+        status = run_status(run_dir)
+        box = QMessageBox(self)
+        box.setWindowTitle("A run with this name exists")
+        box.setText(
+            f"{run_dir.name} already exists ({status_text(status)}). Continue it, replace it with a new "
+            "run (its model and history are deleted), or choose another name?"
+        )
+        resume = box.addButton("Continue it", QMessageBox.ButtonRole.AcceptRole)
+        resume.setEnabled(status in ("stopped", "interrupted", "failed"))
+        replace = box.addButton("Replace it", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {resume: "resume", replace: "replace"}.get(box.clickedButton(), "cancel")
 
     def resume(self) -> None:
         run_dir = self.current_run

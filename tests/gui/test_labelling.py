@@ -98,6 +98,15 @@ def test_label_patches_undo_save_finetune_and_remap(window, qtbot, tiny_transfer
     assert "desert 3" in panel.count_label.text() and "3 not saved" in panel.count_label.text()
     assert len(panel.corrected_items) == 1  # outlined in the desert colour
 
+    # the right-click menu labels too (here the patch under the mouse: green_area), and takes it back
+    menu = tab.label_menu(16, 80)
+    names = [a.text().split("\t")[0] for a in menu.actions() if a.text()]
+    assert names == ["Label as desert", "Label as green_area", "Label as water", "Take the label back"]
+    menu.actions()[1].trigger()
+    assert c.assigned[(2, 0)] == 1 and panel.selection == {(2, 0)}
+    menu.actions()[-1].trigger()
+    assert (2, 0) not in c.assigned
+
     # save: files at the scene's pixels, and the index
     qtbot.mouseClick(panel.save_button, Qt.MouseButton.LeftButton)
     dest = runs / "tiny" / "corrections"
@@ -121,5 +130,6 @@ def test_label_patches_undo_save_finetune_and_remap(window, qtbot, tiny_transfer
     tab.worker.wait()
     after = sig2.args[0]
     assert after.run == str(new_run)
+    assert tab.map_label.text().startswith("map on screen: tiny-taught-1, 32 px patches, stride 32")
     assert (after.classes[:, 3] == 0).sum() > (before[:, 3] == 0).sum(), (before, after.classes)
     assert tab.run_combo.currentData() == str(new_run)

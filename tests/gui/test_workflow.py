@@ -408,3 +408,23 @@ def test_drops_are_copies_and_open_run_refuses_a_non_run(window, qtbot, tmp_path
     window.open_run(str(notarun))
     assert "not a complete landgui run" in errors[-1]
     assert window.settings.value("runs_dir") == runs_before
+
+
+def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, tiny_split, monkeypatch):
+    """The GUI has no --overwrite or --resume: a run name in use asks instead of failing."""
+    tab = window.training_tab
+    first = Path(_train(qtbot, tab, tiny_split, epochs=1, name="same"))
+    model_time = (first / "model.keras").stat().st_mtime_ns
+    answers = ["cancel"]
+    monkeypatch.setattr(tab, "_existing_run_choice", lambda run_dir: answers.pop(0))
+    _setup_training(tab, tiny_split, epochs=1, name="same")
+    before = tab.worker
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    assert tab.worker is before and not tab.worker.isRunning(), "Cancel starts nothing"
+    answers.append("replace")
+    with qtbot.waitSignal(tab.run_finished, timeout=TRAIN_TIMEOUT):
+        qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert json.loads((first / "status.json").read_text())["status"] == "completed"
+    assert (first / "model.keras").stat().st_mtime_ns != model_time, "replaced by a new training"
+    assert tab.runs_list.count() == 1
