@@ -112,6 +112,10 @@ def main() -> int:
     tab.view.fit()
     wait(app, lambda: True)
     shot("teach-2-remapped")
+    tab.side_scroll.verticalScrollBar().setValue(0)  # the top of the side panel: which run made the map
+    app.processEvents()
+    win.grab().save(str(out / "teach-3-map-info.png"))
+    print(out / "teach-3-map-info.png")
     return 0
 
 
