@@ -97,6 +97,18 @@ class SceneView(QGraphicsView):
         factor = 1.25 ** (event.angleDelta().y() / 120)
         self.scale(factor, factor)
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        """Keyboard zoom: + / - (and Ctrl++ / Ctrl+-), F fits the scene; the arrow keys pan."""
+        key = event.key()
+        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.scale(1.25, 1.25)
+        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+            self.scale(0.8, 0.8)
+        elif key == Qt.Key.Key_F:
+            self.fit()
+        else:
+            super().keyPressEvent(event)  # arrows scroll the view
+
     def fit(self) -> None:
         if not self.scene().sceneRect().isEmpty():
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -648,7 +660,11 @@ class SceneTab(QWidget):
         text = "not classified" if k < 0 else f"{res.labels[k]} {res.probs[rc][k]:.2f}"
         if k >= 0 and res.probs[rc][k] < res.uncertain_below:
             text += " (uncertain)"
-        self.hover_label.setText(f"patch row {rc[0]}, col {rc[1]} at ({int(x)}, {int(y)}): {text}")
+        where = f"({int(x)}, {int(y)})"
+        if res.crs is not None and res.transform is not None:  # georeferenced: map coordinates too
+            mx, my = res.transform * (x, y)
+            where += f", {mx:.1f} {my:.1f} {res.crs.to_string()}"
+        self.hover_label.setText(f"patch row {rc[0]}, col {rc[1]} at {where}: {text}")
 
     def select_at(self, x: float, y: float, add: bool = False) -> None:
         rc = self.patch_at(x, y)

@@ -428,3 +428,49 @@ def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, t
     assert json.loads((first / "status.json").read_text())["status"] == "completed"
     assert (first / "model.keras").stat().st_mtime_ns != model_time, "replaced by a new training"
     assert tab.runs_list.count() == 1
+
+
+def test_keyboard_zoom_and_map_coordinates_on_hover(window, qtbot, tmp_path):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+    from synth import write_geotiff
+
+    from landgui.core.runs import shipped_run_dir
+
+    rng = np.random.default_rng(0)
+    write_geotiff(tmp_path / "g.tif", rng.integers(0, 255, (128, 192, 3)).astype(np.uint8))
+    tab = window.scene_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.refresh_runs(select=str(shipped_run_dir()))
+    with qtbot.waitSignal(tab.scene_loaded, timeout=60_000):
+        tab.open_scenes([str(tmp_path / "g.tif")])
+    tab.worker.wait()
+    with qtbot.waitSignal(tab.classified, timeout=120_000):
+        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    local = QPointF(tab.view.mapFromScene(QPointF(10.5, 20.5)))
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        local,
+        tab.view.viewport().mapToGlobal(local),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(tab.view.viewport(), move)
+    text = tab.hover_label.text()
+    assert "EPSG:32633" in text, text  # synth.write_geotiff: 10 m pixels from (500000, 4000000)
+    import re
+
+    x, y = (float(v) for v in re.search(r"\), ([\d.]+) ([\d.]+) EPSG", text).groups())
+    assert abs(x - (500000 + 10 * 10.5)) < 10 and abs(y - (4000000 - 10 * 20.5)) < 10
+    tab.view.setFocus()
+    s0 = tab.view.transform().m11()
+    qtbot.keyClick(tab.view, Qt.Key.Key_Plus)
+    assert tab.view.transform().m11() == pytest.approx(s0 * 1.25)
+    qtbot.keyClick(tab.view, Qt.Key.Key_Minus)
+    qtbot.keyClick(tab.view, Qt.Key.Key_Minus)
+    assert tab.view.transform().m11() == pytest.approx(s0 * 0.8)
+    qtbot.keyClick(tab.view, Qt.Key.Key_F)
+    assert tab.view.transform().m11() == pytest.approx(s0)
