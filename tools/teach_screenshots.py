@@ -26,16 +26,8 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait(app, cond, timeout=600):
-    t0 = time.monotonic()
-    while not cond():
-        app.processEvents()
-        time.sleep(0.02)
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError
-    for _ in range(30):
-        app.processEvents()
-        time.sleep(0.02)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tutorial_screenshots import wait  # noqa: E402 - a sibling script's helper
 
 
 def main() -> int:

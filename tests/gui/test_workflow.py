@@ -38,6 +38,24 @@ def _setup_training(tab, split, epochs=2, name="gui-run"):
     tab.name_edit.setText(name)
 
 
+def _hover(tab, x: float, y: float) -> None:
+    """Move the mouse over scene pixel (x, y) of the Scene tab's view, no button pressed."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    local = QPointF(tab.view.mapFromScene(QPointF(x, y)))
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        local,
+        tab.view.viewport().mapToGlobal(local),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(tab.view.viewport(), move)
+
+
 def _train(qtbot, tab, split, epochs=2, name="gui-run"):
     _setup_training(tab, split, epochs, name)
     with qtbot.waitSignal(tab.run_finished, timeout=TRAIN_TIMEOUT) as sig:
@@ -202,20 +220,7 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     assert tab.highlight.isVisible() and tab.highlight.rect().x() == 128
     bars = [p.get_width() for p in tab.prob_figure.axes[0].patches]
     np.testing.assert_allclose(bars, res.probs[1, 2], rtol=1e-6)
-    from PySide6.QtCore import QEvent
-    from PySide6.QtGui import QMouseEvent
-    from PySide6.QtWidgets import QApplication
-
-    local = QPointF(tab.view.mapFromScene(QPointF(10, 10)))
-    move = QMouseEvent(
-        QEvent.Type.MouseMove,
-        local,
-        tab.view.viewport().mapToGlobal(local),
-        Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(tab.view.viewport(), move)
+    _hover(tab, 10, 10)
     assert tab.hover_label.text().startswith("patch row 0, col 0")
     # toggling a class hides it from the overlay, the opacity slider changes the overlay
     tab.legend.item(0).setCheckState(Qt.CheckState.Unchecked)
@@ -431,9 +436,6 @@ def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, t
 
 
 def test_keyboard_zoom_and_map_coordinates_on_hover(window, qtbot, tmp_path):
-    from PySide6.QtCore import QEvent
-    from PySide6.QtGui import QMouseEvent
-    from PySide6.QtWidgets import QApplication
     from synth import write_geotiff
 
     from landgui.core.runs import shipped_run_dir
@@ -449,16 +451,7 @@ def test_keyboard_zoom_and_map_coordinates_on_hover(window, qtbot, tmp_path):
     with qtbot.waitSignal(tab.classified, timeout=120_000):
         qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
     tab.worker.wait()
-    local = QPointF(tab.view.mapFromScene(QPointF(10.5, 20.5)))
-    move = QMouseEvent(
-        QEvent.Type.MouseMove,
-        local,
-        tab.view.viewport().mapToGlobal(local),
-        Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(tab.view.viewport(), move)
+    _hover(tab, 10.5, 20.5)
     text = tab.hover_label.text()
     assert "EPSG:32633" in text, text  # synth.write_geotiff: 10 m pixels from (500000, 4000000)
     import re
