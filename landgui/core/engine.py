@@ -223,21 +223,38 @@ def clear_cache() -> None:
 atexit.register(clear_cache)
 
 
-def cached_predictor(run_dir: str | Path, engine: str = "auto", **kw: Any) -> Predictor:
-    """load_predictor, kept between calls (the GUI classifies many scenes with one run): keyed by
-    the run folder, the model file's size and mtime, and the engine. Holds the last two."""
+def _cache_key(run_dir: str | Path, engine: str) -> tuple | None:
     from landgui.core.runs import resolve_run
 
     run = resolve_run(run_dir).resolve()
     try:
         st = (run / "model.keras").stat()
-        key = (str(run), st.st_size, st.st_mtime_ns, resolve_engine(engine))
     except OSError:
-        return load_predictor(run, engine, **kw)
+        return None
+    return (str(run), st.st_size, st.st_mtime_ns, resolve_engine(engine))
+
+
+def remember_predictor(predictor: Predictor) -> None:
+    """Keep a predictor made from a model already in memory (a run just fine-tuned), so that
+    mapping with it next needs no reload and no conversion."""
+    key = _cache_key(predictor.run_dir, predictor.engine)
+    if key is not None:
+        with _CACHE_LOCK:
+            _CACHE[key] = predictor
+            while len(_CACHE) > 2:
+                _CACHE.pop(next(iter(_CACHE)))
+
+
+def cached_predictor(run_dir: str | Path, engine: str = "auto", **kw: Any) -> Predictor:
+    """load_predictor, kept between calls (the GUI classifies many scenes with one run): keyed by
+    the run folder, the model file's size and mtime, and the engine. Holds the last two."""
+    key = _cache_key(run_dir, engine)
+    if key is None:
+        return load_predictor(run_dir, engine, **kw)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-    pred = load_predictor(run, engine, **kw)
+    pred = load_predictor(key[0], engine, **kw)
     with _CACHE_LOCK:
         _CACHE[key] = pred
         while len(_CACHE) > 2:

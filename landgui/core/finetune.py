@@ -301,6 +301,9 @@ def finetune(
         [{"stage": "fine-tune on corrections", **h, "seconds": 0.0} for h in history],
     )
     litert_error = None
+    from landgui.core.engine import KerasPredictor, remember_predictor
+
+    remember_predictor(KerasPredictor(model, out.resolve(), meta.labels, size))  # map with it at once
     if export_litert:
         from landgui.core import engine
 

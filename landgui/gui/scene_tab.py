@@ -254,7 +254,7 @@ class SceneTab(QWidget):
         self.view_combo.setToolTip("classes: the class map; uncertainty: the confidence of each patch (dark = unsure)")
         self.view_combo.currentIndexChanged.connect(lambda _: self._draw_result())
         self.classify_button = QPushButton("Classify")
-        self.classify_button.clicked.connect(self.classify)
+        self.classify_button.clicked.connect(lambda: self.classify())  # clicked(bool) is not an engine
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda: self.worker and self.worker.requestInterruption())
@@ -421,7 +421,7 @@ class SceneTab(QWidget):
         self.status.emit(f"{Path(path).name}: {w} x {h} px")
 
     # -- classification ---------------------------------------------------------------------------
-    def classify(self) -> None:
+    def classify(self, engine: str = "auto") -> None:
         from landgui.core.palette import run_palette
         from landgui.core.scenes import segment_file
         from landgui.core.scenes.result import code_colours
@@ -461,6 +461,7 @@ class SceneTab(QWidget):
                 progress=progress,
                 should_stop=should_stop,
                 partial=on_partial,
+                engine=engine,
             )
             return path, res, run_palette(run_dir, res.labels)
 
@@ -724,13 +725,15 @@ class SceneTab(QWidget):
         out = f"{base}-{n}"
 
         def job(progress, should_stop):
-            return finetune(parent, [corrections], out, progress=progress, should_stop=should_stop)
+            # no LiteRT conversion now (about 20 s): the scene is re-mapped at once with the Keras
+            # model still in memory; the conversion happens on the next Classify with this run
+            return finetune(parent, [corrections], out, export_litert=False, progress=progress, should_stop=should_stop)
 
         def done(result) -> None:
             self.refresh_runs(select=result.run_dir)
             self.status.emit(f"fine-tuned in {result.seconds:.1f} s into {Path(result.run_dir).name}; re-mapping")
             self.finetuned.emit(result.run_dir)
-            self.classify()
+            self.classify(engine="keras")
 
         self._run(job, done, "fine-tuned")
 
