@@ -276,10 +276,18 @@ class DatasetTab(QWidget):
             return
         self.folder_edit.setText(str(p))
         self.class_model.set_folder(p)
-        if not self.out_edit.text():
-            self.out_edit.setText(str(p.parent / f"{p.name}-split"))
-        self.split_button.setEnabled(self.class_model.rowCount() > 0)
-        self.status.emit(f"dataset {p}: {self.class_model.rowCount()} classes")
+        # the output folder follows the dataset unless the user typed one
+        if not self.out_edit.text() or self.out_edit.text() == getattr(self, "_derived_out", None):
+            self._derived_out = str(p.parent / f"{p.name}-split")
+            self.out_edit.setText(self._derived_out)
+        n = self.class_model.rowCount()
+        self.split_button.setEnabled(n > 0)
+        if n == 0:
+            self.status.emit(
+                f"{p} holds no class folders: a dataset is one sub-folder of images per class (e.g. water/, desert/)"
+            )
+        else:
+            self.status.emit(f"dataset {p}: {n} classes")
 
     def open_split(self, path: str) -> None:
         from landgui.core.errors import LandguiError

@@ -107,3 +107,19 @@ def test_a_one_class_split_shows_its_warning(window, qtbot, tmp_path):
         qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
     tab.worker.wait()
     assert "warning: the training split holds 1 class(es)" in tab.summary_label.text()
+
+
+def test_the_output_folder_follows_the_dataset_unless_typed(window, tmp_path):
+    tab = window.dataset_tab
+    messages = []
+    tab.status.connect(messages.append)
+    wrong = tmp_path / "wrong"
+    (wrong / "nothing").mkdir(parents=True)  # a folder without images: not a dataset
+    tab.set_dataset(str(wrong / "nothing"))
+    assert "holds no class folders" in messages[-1] and not tab.split_button.isEnabled()
+    right = make_dataset(tmp_path / "right", per_class=4, classes=("desert", "water"))
+    tab.set_dataset(str(right))
+    assert tab.out_edit.text() == str(tmp_path / "right-split"), "not the value derived from the wrong folder"
+    tab.out_edit.setText(str(tmp_path / "my-choice"))
+    tab.set_dataset(str(make_dataset(tmp_path / "other", per_class=4, classes=("desert", "water"))))
+    assert tab.out_edit.text() == str(tmp_path / "my-choice"), "a folder the user typed is kept"
