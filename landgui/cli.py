@@ -16,7 +16,13 @@ def _cmd_split(args: argparse.Namespace) -> int:
     from landgui.core.atomic import ensure_writable_dir
     from landgui.core.dataset import scan_dataset
     from landgui.core.progress import TerminalProgress
-    from landgui.core.split import SplitParams, check_out_dir, summary_table, write_split
+    from landgui.core.split import (
+        SplitParams,
+        check_materialize_target,
+        check_out_dir,
+        summary_table,
+        write_split,
+    )
 
     params = SplitParams(val=args.val, test=args.test, seed=args.seed, materialize=args.materialize)
     params.check()
@@ -29,10 +35,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
         check_out_dir(Path(args.dataset), Path(args.out))  # fail before a long scan
     ensure_writable_dir(args.out, create=False)
     if args.materialize != "none":
-        for s in ("train", "val", "test"):
-            d = Path(args.out) / s
-            if d.is_dir() and any(d.iterdir()):
-                raise LandguiError(f"{d} already holds files; choose an empty --out folder to materialize a split")
+        check_materialize_target(Path(args.out))  # before the scan, as materialize would after it
     bar = TerminalProgress(enabled=not args.quiet)
     scan = scan_dataset(args.dataset, min_correlation=params.near_duplicate_min_correlation, progress=bar)
     manifest = write_split(scan, args.out, params)

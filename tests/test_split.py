@@ -21,28 +21,30 @@ def _split_of(manifest: dict) -> dict[str, str]:
     return {e["path"]: s for s, entries in manifest["splits"].items() for e in entries}
 
 
-def test_no_duplicate_group_crosses_splits(tmp_path: Path):
-    root = make_dataset(tmp_path / "ds", per_class=20)
-    planted = _plant_copies(root, np.random.default_rng(0))
+def _splits_keeping_copies_together(root: Path, planted: dict, out: Path) -> list[dict]:
+    """Split with 5 seeds; each original and its copies must land in one split every time."""
     scan = scan_dataset(root)
+    manifests = []
     for seed in range(5):
-        m = sp.write_split(scan, tmp_path / f"out{seed}", sp.SplitParams(seed=seed))
+        m = sp.write_split(scan, out / f"out{seed}", sp.SplitParams(seed=seed))
         where = _split_of(m)
         for orig, copies in planted.items():
             assert len({where[p] for p in [orig, *copies]}) == 1, f"seed {seed}: {orig} leaks across splits"
+        manifests.append(m)
+    return manifests
+
+
+def test_no_duplicate_group_crosses_splits(tmp_path: Path):
+    root = make_dataset(tmp_path / "ds", per_class=20)
+    planted = _plant_copies(root, np.random.default_rng(0))
+    for m in _splits_keeping_copies_together(root, planted, tmp_path):
         for g in m["duplicate_groups"]:
             assert g["split"] in sp.SPLITS
 
 
 def test_copies_of_low_texture_image_stay_in_one_split(tmp_path: Path):
     root = make_dataset(tmp_path / "ds", per_class=20)
-    planted = _plant_flat_copies(root)
-    scan = scan_dataset(root)
-    for seed in range(5):
-        m = sp.write_split(scan, tmp_path / f"out{seed}", sp.SplitParams(seed=seed))
-        where = _split_of(m)
-        for orig, copies in planted.items():
-            assert len({where[p] for p in [orig, *copies]}) == 1, f"seed {seed}: {orig} leaks across splits"
+    _splits_keeping_copies_together(root, _plant_flat_copies(root), tmp_path)
 
 
 def test_stratified_counts_and_every_class_everywhere(tmp_path: Path):

@@ -12,6 +12,7 @@ Saved layout (never next to the scene, never overwriting a file)::
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -84,6 +85,14 @@ class Corrections:
         self._undo.append(self._apply(self._redo.pop()))
         return True
 
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
     def counts(self) -> dict[str, int]:
         return {lab: n for k, lab in enumerate(self.labels) if (n := sum(v == k for v in self.assigned.values()))}
 
@@ -100,8 +109,6 @@ class Corrections:
         dest = Path(dest)
         index_path = dest / "corrections.json"
         try:
-            import json
-
             index = json.loads(index_path.read_text()) if index_path.exists() else {"corrections": []}
         except (OSError, ValueError):
             raise LandguiError(f"{index_path} is damaged; move it away to start a new corrections folder") from None

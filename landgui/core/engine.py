@@ -145,8 +145,9 @@ def export_litert(model: Any, path: Path) -> None:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "landgui" / "litert"
+    from landgui.core.efficientnet_lite import cache_dir
+
+    return cache_dir() / "litert"
 
 
 def litert_file(

@@ -134,8 +134,9 @@ def backbone_features(
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "landgui" / "features"
+    from landgui.core.efficientnet_lite import cache_dir
+
+    return cache_dir() / "features"
 
 
 def _cached_features(model_sha: str, backbone: Any, paths: list[str], size: int, **kw: Any) -> np.ndarray:
@@ -149,12 +150,13 @@ def _cached_features(model_sha: str, backbone: Any, paths: list[str], size: int,
     except (OSError, ValueError):
         pass
     feats = backbone_features(backbone, paths, size, **kw)
+    from landgui.core.atomic import atomic_path
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.partial.npy")
-        np.save(tmp, feats)
-        os.replace(tmp, path)
-    except OSError:
+        with atomic_path(path) as tmp:
+            np.save(tmp, feats)
+    except (OSError, LandguiError):
         pass  # a cache that cannot be written only costs time
     return feats
 

@@ -203,10 +203,7 @@ def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
     if mode == "none":
         return
     root = resolve_dataset_root(manifest)
-    for s in SPLITS:
-        d = out_dir / s
-        if d.exists() and any(d.iterdir()):
-            raise LandguiError(f"{d} already holds files; choose an empty --out folder to materialize a split")
+    check_materialize_target(out_dir)
     staging = out_dir / ".landgui-layout.partial"
     if staging.exists():
         shutil.rmtree(staging)  # left by a killed run: landgui's own folder
@@ -235,6 +232,14 @@ def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_materialize_target(out_dir: Path) -> None:
+    """A materialized layout never goes over files: OUT/{train,val,test} must be empty or absent."""
+    for s in SPLITS:
+        d = out_dir / s
+        if d.is_dir() and any(d.iterdir()):
+            raise LandguiError(f"{d} already holds files; choose an empty --out folder to materialize a split")
 
 
 def split_entry_path(root: Path, rel: str) -> Path:

@@ -202,8 +202,8 @@ class LabelPanel(QGroupBox):
         enabled = res is not None
         for b in (self.uncertain_button, self.save_button, self.finetune_button):
             b.setEnabled(enabled)
-        self.undo_button.setEnabled(bool(c and c._undo))
-        self.redo_button.setEnabled(bool(c and c._redo))
+        self.undo_button.setEnabled(bool(c and c.can_undo))
+        self.redo_button.setEnabled(bool(c and c.can_redo))
         if res is None or c is None:
             self.select_item.setPath(QPainterPath())
             self.keys_label.setText("")

@@ -51,38 +51,34 @@ def export(
         raise write_error(summary_path, exc) from None
     written: dict[str, str] = {}
     table = code_colours(result.labels, palette)
+
+    def write(kind: str, suffix: str, writer: Any) -> None:  # writer(tmp path): the file, whole or not at all
+        p = out / f"{name}.{suffix}"
+        with atomic_path(p) as tmp:
+            writer(tmp)
+        written[kind] = str(p)
+
     if "png" in formats:
-        p = out / f"{name}.classes.png"
-        with atomic_path(p) as tmp:
-            _write_class_png(result, tmp, table)
-        written["classes_png"] = str(p)
-        p = out / f"{name}.overlay.png"
-        with atomic_path(p) as tmp:
-            _write_overlay_png(result, scene, palette, tmp, opacity, hidden, overlay_max_side)
-        written["overlay_png"] = str(p)
-        p = out / f"{name}.overview.png"
-        with atomic_path(p) as tmp:
-            overlay_figure(result, scene.overview(2048), palette, opacity, hidden).savefig(tmp, dpi=100, format="png")
-        written["overview_png"] = str(p)
+        write("classes_png", "classes.png", lambda t: _write_class_png(result, t, table))
+        write(
+            "overlay_png",
+            "overlay.png",
+            lambda t: _write_overlay_png(result, scene, palette, t, opacity, hidden, overlay_max_side),
+        )
+        write(
+            "overview_png",
+            "overview.png",
+            lambda t: overlay_figure(result, scene.overview(2048), palette, opacity, hidden).savefig(
+                t, dpi=100, format="png"
+            ),
+        )
     if "csv" in formats:
-        p = out / f"{name}.patches.csv"
-        with atomic_path(p) as tmp:
-            _write_patches_csv(result, tmp)
-        written["patches_csv"] = str(p)
+        write("patches_csv", "patches.csv", lambda t: _write_patches_csv(result, t))
     if result.crs is not None and "geotiff" in formats:
-        p = out / f"{name}.classes.tif"
-        with atomic_path(p) as tmp:
-            _write_geotiff(result, tmp, table)
-        written["geotiff"] = str(p)
-        p = out / f"{name}.confidence.tif"
-        with atomic_path(p) as tmp:
-            _write_confidence_geotiff(result, tmp)
-        written["confidence_geotiff"] = str(p)
+        write("geotiff", "classes.tif", lambda t: _write_geotiff(result, t, table))
+        write("confidence_geotiff", "confidence.tif", lambda t: _write_confidence_geotiff(result, t))
     if result.crs is not None and "geojson" in formats:
-        p = out / f"{name}.classes.geojson"
-        with atomic_path(p) as tmp:
-            _write_geojson(result, tmp)
-        written["geojson"] = str(p)
+        write("geojson", "classes.geojson", lambda t: _write_geojson(result, t))
     summary = summary_dict(result)
     summary["files"] = written
     write_json_atomic(summary_path, summary)  # last: the marker that the scene's outputs are complete
