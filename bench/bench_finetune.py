@@ -43,23 +43,27 @@ def main() -> None:
     args = ap.parse_args()
 
     from landgui.core import data as D
+    from landgui.core import engine as E
     from landgui.core import finetune as F
-    from landgui.core.models import load_run
+    from landgui.core.head import train_head
     from landgui.core.runs import read_run
     from landgui.core.split import load_split
     from landgui.core.training import TrainParams
 
     meta = read_run(args.parent)
     labels, size = meta.labels, meta.image_size
-    backbone, head = F.split_model(load_run(args.parent).model)
+    # the product's path: features from the parent's LiteRT backbone, the head trained in NumPy
+    pred = E.load_predictor(args.parent, "litert")
+    assert pred.has_features, "the parent's LiteRT file has no features output"
+    extract, head = pred.features, pred.head
     recipe = TrainParams(**meta.config["params"]).augment_recipe()
     t = time.perf_counter()
     aid_paths, aid_y = F.labelled_files(args.aid, labels)
     test, _ = D.split_files(load_split(meta.config["split"]), "test", labels)
     rpaths, ry, source = F.replay_files(meta, F.REPLAY_PER_CLASS, 0)
-    f_aid = F.backbone_features(backbone, aid_paths, size)
-    f_test = F.backbone_features(backbone, test.paths, size)
-    f_rep = F.backbone_features(backbone, rpaths, size)
+    f_aid = F.backbone_features(extract, aid_paths, size)
+    f_test = F.backbone_features(extract, test.paths, size)
+    f_rep = F.backbone_features(extract, rpaths, size)
     print(f"features of {len(aid_paths)} + {len(test.paths)} + {len(rpaths)} images: {time.perf_counter() - t:.1f} s")
 
     # halves of aid_cross: stratified, fixed seed
@@ -73,9 +77,9 @@ def main() -> None:
     present = sorted(set(aid_y.tolist()))
 
     def scores(h) -> dict:
-        pb = h.predict(f_aid[half_b], verbose=0).argmax(1)
+        pb = h(f_aid[half_b]).argmax(1)
         yb = aid_y[half_b]
-        pt = h.predict(f_test, verbose=0).argmax(1)
+        pt = h(f_test).argmax(1)
         return {
             "aid_half_b": float((pb == yb).mean()),
             "aid_per_class": {labels[c]: float((pb[yb == c] == c).mean()) for c in present},
@@ -94,13 +98,13 @@ def main() -> None:
             r = np.random.default_rng(1000 * k + d)
             pick = np.concatenate([r.choice(half_a[aid_y[half_a] == c], k, replace=False) for c in present])
             t = time.perf_counter()
-            fc = F.backbone_features(backbone, [aid_paths[i] for i in pick], size, views=views, recipe=recipe, seed=d)
+            fc = F.backbone_features(extract, [aid_paths[i] for i in pick], size, views=views, recipe=recipe, seed=d)
             x = np.concatenate([f_rep, fc])
             y = np.concatenate([ry, np.tile(aid_y[pick], 1 + views)])
             w = np.concatenate(
                 [np.ones(len(f_rep), np.float32), np.full(len(fc), F.CORRECTION_WEIGHT / (1 + views), np.float32)]
             )
-            new, _ = F.train_head(head, x, y, w, seed=d)
+            new, _ = train_head(head, x, y, w, epochs=F.FINETUNE_EPOCHS, seed=d)
             secs = time.perf_counter() - t
             s = scores(new)
             rows.append({"k": k, "draw": d, **s, "seconds": round(secs, 2), "picked": [aid_paths[i] for i in pick]})

@@ -117,7 +117,7 @@ def segment(run: str | Path, scene: str | Path, **kw: Any) -> Any:
 
 
 def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", formats: tuple = ("png", "csv")) -> dict:
-    """Write a SceneResult's maps (png, csv, geotiff, geojson) like ``landgui segment``."""
+    """Write a SceneResult's maps (png, csv, geotiff, geojson, gpkg) like ``landgui segment``."""
     from landgui.core.palette import run_palette
     from landgui.core.scenes import export as _export
     from landgui.core.scenes import open_scene, output_name

@@ -77,7 +77,14 @@ def _train_progress(quiet: bool):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    progress = _train_progress(args.quiet)
+    bar = _train_progress(args.quiet)
+
+    def progress(r: dict) -> None:
+        if r["kind"] == "note":  # e.g. --devices all on a machine without a GPU
+            print(f"landgui: note: {r['message']}", file=sys.stderr)
+        else:
+            bar(r)
+
     try:
         result = _train_or_resume(args, progress)
     except KeyboardInterrupt:
@@ -102,7 +109,7 @@ def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
     from landgui.core.models import ModelSpec
 
     if args.resume:
-        result = T.resume(args.resume, progress=progress)
+        result = T.resume(args.resume, devices=args.devices, progress=progress)
     else:
         if not args.split or not args.out:
             raise LandguiError("give SPLIT_DIR and --out RUN_DIR (or --resume RUN_DIR)")
@@ -123,6 +130,7 @@ def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
             augment=not args.no_augment,
             patience=args.patience,
             fast_path=not args.no_fast_path,
+            devices=1 if args.devices is None else args.devices,
         )
         result = T.train(args.split, args.out, spec, params, overwrite=args.overwrite, progress=progress)
     return result
@@ -159,9 +167,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        from landgui.core.runs import RunFolder
+
         print(report_text(result))
         print(
-            f"\nwrote {result.get('written_to', args.run)}/evaluation-{name}.json, predictions-{name}.csv, "
+            f"\nwrote {RunFolder(result.get('written_to', args.run)).evaluation_file(name)}, predictions-{name}.csv, "
             f"confusion-{name}.png, per-class-{name}.png"
         )
     return 0
@@ -255,37 +265,71 @@ def _note_stage(quiet: bool) -> Any:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    import json
-
     from landgui.core.atomic import ensure_writable_dir
-    from landgui.core.engine import load_predictor
-    from landgui.core.palette import run_palette
-    from landgui.core.progress import TerminalProgress
-    from landgui.core.scenes import classify_scene, demo_scene_path, export, open_scene, output_name
+    from landgui.core.scenes import demo_scene_path
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    unknown = set(formats) - {"png", "csv", "geotiff", "geojson"}
+    unknown = set(formats) - {"png", "csv", "geotiff", "geojson", "gpkg"}
     if unknown or not formats:
         raise LandguiError(
-            f"unknown or no format(s) {sorted(unknown) or repr(args.formats)}; choose from png, csv, geotiff, geojson"
+            f"unknown or no format(s) {sorted(unknown) or repr(args.formats)}; choose from png, csv, geotiff, geojson, gpkg"
         )
     if args.batch is not None and args.batch < 1:
         raise LandguiError(f"--batch must be at least 1, got {args.batch}")
+    if args.block_rows is not None and args.block_rows < 1:
+        raise LandguiError(f"--block-rows must be at least 1, got {args.block_rows}")
     from landgui.core.scenes import UNCERTAIN_BELOW
 
     if args.uncertain_below is None:
         args.uncertain_below = UNCERTAIN_BELOW
     if not 0.0 <= args.uncertain_below <= 1.0:
         raise LandguiError(f"--uncertain-below must be between 0 and 1, got {args.uncertain_below}")
+    if args.cluster:
+        from landgui.core.cluster import parse_spec, require_dask
+
+        if args.adapt:
+            raise LandguiError(
+                "--adapt does not run on a --cluster (it adapts the Keras model to each scene); "
+                "map those scenes without --cluster"
+            )
+        parse_spec(args.cluster)
+        require_dask()
+    elif args.block_rows is not None:
+        raise LandguiError("--block-rows applies to --cluster only")
     ensure_writable_dir(args.out, create=False)  # before loading the model: a bad --out fails at once
+    scenes = [str(demo_scene_path()) if s == "demo" else s for s in args.scenes]
+    if args.cluster:
+        try:
+            labels, palette, rows = _segment_on_cluster(args, scenes, formats)
+        except KeyboardInterrupt:
+            print(
+                f"\nlandgui: interrupted: the cluster's remaining tasks were cancelled; finished scenes are in {args.out}",
+                file=sys.stderr,
+            )
+            return 130
+    else:
+        labels, palette, rows = _segment_in_process(args, scenes, formats)
+    if len(scenes) > 1:
+        _write_batch_outputs(args, rows, labels, palette, formats)
+    return 0 if not any(r["error"] for r in rows) else 1
+
+
+def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tuple[str, ...]) -> tuple:
+    """Map the scenes one after the other in this process; returns (labels, palette, summary rows)."""
+    from landgui.core.engine import load_predictor
+    from landgui.core.palette import run_palette
+    from landgui.core.progress import TerminalProgress
+    from landgui.core.scenes import classify_scene, export, open_scene
+    from landgui.core.scenes.mosaic import scene_row
+
     run = load_predictor(args.run, "keras" if args.adapt else args.engine, progress=_note_stage(args.quiet))
     palette = run_palette(args.run, run.labels)
-    scenes = [str(demo_scene_path()) if s == "demo" else s for s in args.scenes]
-    failures = 0
-    taken: set[str] = set()
-    for path in scenes:
+    rows: list[dict] = []
+    for path, (name, name_error) in zip(scenes, _output_names(scenes, args.out), strict=True):
         bar = TerminalProgress(enabled=not args.quiet, unit="patches")
         try:
+            if name_error:
+                raise LandguiError(name_error)
             scene = open_scene(path)
             try:
                 res = classify_scene(
@@ -302,23 +346,134 @@ def _cmd_segment(args: argparse.Namespace) -> int:
                     adapt=args.adapt,
                     progress=bar,
                 )
-                files = export(res, scene, args.out, output_name(path, args.out, taken), palette, formats)
+                files = export(res, scene, args.out, name, palette, formats)
             finally:
                 scene.close()
         except LandguiError as exc:
             if len(scenes) == 1:
                 raise
             print(f"landgui: error: {path}: {exc}", file=sys.stderr)
-            failures += 1
+            rows.append(scene_row(path, name, None, str(exc)))
             continue
-        cov = ", ".join(f"{k} {v:.1%}" for k, v in res.coverage.items())
-        print(
-            f"{path}: {res.grid.rows}x{res.grid.cols} patches in {res.seconds:.1f} s "
-            f"({res.patches_per_s:,.0f} patches/s, {res.engine}); {cov}"
+        _print_scene(args, path, res, files)
+        rows.append(scene_row(path, name, res))
+    return run.labels, palette, rows
+
+
+def _segment_on_cluster(args: argparse.Namespace, scenes: list[str], formats: tuple[str, ...]) -> tuple:
+    """Map the scenes on a Dask cluster (landgui.core.scenes.blocks), exporting each here as it
+    completes; returns (labels, palette, summary rows)."""
+    from landgui.core.cluster import connect, describe
+    from landgui.core.palette import run_palette
+    from landgui.core.progress import TerminalProgress
+    from landgui.core.runs import read_run
+    from landgui.core.scenes import export, open_scene
+    from landgui.core.scenes.blocks import MapSettings, map_on_cluster
+    from landgui.core.scenes.mosaic import scene_row
+
+    info = read_run(args.run)  # a bad run fails before any worker starts
+    palette = run_palette(args.run, info.labels)
+    named = _output_names(scenes, args.out)  # in the order given, whatever finishes first
+    names = [n for n, _ in named]
+    rows = [scene_row(p, n, None, why or "not mapped") for p, (n, why) in zip(scenes, named, strict=True)]
+    todo = [i for i, (_, why) in enumerate(named) if not why]
+    for i, (_, why) in enumerate(named):
+        if why and len(scenes) > 1:
+            print(f"landgui: error: {scenes[i]}: {why}", file=sys.stderr)
+    bar = TerminalProgress(enabled=not args.quiet, unit="patches")
+    settings = MapSettings(
+        patch=args.patch,
+        stride=args.stride,
+        batch=args.batch,
+        edge=args.edge,
+        ignore_nodata=args.ignore_nodata,
+        uncertain_below=args.uncertain_below,
+    )
+
+    def on_scene(j: int, path: str, res: Any, error: str | None) -> None:
+        i = todo[j]
+        files: dict[str, str] = {}
+        if res is not None:
+            try:
+                scene = open_scene(path)
+                try:
+                    files = export(res, scene, args.out, names[i], palette, formats)
+                finally:
+                    scene.close()
+            except LandguiError as exc:
+                error = str(exc)
+        if bar.enabled and bar._tty:
+            bar.stream.write("\r\x1b[K")  # the scene's line replaces the bar's; the bar redraws below
+        if error is not None:
+            rows[i] = scene_row(path, names[i], None, error)
+            if len(scenes) > 1:
+                print(f"landgui: error: {path}: {error}", file=sys.stderr, flush=True)
+            return
+        _print_scene(args, path, res, files)
+        rows[i] = scene_row(path, names[i], res)
+
+    with connect(args.cluster) as client:
+        if not args.quiet:
+            print(f"cluster {args.cluster}: {describe(client)}", file=sys.stderr)
+        map_on_cluster(
+            client,
+            args.run,
+            [scenes[i] for i in todo],
+            on_scene,
+            engine=args.engine,
+            settings=settings,
+            block_rows=args.block_rows,
+            progress=bar,
         )
-        if args.json:
-            print(json.dumps(files, indent=2))
-    return 0 if not failures else 1
+    if len(scenes) == 1 and rows[0]["error"]:
+        raise LandguiError(rows[0]["error"])
+    return info.labels, palette, rows
+
+
+def _output_names(scenes: list[str], out: str) -> list[tuple[str, str | None]]:
+    """(file name stem, None) per scene in the order given, or (stem, why it cannot have one)."""
+    from landgui.core.scenes import output_name
+
+    taken: set[str] = set()
+    names: list[tuple[str, str | None]] = []
+    for path in scenes:
+        try:
+            names.append((output_name(path, out, taken), None))
+        except LandguiError as exc:
+            names.append((Path(path).stem, str(exc)))
+    return names
+
+
+def _print_scene(args: argparse.Namespace, path: str, res: Any, files: dict[str, str]) -> None:
+    import json
+
+    cov = ", ".join(f"{k} {v:.1%}" for k, v in res.coverage.items())
+    print(
+        f"{path}: {res.grid.rows}x{res.grid.cols} patches in {res.seconds:.1f} s "
+        f"({res.patches_per_s:,.0f} patches/s, {res.engine}); {cov}",
+        flush=True,
+    )
+    if args.json:
+        print(json.dumps(files, indent=2))
+
+
+def _write_batch_outputs(
+    args: argparse.Namespace, rows: list[dict], labels: list[str], palette: dict, formats: tuple[str, ...]
+) -> None:
+    """summary.csv, coverage.csv and (georeferenced scenes in one CRS) mosaic.classes.vrt in --out."""
+    from landgui.core.atomic import ensure_writable_dir
+    from landgui.core.scenes.mosaic import write_batch_summary, write_mosaic_vrt
+
+    out = ensure_writable_dir(args.out)
+    written = list(write_batch_summary(out, rows, labels).values())
+    if "geotiff" in formats:
+        vrt, why_not = write_mosaic_vrt(out, [r["name"] for r in rows if not r["error"]], labels, palette)
+        if vrt is not None:
+            written.append(str(vrt))
+        elif why_not:
+            print(f"landgui: note: {why_not}", file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {', '.join(written)}")
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
@@ -414,12 +569,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, help="epochs (head epochs for transfer; default 25 scratch, 15 transfer)")
     t.add_argument("--fine-tune-epochs", type=int, default=0, help="transfer stage 2 epochs (default 0 = off)")
     t.add_argument("--fine-tune-layers", type=int, default=40, help="backbone layers unfrozen in stage 2 (default 40)")
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="global batch size: with --devices N each device takes an equal share of it (default 32)",
+    )
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--patience", type=int, default=5, help="early-stopping patience on val_loss (default 5)")
     t.add_argument("--no-augment", action="store_true", help="no data augmentation")
     t.add_argument("--no-fast-path", action="store_true", help="train the transfer head with plain fit (slower)")
+    t.add_argument(
+        "--devices",
+        metavar="all|N",
+        help="train on N devices, or all, with tf.distribute.MirroredStrategy: the visible GPUs, else the CPU "
+        "(split into logical devices with LANDGUI_LOGICAL_CPUS=N to try it); --batch-size is the global batch. "
+        "Default 1: one device, no strategy; --resume keeps the run's devices unless given",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -504,7 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sg.add_argument("--edge", choices=["pad", "skip"], default="pad", help="partial edge patches: mirror-pad or skip")
     sg.add_argument("--ignore-nodata", action="store_true", help="leave patches that are mostly no-data unclassified")
-    sg.add_argument("--formats", default="png,csv,geotiff,geojson", help="comma list of png,csv,geotiff,geojson")
+    sg.add_argument(
+        "--formats", default="png,csv,geotiff,geojson,gpkg", help="comma list of png,csv,geotiff,geojson,gpkg"
+    )
     sg.add_argument(
         "--uncertain-below",
         type=float,
@@ -518,6 +687,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="adapt the model to each scene first (batch-norm statistics of its patches; the run is not changed)",
     )
     sg.add_argument("--engine", choices=["auto", "litert", "keras"], default="auto", help=ENGINE_HELP)
+    sg.add_argument(
+        "--cluster",
+        metavar="local:N|tcp://HOST:8786",
+        help="map on a Dask cluster: N worker processes here, or the scheduler of workers started with "
+        "'dask scheduler' and 'dask worker' (they must read the run and the scenes at the same paths); "
+        'needs pip install "landgui[cluster]" (default: in this process)',
+    )
+    sg.add_argument(
+        "--block-rows",
+        type=int,
+        metavar="N",
+        help="with --cluster: patch rows per task of a GeoTIFF (default: about 16 megapixels of scene per task)",
+    )
     sg.add_argument("--json", action="store_true", help="print the written files as JSON")
     sg.add_argument("--quiet", action="store_true")
     sg.set_defaults(func=_cmd_segment)

@@ -22,11 +22,13 @@ def kaggle4() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory, monkeypatch):
-    """QSettings, the user cache and the log go to a per-test folder, never the developer's real ones."""
+    """QSettings, the user cache, the log and the session go to a per-test folder, never the
+    developer's real ones."""
     base = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))  # landgui.log and the app's session.json
+    monkeypatch.setenv("LOCALAPPDATA", str(base / "state"))  # the state folder on Windows
     monkeypatch.setenv("LANDGUI_CACHE_DIR", str(base / "cache" / "landgui"))
     yield
 

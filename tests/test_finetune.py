@@ -99,3 +99,87 @@ def test_a_scratch_run_cannot_be_fine_tuned_on_corrections(tiny_split, tmp_path)
     corr = _corrections(tmp_path / "corr", "water", (30, 60, 120), n=2)
     with pytest.raises(LandguiError, match="needs a transfer run"):
         finetune(tmp_path / "run", [corr], tmp_path / "new")
+
+
+def test_the_numpy_head_runs_as_the_keras_head_and_learns(parent):
+    from landgui.core.finetune import split_model
+    from landgui.core.head import LinearHead, train_head
+    from landgui.core.models import load_run
+
+    _, head = split_model(load_run(parent / "run").model)
+    lin = LinearHead.from_keras(head)
+    rng = np.random.default_rng(0)
+    f = rng.normal(0, 1, (60, lin.n_features)).astype(np.float32)
+    assert np.abs(lin(f) - head.predict(f, verbose=0)).max() < 1e-5
+    y = f[:, :3].argmax(1)  # a planted rule the parent's head does not know
+    w = np.ones(len(f), np.float32)
+    new, hist = train_head(lin, f, y, w, epochs=40, lr=1e-2, seed=3)
+    again, _ = train_head(lin, f, y, w, epochs=40, lr=1e-2, seed=3)
+    assert np.array_equal(new.kernel, again.kernel), "seeded: the same head twice"
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
+    assert (new(f).argmax(1) == y).mean() > 0.9 > (lin(f).argmax(1) == y).mean()
+    assert np.abs(new.to_keras(head).predict(f, verbose=0) - new(f)).max() < 1e-5  # saved as Keras, same answers
+    assert np.array_equal(lin.kernel, LinearHead.from_keras(head).kernel), "the parent's head is not changed"
+    plain = LinearHead(new.kernel, new.bias)  # a head without feature standardisation (the shipped model)
+    assert np.allclose(plain(f).sum(1), 1.0, atol=1e-5)
+
+
+def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no_conversion(parent, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from landgui.core import engine as E
+
+    if not E.litert_available():
+        pytest.skip("ai-edge-litert is not installed")
+    run = tmp_path / "run"
+    shutil.copytree(parent / "run", run)
+    rng = np.random.default_rng(1)
+    x = np.clip(rng.integers(0, 256, (20, 1, 1, 3)) + rng.normal(0, 30, (20, 32, 32, 3)), 0, 255).astype(np.float32)
+    lite = E.load_predictor(run, "litert")  # converted: the backbone alone plus head.npz
+    meta = json.loads((run / E.LITERT_META).read_text())
+    assert meta["head"] == "head.npz" and meta["format"] == E.LITERT_FORMAT and lite.has_features
+    assert np.abs(lite(x) - E.load_predictor(run, "keras")(x)).max() < 1e-4
+    corr = _corrections(tmp_path / "corr", "desert", (150, 40, 160), n=3)
+    code = (
+        "import sys; from landgui.core.finetune import plan_finetune, fit_head; "
+        f"f = fit_head(plan_finetune({str(run)!r}, [{str(corr)!r}], {str(tmp_path / 'x')!r}, epochs=3)); "
+        "print('TF', 'tensorflow' in sys.modules, f.features, f.predictor is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "TF False litert True" in out.stdout, out.stdout + out.stderr
+    assert not (tmp_path / "x").exists(), "fitting a head writes no run"
+    finetune_new = tmp_path / "new"
+    from landgui.core.finetune import finetune
+
+    res = finetune(run, [corr], finetune_new, epochs=3)
+    assert json.loads((finetune_new / "config.json").read_text())["finetune"]["features"] == "litert"
+    assert os.path.samefile(finetune_new / E.LITERT_FILE, run / E.LITERT_FILE) or (
+        (finetune_new / E.LITERT_FILE).read_bytes() == (run / E.LITERT_FILE).read_bytes()
+    ), "the parent's LiteRT backbone is shared, not converted again"
+    assert json.loads((finetune_new / E.LITERT_META).read_text())["head"] == "head.npz"
+    E.clear_cache()
+    pl = E.load_predictor(finetune_new, "litert")(x)
+    pk = E.load_predictor(finetune_new, "keras")(x)
+    assert np.abs(pl - pk).max() < 1e-4, "the shared backbone with the new head is the saved Keras model"
+    assert res.epochs == 3
+
+    # a scene mapped with the parent keeps its features; the new head re-maps it without the network
+    from synth import write_image
+
+    from landgui.core import scenes as S
+
+    img = np.concatenate([x[i].astype(np.uint8) for i in range(6)], axis=1)  # 32 x 192 px: 6 patches
+    write_image(tmp_path / "scene.png", img)
+    sc = S.open_scene(tmp_path / "scene.png")
+    before = S.classify_scene(lite, lite.labels, 32, sc, patch=32, keep_features=True)
+    assert before.features.shape == (6, lite.head.n_features) and before.features_from == E.file_sha256(lite.path)
+    new_pred = E.load_predictor(finetune_new, "litert")
+    again = S.reclassify_with_head(before, new_pred)
+    direct = S.classify_scene(new_pred, new_pred.labels, 32, sc, patch=32)
+    assert again is not None and again.run == str(finetune_new.resolve())
+    assert np.abs(again.probs - direct.probs).max() < 1e-5 and (again.classes == direct.classes).all()
+    assert S.reclassify_with_head(direct, new_pred) is None, "no features kept: re-map the usual way"
+    sc.close()

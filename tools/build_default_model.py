@@ -34,7 +34,7 @@ from landgui.core.runs import shipped_run_dir  # noqa: E402
 from landgui.core.split import SplitParams, write_split  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "patches"
-COPY = ("model.keras", "model.tflite", "model.tflite.json", "labels.json", "palette.json", "history.json")
+COPY = ("model.keras", "model.tflite", "model.tflite.json", "head.npz", "labels.json", "palette.json", "history.json")
 
 
 def summary(ev: dict) -> dict:

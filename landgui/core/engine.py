@@ -35,6 +35,9 @@ from landgui.core.errors import LandguiError
 ENGINES = ("auto", "litert", "keras")
 LITERT_FILE = "model.tflite"
 LITERT_META = "model.tflite.json"
+# 2: a transfer model is its backbone plus head.npz (features for teach-your-scene); files of an
+# older format are converted again once
+LITERT_FORMAT = 2
 
 
 def litert_available() -> bool:
@@ -101,53 +104,157 @@ class KerasPredictor(Predictor):
 
 
 class LiteRTPredictor(Predictor):
+    """A run's model in the LiteRT interpreter.
+
+    A transfer model is converted as its backbone alone, whose output is the pooled features, plus
+    its head in NumPy (``head``, :class:`landgui.core.head.LinearHead`, ``head.npz`` beside the
+    file; :func:`export_litert`). So a scene's features can be kept from a map and a retrained head
+    applied to them, or to the features of new images, without TensorFlow; a run fine-tuned on
+    corrections shares its parent's file and brings its own head. Any other model is converted
+    whole and its output is the probabilities."""
+
     engine = "litert"
 
-    def __init__(self, tflite: Path, run_dir: Path, labels: list[str], image_size: int, n_threads: int) -> None:
+    def __init__(
+        self, tflite: Path, run_dir: Path, labels: list[str], image_size: int, n_threads: int, head: Any = None
+    ) -> None:
         super().__init__(run_dir, labels, image_size)
         from ai_edge_litert.interpreter import Interpreter
 
-        self.path, self.n_threads = tflite, n_threads
+        self.path, self.n_threads, self.head = tflite, n_threads, head
         try:
             self._it = Interpreter(model_path=str(tflite), num_threads=n_threads)
         except Exception as exc:  # noqa: BLE001 - a damaged file: one line, the user can delete it
             raise LandguiError(f"cannot load {tflite}: {str(exc)[:160]} (delete it to convert again)") from None
         self._in = self._it.get_input_details()[0]["index"]
-        self._out = self._it.get_output_details()[0]["index"]
-        self._batch = -1
+        out = self._it.get_output_details()[0]
+        self._out = out["index"]
+        width = int(out["shape"][-1])
+        if head is not None and width != head.n_features:
+            raise LandguiError(
+                f"{tflite} gives {width} features, its head wants {head.n_features}; delete it to convert again"
+            )
+        if head is None and width != len(labels):
+            raise LandguiError(f"{tflite} gives {width} outputs for {len(labels)} classes; delete it to convert again")
+        self._batch = [-1]  # shared with the predictors made by with_head, as the interpreter is
         self._lock = threading.Lock()  # one interpreter: one caller at a time
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    @property
+    def has_features(self) -> bool:
+        return self.head is not None
+
+    @property
+    def backbone_id(self) -> str:
+        """The SHA-256 of the LiteRT file: features from files with one id are interchangeable
+        (a fine-tuned run's file is its parent's, linked or copied)."""
+        if not getattr(self, "_backbone_id", ""):
+            self._backbone_id = file_sha256(self.path)
+        return self._backbone_id
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)
         with self._lock:
-            if n != self._batch:
+            if n != self._batch[0]:
                 self._it.resize_tensor_input(self._in, [n, self.image_size, self.image_size, 3])
                 self._it.allocate_tensors()
-                self._batch = n
+                self._batch[0] = n
             self._it.set_tensor(self._in, np.ascontiguousarray(batch, dtype=np.float32))
             self._it.invoke()
             return self._it.get_tensor(self._out).copy()
 
+    def _no_features(self) -> LandguiError:
+        return LandguiError(
+            f"{self.path} is not a transfer model converted with its features; delete it to convert again"
+        )
 
-def export_litert(model: Any, path: Path) -> None:
-    """Convert a Keras model to a LiteRT file, written under a temporary name then renamed."""
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        out = self._invoke(batch)
+        return out if self.head is None else self.head(out)
+
+    def predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, features) of a batch, in one pass (a transfer model)."""
+        feats = self.features(batch)
+        assert self.head is not None
+        return self.head(feats), feats
+
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        """The backbone's pooled features of a batch (a transfer model converted with them)."""
+        if self.head is None:
+            raise self._no_features()
+        return self._invoke(batch)
+
+    def with_head(self, head: Any, run_dir: Path, labels: list[str] | None = None) -> LiteRTPredictor:
+        """A predictor of the same backbone with another head (a fine-tuned run), sharing this
+        interpreter: no file, no conversion."""
+        import copy
+
+        if self.head is None:
+            raise self._no_features()
+        new = copy.copy(self)
+        new.head, new.run_dir, new.labels = head, Path(run_dir), list(labels or self.labels)
+        return new
+
+
+def export_litert(model: Any, path: Path) -> str | None:
+    """Convert a Keras model to a LiteRT file, written under a temporary name then renamed.
+
+    A transfer model is converted as its backbone alone and its head saved beside it in NumPy
+    (``head.npz``, see :class:`LiteRTPredictor`); returns that file's name, or None for a model
+    converted whole."""
+    from landgui.core.finetune import split_model
+    from landgui.core.head import HEAD_FILE, LinearHead
+
+    try:
+        backbone, head = split_model(model)
+        linear = LinearHead.from_keras(head)
+    except LandguiError:
+        backbone, linear = model, None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".tflite", prefix=".converting-", dir=path.parent)
     os.close(fd)
     try:
-        model.export(tmp, format="litert", verbose=False)
+        if linear is not None:
+            linear.save(path.parent / HEAD_FILE)
+        backbone.export(tmp, format="litert", verbose=False)
         os.replace(tmp, path)
     except Exception as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise LandguiError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if isinstance(exc, LandguiError):
+            raise
         raise LandguiError(f"could not convert the model to LiteRT: {type(exc).__name__}: {str(exc)[:160]}") from None
+    return None if linear is None else HEAD_FILE
 
 
 def _cache_dir() -> Path:
     from landgui.core.efficientnet_lite import cache_dir
 
     return cache_dir() / "litert"
+
+
+def current_litert_file(run_dir: str | Path, sha: str | None = None) -> Path | None:
+    """The run's LiteRT file if one made from its current model exists (no conversion), else None."""
+    from landgui.core.runs import resolve_run
+
+    run = resolve_run(run_dir)
+    try:
+        sha = sha or file_sha256(run / "model.keras")
+    except OSError:
+        return None
+    for place in (run, _cache_dir() / sha[:16]):
+        meta = place / LITERT_META
+        try:
+            info = json.loads(meta.read_text())
+            if (
+                (place / LITERT_FILE).is_file()
+                and info.get("model_sha256") == sha
+                and info.get("format") == LITERT_FORMAT
+            ):
+                return place / LITERT_FILE
+        except (OSError, ValueError):
+            pass
+    return None
 
 
 def litert_file(
@@ -161,13 +268,9 @@ def litert_file(
 
     run = resolve_run(run_dir)
     sha = file_sha256(run / "model.keras")
-    for place in (run, _cache_dir() / sha[:16]):
-        meta = place / LITERT_META
-        try:
-            if (place / LITERT_FILE).is_file() and json.loads(meta.read_text()).get("model_sha256") == sha:
-                return place / LITERT_FILE
-        except (OSError, ValueError):
-            pass
+    found = current_litert_file(run, sha)
+    if found is not None:
+        return found
     place = run if os.access(run, os.W_OK) and not is_shipped(run) else _cache_dir() / sha[:16]
     if progress:
         progress("converting the model to LiteRT (once per model)", 0, 1)
@@ -175,9 +278,15 @@ def litert_file(
         from landgui.core.models import load_run
 
         model = load_run(run).model
-    export_litert(model, place / LITERT_FILE)
+    head = export_litert(model, place / LITERT_FILE)
+    meta = {
+        "model_sha256": sha,
+        "format": LITERT_FORMAT,
+        "landgui_version": __version__,
+        **({"head": head} if head else {}),
+    }
     try:
-        (place / LITERT_META).write_text(json.dumps({"model_sha256": sha, "landgui_version": __version__}, indent=2))
+        (place / LITERT_META).write_text(json.dumps(meta, indent=2))
     except OSError as exc:
         raise LandguiError(f"cannot write {place / LITERT_META}: {exc.strerror or exc}") from None
     if progress:
@@ -204,7 +313,49 @@ def load_predictor(
         return KerasPredictor(run.model, run.run_dir, run.labels, run.image_size)
     info = read_run(run_dir)
     path = litert_file(info.run_dir, progress=progress)
-    return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n_threads or threads.available_cores())
+    head = None
+    try:
+        head_file = json.loads((path.parent / LITERT_META).read_text()).get("head")
+    except (OSError, ValueError):
+        head_file = None
+    if head_file:
+        from landgui.core.head import LinearHead
+
+        head = LinearHead.load(path.parent / head_file)
+    n = n_threads or threads.available_cores()
+    return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n, head=head)
+
+
+def share_litert(parent_tflite: Path, run_dir: Path, head: Any) -> Path:
+    """Give a run fine-tuned from a transfer run (same backbone, new head) its LiteRT model at
+    once: the parent's file (linked, or copied where links are not possible) plus ``head.npz``,
+    and ``model.tflite.json`` naming the head. Call after the run's model.keras is written."""
+    from landgui.core.atomic import write_json_atomic
+    from landgui.core.head import HEAD_FILE
+
+    head.save(run_dir / HEAD_FILE)
+    dest = run_dir / LITERT_FILE
+    tmp = run_dir / f".{LITERT_FILE}.{os.getpid()}.partial"
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(parent_tflite, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(parent_tflite, tmp)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LandguiError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    meta = {
+        "model_sha256": file_sha256(run_dir / "model.keras"),
+        "format": LITERT_FORMAT,
+        "landgui_version": __version__,
+        "head": HEAD_FILE,
+    }
+    write_json_atomic(run_dir / LITERT_META, meta)
+    return dest
 
 
 _CACHE: dict[tuple, Predictor] = {}

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from landgui.core import data as D
-from landgui.core.atomic import write_json_atomic
 from landgui.core.errors import LandguiError
 from landgui.core.split import load_split
 
@@ -361,11 +360,13 @@ def write_results(run_dir: Path, result: dict) -> None:
     """The report files, each written whole (see :mod:`landgui.core.atomic`); the JSON last, as
     the marker that this evaluation is complete (an older one is removed first)."""
     from landgui.core.atomic import atomic_path, ensure_writable_dir, write_error, write_text_atomic
+    from landgui.core.runs import RunFolder
 
     split = result["split"]
     ensure_writable_dir(run_dir, "the evaluation folder")
     result["written_to"] = str(run_dir)
-    marker = run_dir / f"evaluation-{split}.json"
+    folder = RunFolder(run_dir)
+    marker = folder.evaluation_file(split)
     try:
         marker.unlink(missing_ok=True)
     except OSError as exc:
@@ -380,7 +381,7 @@ def write_results(run_dir: Path, result: dict) -> None:
         confusion_figure(result).savefig(tmp, dpi=110, format="png")
     with atomic_path(run_dir / f"per-class-{split}.png") as tmp:
         per_class_figure(result).savefig(tmp, dpi=110, format="png")
-    write_json_atomic(marker, result)
+    folder.write_evaluation(split, result)
 
 
 def _figure_axes(figure: Any, size: tuple[float, float]) -> tuple[Any, Any]:
@@ -498,10 +499,7 @@ def report_text(result: dict) -> str:
 
 
 def load_evaluation(run_dir: str | Path, split: str = "test") -> dict | None:
-    import json
+    """A written evaluation (``evaluation-<split>.json``), or None when it is missing or damaged."""
+    from landgui.core.runs import RunFolder
 
-    p = Path(run_dir) / f"evaluation-{split}.json"
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
+    return RunFolder(run_dir).evaluation(split)

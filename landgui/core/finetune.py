@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -95,7 +94,7 @@ def split_model(model: Any) -> tuple[Any, Any]:
 
 
 def backbone_features(
-    backbone: Any,
+    extract: Callable[[np.ndarray], np.ndarray],
     paths: list[str],
     size: int,
     *,
@@ -106,15 +105,13 @@ def backbone_features(
     should_stop: Callable[[], bool] | None = None,
     stage: str = "features",
 ) -> np.ndarray:
-    """Backbone features of each image, plus ``views`` augmented views of each (rows: all images
-    of view 0, then all of view 1, ...)."""
-    import tensorflow as tf
-
+    """Features of each image by ``extract`` ((N, S, S, 3) images -> (N, D) features; see
+    :func:`feature_extractor`), plus ``views`` augmented views of each (rows: all images of view 0,
+    then all of view 1, ...)."""
     from landgui.core import data as D
     from landgui.core.augment import augment_batch
 
     images = np.stack([D.load_resized(p, size) for p in paths]) if paths else np.zeros((0, size, size, 3), np.uint8)
-    fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
     seeds = np.random.SeedSequence(seed)
     out = []
     total = len(paths) * (1 + views)
@@ -126,11 +123,19 @@ def backbone_features(
             batch = images[start : start + 64]
             if v > 0:
                 batch = augment_batch(batch, seeds.spawn(1)[0], recipe)
-            out.append(np.asarray(fn(tf.convert_to_tensor(batch, tf.float32))))
+            out.append(np.asarray(extract(batch.astype(np.float32)), np.float32))
             done += len(batch)
             if progress:
                 progress(stage, done, total)
-    return np.concatenate(out) if out else np.zeros((0, int(backbone.output.shape[-1])), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def keras_extractor(backbone: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A Keras backbone as a features function (imports TensorFlow)."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
+    return lambda b: np.asarray(fn(tf.convert_to_tensor(b, tf.float32)))
 
 
 def _cache_dir() -> Path:
@@ -139,8 +144,8 @@ def _cache_dir() -> Path:
     return cache_dir() / "features"
 
 
-def _cached_features(model_sha: str, backbone: Any, paths: list[str], size: int, **kw: Any) -> np.ndarray:
-    h = hashlib.sha256(f"{model_sha}\n{size}\n".encode())
+def _cached_features(key: str, extract: Any, paths: list[str], size: int, **kw: Any) -> np.ndarray:
+    h = hashlib.sha256(f"{key}\n{size}\n".encode())
     for p in paths:
         st = os.stat(p)
         h.update(f"{p}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
@@ -149,7 +154,7 @@ def _cached_features(model_sha: str, backbone: Any, paths: list[str], size: int,
         return np.load(path)
     except (OSError, ValueError):
         pass
-    feats = backbone_features(backbone, paths, size, **kw)
+    feats = backbone_features(extract, paths, size, **kw)
     from landgui.core.atomic import atomic_path
 
     try:
@@ -161,39 +166,228 @@ def _cached_features(model_sha: str, backbone: Any, paths: list[str], size: int,
     return feats
 
 
-def train_head(
-    head: Any,
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
+@dataclass
+class FinetunePlan:
+    """What a fine-tune will do, checked before anything is computed or written."""
+
+    meta: Any  # the parent's RunInfo
+    out: Path
+    add: list[str]  # the corrections folders, this round's and the earlier rounds'
+    paths: list[str]  # the corrections' images
+    labels: np.ndarray  # their class indices
+    epochs: int = FINETUNE_EPOCHS
+    weight: float = CORRECTION_WEIGHT
+    replay_per_class: int = REPLAY_PER_CLASS
+    seed: int = 0
+    overwrite: bool = False
+
+
+@dataclass
+class FittedHead:
+    """The retrained head, and how it was trained."""
+
+    head: Any  # landgui.core.head.LinearHead
+    history: list[dict]
+    replay: int
+    replay_source: str
+    views: int
+    features: str  # "litert" (the parent's LiteRT backbone, no TensorFlow) or "keras"
+    predictor: Any = None  # fast path: the parent's LiteRT backbone with the new head, maps at once
+
+
+def plan_finetune(
+    parent: str | Path,
+    add: list[str | Path],
+    out: str | Path,
     *,
     epochs: int = FINETUNE_EPOCHS,
-    lr: float = 1e-3,
+    weight: float = CORRECTION_WEIGHT,
+    replay_per_class: int = REPLAY_PER_CLASS,
     seed: int = 0,
+    overwrite: bool = False,
+) -> FinetunePlan:
+    """Check a fine-tune's inputs (one clear error, nothing written)."""
+    from landgui.core.runs import RunFolder, read_run
+
+    if epochs < 1:
+        raise LandguiError(f"epochs must be at least 1, got {epochs}")
+    if not (weight > 0 and np.isfinite(weight)):
+        raise LandguiError(f"the corrections' weight must be a positive number, got {weight}")
+    if not add:
+        raise LandguiError("give at least one folder of corrections (--add FOLDER)")
+    meta = read_run(parent)
+    out = Path(out)
+    if out.resolve() == meta.run_dir.resolve():
+        raise LandguiError("the fine-tuned run needs its own folder: --out must differ from the parent run")
+    if RunFolder(out).is_run and not overwrite:
+        raise LandguiError(f"{out} already holds a run; use --overwrite to replace it")
+    if (meta.config.get("model") or {}).get("model", "transfer") != "transfer":
+        raise LandguiError("fine-tuning on corrections needs a transfer run (a backbone and a head); this is not one")
+    # a run fine-tuned before keeps learning from its earlier corrections (a second round adds to them)
+    earlier = [f for f in (meta.config.get("finetune") or {}).get("corrections", []) if Path(f).is_dir()]
+    given = {Path(f).resolve() for f in add}
+    folders = [str(f) for f in add] + [f for f in earlier if Path(f).resolve() not in given]
+    paths: list[str] = []
+    ys: list[np.ndarray] = []
+    for folder in folders:
+        p, y = labelled_files(folder, meta.labels)
+        paths += p
+        ys.append(y)
+    return FinetunePlan(
+        meta, out, folders, paths, np.concatenate(ys), epochs, weight, replay_per_class, seed, overwrite
+    )
+
+
+def _litert_backbone(meta: Any) -> Any:
+    """The parent's LiteRT predictor if it is a backbone with a NumPy head (features without
+    TensorFlow), else None. Uses the model already loaded for mapping when there is one."""
+    from landgui.core import engine
+
+    if not engine.litert_available() or engine.current_litert_file(meta.run_dir) is None:
+        return None  # no conversion here (20 s): the Keras backbone is quicker for a few images
+    try:
+        pred = engine.cached_predictor(meta.run_dir, "litert")
+    except LandguiError:
+        return None
+    return pred if getattr(pred, "has_features", False) else None
+
+
+def fit_head(
+    plan: FinetunePlan, *, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None
+) -> FittedHead:
+    """Retrain the parent's head on the corrections (with augmented views, weighted) and a sample
+    of the parent's training images. With the parent's LiteRT backbone (the usual case) no
+    TensorFlow is needed: a second or two; else the Keras backbone computes the features."""
+    from landgui.core.engine import file_sha256
+    from landgui.core.head import LinearHead, train_head
+    from landgui.core.training import TrainParams
+
+    meta = plan.meta
+    base = _litert_backbone(meta)
+    if base is not None:
+        extract, parent_head, kind = base.features, base.head, "litert"
+    else:
+        from landgui.core.models import load_run
+
+        backbone, head = split_model(load_run(meta.run_dir).model)
+        extract, parent_head, kind = keras_extractor(backbone), LinearHead.from_keras(head), "keras"
+    size = meta.image_size
+    recipe = TrainParams(**meta.config["params"]).augment_recipe() if "params" in meta.config else None
+    rpaths, ry, source = replay_files(meta, plan.replay_per_class, plan.seed)
+    fr = _cached_features(
+        f"{file_sha256(meta.run_dir / 'model.keras')}:{kind}",
+        extract,
+        rpaths,
+        size,
+        progress=progress,
+        should_stop=should_stop,
+        stage="features of the parent's images",
+    )
+    views = CORRECTION_VIEWS if recipe is not None else 0
+    fc = backbone_features(
+        extract,
+        plan.paths,
+        size,
+        views=views,
+        recipe=recipe,
+        seed=plan.seed,
+        progress=progress,
+        should_stop=should_stop,
+        stage="features of the corrections",
+    )
+    x = np.concatenate([fr, fc]) if len(fr) else fc
+    y = np.concatenate([ry, np.tile(plan.labels, 1 + views)])
+    w = np.concatenate([np.ones(len(fr), np.float32), np.full(len(fc), plan.weight / (1 + views), np.float32)])
+    new, history = train_head(
+        parent_head, x, y, w, epochs=plan.epochs, seed=plan.seed, progress=progress, should_stop=should_stop
+    )
+    predictor = base.with_head(new, plan.out.resolve(), meta.labels) if base is not None else None
+    return FittedHead(new, history, len(rpaths), source, views, kind, predictor)
+
+
+def save_finetuned(
+    plan: FinetunePlan,
+    fitted: FittedHead,
+    *,
+    export_litert: bool = True,
+    seconds: float = 0.0,
     progress: ProgressFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[Any, list[dict]]:
-    """A copy of ``head`` trained on (features, labels, sample weights); the original is untouched."""
+) -> FinetuneResult:
+    """Write the new run: model.keras (the parent's backbone and the new head), config naming
+    the parent and the corrections, labels, palette, history, status; its LiteRT model is the
+    parent's file plus the new head (no conversion) where the parent has one, else converted
+    when ``export_litert``."""
     import keras
 
-    keras.utils.set_random_seed(seed)
-    new = keras.models.clone_model(head)
-    new.set_weights(head.get_weights())
-    new.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", weighted_metrics=[])
-    history: list[dict] = []
+    from landgui.core import engine, logs
+    from landgui.core.models import load_run
+    from landgui.core.runs import RunFolder
+    from landgui.core.training import prepare_run_dir
 
-    class Report(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            history.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", float("nan")))})
+    t0 = time.monotonic()
+    meta, out = plan.meta, plan.out
+    if progress:
+        progress("saving the new run", 0, 1)
+    loaded = load_run(meta.run_dir)
+    backbone, head = split_model(loaded.model)
+    prepare_run_dir(out, plan.overwrite)  # only once everything is known to work: a refused job writes nothing
+    size = meta.image_size
+    inp = keras.Input((size, size, 3), name="image")
+    model = keras.Model(inp, fitted.head.to_keras(head)(backbone(inp, training=False)), name=loaded.model.name)
+    model.save(out / "model.keras")
+    counts = {lab: int((plan.labels == k).sum()) for k, lab in enumerate(meta.labels) if (plan.labels == k).any()}
+    config = {
+        **meta.config,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "parent": str(meta.run_dir.resolve()),
+        "finetune": {
+            "corrections": [str(Path(f).resolve()) for f in plan.add],
+            "counts": counts,
+            "weight": plan.weight,
+            "epochs": plan.epochs,
+            "views": fitted.views,
+            "replay": fitted.replay,
+            "replay_source": fitted.replay_source,
+            "seed": plan.seed,
+            "features": fitted.features,
+        },
+    }
+    for key in ("shipped", "devices", "strategy", "earlier_devices"):  # the parent's, not this run's
+        config.pop(key, None)
+    folder = RunFolder(out)
+    folder.write_config(config)
+    folder.write_labels(meta.labels)
+    folder.copy_palette_from(RunFolder(meta.run_dir))
+    folder.write_history([{"stage": "fine-tune on corrections", **h, "seconds": 0.0} for h in fitted.history])
+    litert_error = None
+    if fitted.predictor is not None:  # same backbone: the parent's LiteRT file serves, with the new head
+        engine.share_litert(fitted.predictor.path, out, fitted.head)
+        engine.remember_predictor(fitted.predictor)
+    else:
+        engine.remember_predictor(engine.KerasPredictor(model, out.resolve(), meta.labels, size))
+        if export_litert and engine.litert_available():
             if progress:
-                progress("fine-tuning the head", epoch + 1, epochs)
-            if should_stop and should_stop():
-                self.model.stop_training = True
-
-    new.fit(x, y, sample_weight=w, epochs=epochs, batch_size=32, shuffle=True, verbose=0, callbacks=[Report()])
-    if should_stop and should_stop():
-        raise Cancelled()
-    return new, history
+                progress("exporting the model for fast mapping (LiteRT)", 0, 1)
+            try:
+                engine.litert_file(out, model=model)
+            except LandguiError as exc:
+                litert_error = str(exc)
+    seconds += time.monotonic() - t0
+    folder.write_status(
+        {
+            "status": "completed",
+            "stage": "done",
+            "epochs_done": len(fitted.history),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **({"litert_error": litert_error} if litert_error else {}),
+        },
+    )
+    result = FinetuneResult(
+        str(out), seconds, counts, fitted.replay, fitted.replay_source, len(fitted.history), fitted.history
+    )
+    logs.log.info("fine-tuned %s on %s into %s in %.1f s", meta.run_dir, counts, out, seconds)
+    folder.write_finetune(asdict(result))
+    return result
 
 
 def finetune(
@@ -212,122 +406,18 @@ def finetune(
 ) -> FinetuneResult:
     """A new run: ``parent``'s head retrained on the images of the ``add`` class folders (each
     counting ``weight`` times) plus a sample of the parent's training images."""
-    import keras
-
-    from landgui.core import logs
-    from landgui.core.atomic import write_json_atomic
-    from landgui.core.engine import file_sha256
-    from landgui.core.models import load_run
-    from landgui.core.runs import read_run
-    from landgui.core.training import TrainParams, prepare_run_dir
-
-    if epochs < 1:
-        raise LandguiError(f"epochs must be at least 1, got {epochs}")
-    if not (weight > 0 and np.isfinite(weight)):
-        raise LandguiError(f"the corrections' weight must be a positive number, got {weight}")
-    if not add:
-        raise LandguiError("give at least one folder of corrections (--add FOLDER)")
     t0 = time.monotonic()
-    meta = read_run(parent)
-    out = Path(out)
-    # a run fine-tuned before keeps learning from its earlier corrections (a second round adds to them)
-    earlier = [f for f in (meta.config.get("finetune") or {}).get("corrections", []) if Path(f).is_dir()]
-    given = {Path(f).resolve() for f in add}
-    add = [*add, *(f for f in earlier if Path(f).resolve() not in given)]
-    if out.resolve() == meta.run_dir.resolve():
-        raise LandguiError("the fine-tuned run needs its own folder: --out must differ from the parent run")
-    corr_paths: list[str] = []
-    corr_y: list[np.ndarray] = []
-    for folder in add:
-        p, y = labelled_files(folder, meta.labels)
-        corr_paths += p
-        corr_y.append(y)
-    ycorr = np.concatenate(corr_y)
-    loaded = load_run(meta.run_dir)
-    backbone, head = split_model(loaded.model)
-    prepare_run_dir(out, overwrite)  # only once everything is known to work: a refused job writes nothing
-    size = meta.image_size
-    recipe = TrainParams(**meta.config["params"]).augment_recipe() if "params" in meta.config else None
-    rpaths, ry, source = replay_files(meta, replay_per_class, seed)
-    fr = _cached_features(
-        file_sha256(meta.run_dir / "model.keras"),
-        backbone,
-        rpaths,
-        size,
-        progress=progress,
-        should_stop=should_stop,
-        stage="features of the parent's images",
-    )
-    views = CORRECTION_VIEWS if recipe is not None else 0
-    fc = backbone_features(
-        backbone,
-        corr_paths,
-        size,
-        views=views,
-        recipe=recipe,
+    plan = plan_finetune(
+        parent,
+        add,
+        out,
+        epochs=epochs,
+        weight=weight,
+        replay_per_class=replay_per_class,
         seed=seed,
-        progress=progress,
-        should_stop=should_stop,
-        stage="features of the corrections",
+        overwrite=overwrite,
     )
-    x = np.concatenate([fr, fc])
-    y = np.concatenate([ry, np.tile(ycorr, 1 + views)])
-    w = np.concatenate([np.ones(len(fr), np.float32), np.full(len(fc), weight / (1 + views), np.float32)])
-    new_head, history = train_head(head, x, y, w, epochs=epochs, seed=seed, progress=progress, should_stop=should_stop)
-    inp = keras.Input((size, size, 3), name="image")
-    model = keras.Model(inp, new_head(backbone(inp, training=False)), name=loaded.model.name)
-    model.save(out / "model.keras")
-    counts = {lab: int((ycorr == k).sum()) for k, lab in enumerate(meta.labels) if (ycorr == k).any()}
-    config = {
-        **meta.config,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "parent": str(meta.run_dir.resolve()),
-        "finetune": {
-            "corrections": [str(Path(f).resolve()) for f in add],
-            "counts": counts,
-            "weight": weight,
-            "epochs": epochs,
-            "views": views,
-            "replay": len(rpaths),
-            "replay_source": source,
-            "seed": seed,
-        },
-    }
-    config.pop("shipped", None)
-    write_json_atomic(out / "config.json", config)
-    write_json_atomic(out / "labels.json", meta.labels)
-    if (meta.run_dir / "palette.json").is_file():
-        shutil.copyfile(meta.run_dir / "palette.json", out / "palette.json")
-    write_json_atomic(
-        out / "history.json",
-        [{"stage": "fine-tune on corrections", **h, "seconds": 0.0} for h in history],
-    )
-    litert_error = None
-    from landgui.core.engine import KerasPredictor, remember_predictor
-
-    remember_predictor(KerasPredictor(model, out.resolve(), meta.labels, size))  # map with it at once
-    if export_litert:
-        from landgui.core import engine
-
-        if engine.litert_available():
-            if progress:
-                progress("exporting the model for fast mapping (LiteRT)", 0, 1)
-            try:
-                engine.litert_file(out, model=model)
-            except LandguiError as exc:
-                litert_error = str(exc)
-    seconds = time.monotonic() - t0
-    write_json_atomic(
-        out / "status.json",
-        {
-            "status": "completed",
-            "stage": "done",
-            "epochs_done": len(history),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **({"litert_error": litert_error} if litert_error else {}),
-        },
-    )
-    result = FinetuneResult(str(out), seconds, counts, len(rpaths), source, len(history), history)
-    logs.log.info("fine-tuned %s on %s into %s in %.1f s", meta.run_dir, counts, out, seconds)
-    write_json_atomic(out / "finetune.json", asdict(result))
-    return result
+    fitted = fit_head(plan, progress=progress, should_stop=should_stop)
+    if should_stop and should_stop():
+        raise Cancelled()
+    return save_finetuned(plan, fitted, export_litert=export_litert, seconds=time.monotonic() - t0, progress=progress)

@@ -83,3 +83,29 @@ def predict_files(
         for n, p in zip(names, probs, strict=True)
     ]
     return {"labels": labels, "predictions": rows, "errors": bad, "engine": predictor.engine}
+
+
+def predictions_csv(predictions: list[dict], labels: list[str]) -> str:
+    """CSV text of predictions: file, true class (when known), predicted class, confidence and one
+    probability column per class. Rows are :func:`predict_files` rows (``probs`` by class) or
+    evaluation rows (``probs`` in ``labels`` order, with ``true``)."""
+    import csv
+    import io
+
+    with_true = any("true" in p for p in predictions)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", *(["true"] if with_true else []), "predicted", "confidence", *[f"p_{lab}" for lab in labels]])
+    for p in predictions:
+        probs = p["probs"]
+        values = [probs[lab] for lab in labels] if isinstance(probs, dict) else list(probs)
+        w.writerow(
+            [
+                p["path"],
+                *([p.get("true", "")] if with_true else []),
+                p["pred"],
+                f"{p['confidence']:.6f}",
+                *[f"{float(v):.6f}" for v in values],
+            ]
+        )
+    return buf.getvalue()

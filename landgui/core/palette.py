@@ -4,8 +4,9 @@ index (Okabe-Ito, then Paul Tol's muted set)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from landgui.core.errors import LandguiError
 
 # Okabe & Ito (2008) minus black (invisible on dark scenes), then Tol's muted scheme.
 PALETTE = [
@@ -74,23 +75,18 @@ def rgb(index: int) -> tuple[int, int, int]:
 
 def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     """The run's palette (``palette.json``), created from the fixed palette if missing."""
-    from landgui.core.runs import is_shipped, resolve_run
+    from landgui.core.runs import RunFolder
 
-    p = resolve_run(run_dir) / "palette.json"
-    try:
-        pal = json.loads(p.read_text())
-        if list(pal) == labels:
-            return pal
-    except (OSError, ValueError):
-        pass
+    run = RunFolder.resolve(run_dir)
+    pal = run.palette()
+    if pal is not None and list(pal) == labels:
+        return pal
     pal = default_palette(labels)
-    if is_shipped(p.parent):
+    if run.is_shipped:
         return pal  # the shipped run is read-only
     try:
-        from landgui.core.atomic import write_json_atomic
-
-        write_json_atomic(p, pal)
-    except OSError:
+        run.write_palette(pal)
+    except (OSError, LandguiError):  # write_json_atomic says why in a LandguiError
         pass  # a read-only run still gets its colours, just not saved
     return pal
 
@@ -98,21 +94,21 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
 def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
     """Save a run's class colours (``palette.json``); False for the read-only shipped run, whose
     colours can then be changed for the session only."""
-    from landgui.core.atomic import write_json_atomic
-    from landgui.core.errors import LandguiError
-    from landgui.core.runs import is_shipped, resolve_run
+    from landgui.core.runs import RunFolder
 
-    run = resolve_run(run_dir)
-    if is_shipped(run):
+    run = RunFolder.resolve(run_dir)
+    if run.is_shipped:
         return False
     for lab, hexcol in palette.items():
         if not (isinstance(hexcol, str) and len(hexcol) == 7 and hexcol.startswith("#")):
             raise LandguiError(f"colour of {lab} must be #RRGGBB, got {hexcol!r}")
         hex_to_rgb(hexcol)
     try:
-        write_json_atomic(run / "palette.json", palette)
+        run.write_palette(palette)
     except OSError as exc:
-        raise LandguiError(f"cannot save the colours in {run}: {exc.strerror or exc}") from None
+        raise LandguiError(f"cannot save the colours in {run.path}: {exc.strerror or exc}") from None
+    except LandguiError as exc:
+        raise LandguiError(f"cannot save the colours in {run.path}: {exc}") from None
     return True
 
 

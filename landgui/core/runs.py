@@ -1,13 +1,33 @@
-"""Listing run folders in a runs directory (for the GUI's run lists and comparisons)."""
+"""Run folders: :class:`RunFolder`, the one place that knows a run's files and reads or writes
+them, and the listing of the runs in a runs directory (for the GUI's run lists and comparisons).
+
+A run folder holds (see :mod:`landgui.core.training` for what each record says)::
+
+    config.json        everything to reproduce the run      RunFolder.config() / write_config()
+    labels.json        class names in output order          RunFolder.labels() / write_labels()
+    status.json        state, writer (pid, host), heartbeat  RunFolder.status() / write_status()
+    history.json       one record per epoch                 RunFolder.history() / write_history()
+    palette.json       class colours                        RunFolder.palette() / write_palette()
+    evaluation-*.json  evaluations (landgui.evaluation)     RunFolder.evaluation() / write_evaluation()
+    finetune.json      a fine-tuned run's summary            RunFolder.finetune_record() / write_finetune()
+
+Readers of a file that may be missing return a default (None, [] or {}) when it is missing or
+damaged; :meth:`RunFolder.meta` checks a run for use and raises one :class:`LandguiError` line.
+Writers go through :func:`landgui.core.atomic.write_json_atomic`: a reader sees the old file or
+the complete new one, never half of one. No TensorFlow here.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from landgui import __version__
+from landgui.core.atomic import write_bytes_atomic, write_error, write_json_atomic
 from landgui.core.errors import LandguiError
 
 RUN_SCHEMA_VERSION = 1
@@ -46,7 +66,7 @@ def resolve_run(run_dir: str | Path) -> Path:
     p = Path(run_dir)
     if str(run_dir) in SHIPPED_ALIASES and not p.exists():
         shipped = shipped_run_dir()
-        if not (shipped / "model.keras").is_file():
+        if not (shipped / RunFolder.MODEL).is_file():
             raise LandguiError(
                 f"the shipped model is missing from this installation ({shipped}); "
                 "reinstall landgui or build it with tools/build_default_model.py"
@@ -58,8 +78,6 @@ def resolve_run(run_dir: str | Path) -> Path:
 def user_runs_dir() -> Path:
     """Where outputs that may not go into a run (e.g. evaluations of the shipped model) are written:
     ``LANDGUI_RUNS_DIR``, else ~/landgui-runs (the GUI's default runs folder)."""
-    import os
-
     return Path(os.environ.get("LANDGUI_RUNS_DIR") or Path.home() / "landgui-runs")
 
 
@@ -81,43 +99,7 @@ class RunMeta:
     run_dir: Path
 
 
-def read_run(run_dir: str | Path) -> RunMeta:
-    """Check a run folder and read its labels and config (one-line errors for what is wrong).
-    ``default`` names the shipped model (:func:`resolve_run`)."""
-    run = resolve_run(run_dir)
-    if run.exists() and not run.is_dir():
-        raise LandguiError(f"{run} is a file, not a landgui run folder")
-    if not run.is_dir():
-        raise LandguiError(f"run folder not found: {run}")
-    missing = [n for n in ("config.json", "labels.json", "model.keras") if not (run / n).is_file()]
-    if missing:
-        raise LandguiError(f"{run} is not a complete landgui run: missing {', '.join(missing)}")
-    try:
-        config = json.loads((run / "config.json").read_text())
-        labels = json.loads((run / "labels.json").read_text())
-        image_size = int(config["model"]["image_size"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LandguiError(f"{run}: damaged run files ({type(exc).__name__}: {exc})") from None
-    if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
-        raise LandguiError(
-            f"{run} was written by landgui {config.get('landgui_version', '?')} with run schema "
-            f"{config.get('run_schema_version')}; this landgui ({__version__}) reads schema {RUN_SCHEMA_VERSION}"
-        )
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise LandguiError(f"{run}: damaged run files (labels.json is not a list of class names)")
-    return RunMeta(list(labels), config, image_size, run)
-
-
-def _read(p: Path) -> Any:
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -127,33 +109,315 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_status(run: str | Path, now: float | None = None) -> str:
-    """The run's status as the user should see it: ``status.json``'s, except that a "running"
-    run whose writer is gone (its pid no longer exists on this host, or no heartbeat for
-    :data:`STALE_AFTER_S`) is ``interrupted`` (resume it). ``unknown`` without a status file."""
-    import socket
-    import time
+class RunFolder:
+    """One run folder: its file names, typed readers and atomic writers (see the module doc)."""
 
-    p = Path(run) / "status.json"
-    st = _read(p)
-    if not isinstance(st, dict):
-        return "unknown"
-    status = str(st.get("status", "unknown"))
-    if status != "running":
-        return status
-    now = time.time() if now is None else now
-    beat = st.get("heartbeat")
-    if not isinstance(beat, (int, float)):
+    CONFIG = "config.json"
+    LABELS = "labels.json"
+    STATUS = "status.json"
+    HISTORY = "history.json"
+    PALETTE = "palette.json"
+    FINETUNE = "finetune.json"
+    MODEL = "model.keras"
+    EVALUATION_PREFIX = "evaluation-"  # evaluation-<name>.json: <name> is a split or data-<folder>
+    DATA_PREFIX = "data-"  # an evaluation on a folder: evaluation-data-<folder name>[-adapted].json
+    # everything landgui writes into a run: replacing a run removes these and nothing else
+    FILES = (
+        CONFIG,
+        LABELS,
+        STATUS,
+        HISTORY,
+        MODEL,
+        PALETTE,
+        "checkpoint",
+        "logs",
+        "landgui.log",
+        "model.tflite",
+        "model.tflite.json",
+        "head.npz",
+        FINETUNE,
+    )
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def resolve(cls, run_dir: str | Path) -> RunFolder:
+        """A RUN_DIR argument as a run folder: ``default`` is the shipped model (:func:`resolve_run`)."""
+        return cls(resolve_run(run_dir))
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFolder) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    # -- where things are ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The run's name (its folder's)."""
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        """The path of one of the run's files."""
+        return self.path / name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def labels_file(self) -> Path:
+        return self.path / self.LABELS
+
+    @property
+    def status_file(self) -> Path:
+        return self.path / self.STATUS
+
+    @property
+    def history_file(self) -> Path:
+        return self.path / self.HISTORY
+
+    @property
+    def palette_file(self) -> Path:
+        return self.path / self.PALETTE
+
+    @property
+    def finetune_file(self) -> Path:
+        return self.path / self.FINETUNE
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / self.MODEL
+
+    def evaluation_file(self, name: str) -> Path:
+        """``evaluation-<name>.json`` (``name``: a split, or ``data-<folder>``)."""
+        return self.path / f"{self.EVALUATION_PREFIX}{name}.json"
+
+    @property
+    def is_run(self) -> bool:
+        """True when the folder holds a run (its config.json exists), complete or not."""
+        return self.config_file.exists()
+
+    @property
+    def has_model(self) -> bool:
+        """True when the run's model.keras is there."""
+        return self.model_file.is_file()
+
+    @property
+    def is_shipped(self) -> bool:
+        """True for the packaged, read-only run."""
+        return is_shipped(self.path)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @staticmethod
+    def _json(p: Path) -> Any:
+        """A JSON file's content, or None when it is missing or damaged."""
         try:
-            beat = p.stat().st_mtime  # written before heartbeats existed
-        except OSError:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def config(self) -> dict | None:
+        """config.json, or None when it is missing, damaged or not a JSON object."""
+        cfg = self._json(self.config_file)
+        return cfg if isinstance(cfg, dict) else None
+
+    def labels(self) -> list[str] | None:
+        """labels.json, or None when it is missing, damaged or not a list of class names."""
+        labels = self._json(self.labels_file)
+        ok = isinstance(labels, list) and all(isinstance(x, str) for x in labels)
+        return list(labels) if ok else None
+
+    def meta(self) -> RunMeta:
+        """Check the folder as a usable run and read its labels and config; one LandguiError line
+        for what is wrong (not a folder, missing files, damaged files, another schema)."""
+        run = self.path
+        if run.exists() and not run.is_dir():
+            raise LandguiError(f"{run} is a file, not a landgui run folder")
+        if not run.is_dir():
+            raise LandguiError(f"run folder not found: {run}")
+        missing = [n for n in (self.CONFIG, self.LABELS, self.MODEL) if not (run / n).is_file()]
+        if missing:
+            raise LandguiError(f"{run} is not a complete landgui run: missing {', '.join(missing)}")
+        try:
+            config = json.loads(self.config_file.read_text())
+            labels = json.loads(self.labels_file.read_text())
+            image_size = int(config["model"]["image_size"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LandguiError(f"{run}: damaged run files ({type(exc).__name__}: {exc})") from None
+        if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
+            raise LandguiError(
+                f"{run} was written by landgui {config.get('landgui_version', '?')} with run schema "
+                f"{config.get('run_schema_version')}; this landgui ({__version__}) reads schema {RUN_SCHEMA_VERSION}"
+            )
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise LandguiError(f"{run}: damaged run files (labels.json is not a list of class names)")
+        return RunMeta(list(labels), config, image_size, run)
+
+    def status_record(self) -> dict:
+        """status.json as written, or {} when it is missing or damaged."""
+        st = self._json(self.status_file)
+        return st if isinstance(st, dict) else {}
+
+    def status(self, now: float | None = None) -> str:
+        """The run's status as the user should see it: ``status.json``'s, except that a "running"
+        run whose writer is gone (its pid no longer exists on this host, or no heartbeat for
+        :data:`STALE_AFTER_S`) is ``interrupted`` (resume it). ``unknown`` without a status file."""
+        import socket
+        import time
+
+        st = self._json(self.status_file)
+        if not isinstance(st, dict):
+            return "unknown"
+        status = str(st.get("status", "unknown"))
+        if status != "running":
+            return status
+        now = time.time() if now is None else now
+        beat = st.get("heartbeat")
+        if not isinstance(beat, (int, float)):
+            try:
+                beat = self.status_file.stat().st_mtime  # written before heartbeats existed
+            except OSError:
+                return "interrupted"
+        if now - beat > STALE_AFTER_S:
             return "interrupted"
-    if now - beat > STALE_AFTER_S:
-        return "interrupted"
-    pid = st.get("pid")
-    if st.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-        return "interrupted"
-    return "running"
+        pid = st.get("pid")
+        if st.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            return "interrupted"
+        return "running"
+
+    def history(self) -> list[dict]:
+        """history.json's epoch records, or [] when it is missing or damaged."""
+        hist = self._json(self.history_file)
+        return [h for h in hist if isinstance(h, dict)] if isinstance(hist, list) else []
+
+    def palette(self) -> dict[str, str] | None:
+        """palette.json (class -> ``#RRGGBB``), or None when it is missing or damaged."""
+        pal = self._json(self.palette_file)
+        return pal if isinstance(pal, dict) else None
+
+    def finetune_record(self) -> dict | None:
+        """finetune.json (a fine-tuned run's summary), or None."""
+        rec = self._json(self.finetune_file)
+        return rec if isinstance(rec, dict) else None
+
+    def evaluations(self) -> list[str]:
+        """Names of the evaluations in the folder (``test``, ``data-<folder>``...), sorted."""
+        prefix, suffix = self.EVALUATION_PREFIX, ".json"
+        return [p.name[len(prefix) : -len(suffix)] for p in sorted(self.path.glob(f"{prefix}*{suffix}"))]
+
+    def evaluation(self, name: str = "test") -> dict | None:
+        """One evaluation (``evaluation-<name>.json``), or None when it is missing or damaged."""
+        ev = self._json(self.evaluation_file(name))
+        return ev if isinstance(ev, dict) else None
+
+    def data_evaluations(self) -> dict[str, float]:
+        """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by name
+        (``<folder name>``, or ``<folder name> (adapted)``)."""
+        out: dict[str, float] = {}
+        for name in self.evaluations():
+            if not name.startswith(self.DATA_PREFIX):
+                continue
+            ev = self.evaluation(name)
+            if ev is not None and isinstance(ev.get("accuracy"), float):
+                out[name[len(self.DATA_PREFIX) :]] = ev["accuracy"]
+        return out
+
+    def info(self) -> dict | None:
+        """The run's row in run lists and comparisons, or None when the folder holds no run."""
+        cfg = self.config()
+        if cfg is None or "model" not in cfg:
+            return None
+        hist = self.history()
+        status = self.status()
+        ev = self.evaluation("test") or {}
+        vals = [h["val_accuracy"] for h in hist if h.get("val_accuracy") is not None]
+        m = cfg["model"]
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "status": status,
+            "status_text": status_text(status),
+            "model": m["model"],
+            "backbone": m["backbone"] if m["model"] == "transfer" else "-",
+            "image_size": m["image_size"],
+            "epochs": len(hist),
+            "train_seconds": round(sum(h.get("seconds", 0) for h in hist), 1),
+            "best_val_accuracy": max(vals) if vals else None,
+            "test_accuracy": ev.get("accuracy"),
+            "macro_f1": (ev.get("macro_avg") or {}).get("f1"),
+            "has_model": self.has_model,
+            "data_accuracy": self.data_evaluations(),
+            "created": cfg.get("created", ""),
+        }
+
+    # -- writing (each file whole: see landgui.core.atomic) -------------------------------------
+    def write_config(self, config: dict) -> None:
+        """Write config.json."""
+        write_json_atomic(self.config_file, config)
+
+    def write_labels(self, labels: list[str]) -> None:
+        """Write labels.json."""
+        write_json_atomic(self.labels_file, labels)
+
+    def write_status(self, record: dict) -> None:
+        """Write status.json; a "running" record names its writer (pid, host) and a heartbeat time
+        (see :meth:`status`)."""
+        write_json_atomic(self.status_file, record)
+
+    def write_history(self, records: list[dict]) -> None:
+        """Write history.json."""
+        write_json_atomic(self.history_file, records)
+
+    def write_palette(self, palette: dict[str, str]) -> None:
+        """Write palette.json."""
+        write_json_atomic(self.palette_file, palette)
+
+    def copy_palette_from(self, other: RunFolder) -> bool:
+        """Take another run's palette.json as it is (byte for byte); False when it has none."""
+        if not other.palette_file.is_file():
+            return False
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
+        write_bytes_atomic(self.palette_file, other.palette_file.read_bytes())
+        return True
+
+    def write_finetune(self, record: dict) -> None:
+        """Write finetune.json."""
+        write_json_atomic(self.finetune_file, record)
+
+    def write_evaluation(self, name: str, result: dict) -> None:
+        """Write ``evaluation-<name>.json``."""
+        write_json_atomic(self.evaluation_file(name), result)
+
+    def remove_own_files(self) -> None:
+        """Remove landgui's own files (:attr:`FILES`) from the folder, nothing else (replacing a run)."""
+        for name in self.FILES:
+            p = self.path / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+
+
+def read_run(run_dir: str | Path) -> RunMeta:
+    """Check a run folder and read its labels and config (one-line errors for what is wrong).
+    ``default`` names the shipped model (:func:`resolve_run`)."""
+    return RunFolder.resolve(run_dir).meta()
+
+
+def run_status(run: str | Path, now: float | None = None) -> str:
+    """The run's status as the user should see it (:meth:`RunFolder.status`)."""
+    return RunFolder(run).status(now)
 
 
 def status_text(status: str) -> str:
@@ -161,44 +425,14 @@ def status_text(status: str) -> str:
     return {"interrupted": "interrupted (resumable)", "stopped": "stopped (resumable)"}.get(status, status)
 
 
-def run_info(run: Path) -> dict | None:
-    cfg = _read(run / "config.json")
-    if not isinstance(cfg, dict) or "model" not in cfg:
-        return None
-    hist = _read(run / "history.json") or []
-    status = run_status(run)
-    ev = _read(run / "evaluation-test.json") or {}
-    vals = [h["val_accuracy"] for h in hist if h.get("val_accuracy") is not None]
-    m = cfg["model"]
-    return {
-        "name": run.name,
-        "path": str(run),
-        "status": status,
-        "status_text": status_text(status),
-        "model": m["model"],
-        "backbone": m["backbone"] if m["model"] == "transfer" else "-",
-        "image_size": m["image_size"],
-        "epochs": len(hist),
-        "train_seconds": round(sum(h.get("seconds", 0) for h in hist), 1),
-        "best_val_accuracy": max(vals) if vals else None,
-        "test_accuracy": ev.get("accuracy"),
-        "macro_f1": (ev.get("macro_avg") or {}).get("f1"),
-        "has_model": (run / "model.keras").is_file(),
-        "data_accuracy": data_evaluations(run),
-        "created": cfg.get("created", ""),
-    }
+def run_info(run: str | Path) -> dict | None:
+    """A run's row in run lists (:meth:`RunFolder.info`), or None when the folder holds no run."""
+    return RunFolder(run).info()
 
 
-def data_evaluations(run: Path) -> dict[str, float]:
-    """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by name
-    (``<folder name>``, or ``<folder name> (adapted)``)."""
-    out: dict[str, float] = {}
-    for p in sorted(run.glob("evaluation-data-*.json")):
-        ev = _read(p)
-        if isinstance(ev, dict) and isinstance(ev.get("accuracy"), float):
-            name = p.stem[len("evaluation-data-") :]
-            out[name] = ev["accuracy"]
-    return out
+def data_evaluations(run: str | Path) -> dict[str, float]:
+    """Accuracy of every evaluation on a folder, keyed by name (:meth:`RunFolder.data_evaluations`)."""
+    return RunFolder(run).data_evaluations()
 
 
 def list_runs(runs_dir: str | Path) -> list[dict]:
@@ -211,4 +445,5 @@ def list_runs(runs_dir: str | Path) -> list[dict]:
 
 
 def history(run: str | Path) -> list[dict]:
-    return _read(Path(run) / "history.json") or []
+    """A run's epoch records, [] when there are none (:meth:`RunFolder.history`)."""
+    return RunFolder(run).history()

@@ -16,7 +16,17 @@ un-augmented by construction), stage 2 fine-tunes the top backbone layers on aug
 lr/10. Early stopping on val_loss (patience) restores the best weights at the end of each stage;
 the learning rate is halved after two epochs without improvement.
 
+Devices (``TrainParams.devices``): 1, the default, is TensorFlow's own placement on one device
+with no distribution strategy. N > 1 or ``"all"`` trains with ``tf.distribute.MirroredStrategy``
+over the first N (or every) visible GPU, else over the CPU's logical devices (one, unless
+``LANDGUI_LOGICAL_CPUS=N`` splits it, for trying and testing the strategy without a GPU); every
+model is built, compiled, restored and fitted under the strategy's scope, and ``batch_size`` is
+the global batch, split evenly across the devices. config.json and status.json name the devices
+and the strategy.
+
 The core reports through ``progress(record: dict)`` and checks ``should_stop()`` every batch; no Qt.
+Besides ``prepare``, ``batch`` and ``epoch`` records it sends ``{"kind": "note", "message"}`` for
+things to tell the user once (e.g. ``devices="all"`` on a machine without a GPU).
 """
 
 from __future__ import annotations
@@ -39,20 +49,9 @@ from landgui.core import data as D
 from landgui.core.atomic import write_json_atomic
 from landgui.core.errors import Cancelled, LandguiError
 from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
-from landgui.core.runs import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, run_status
+from landgui.core.runs import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, RunFolder
 from landgui.core.split import load_split, split_hash
 
-RUN_FILES = (
-    "config.json",
-    "labels.json",
-    "status.json",
-    "history.json",
-    "model.keras",
-    "palette.json",
-    "checkpoint",
-    "logs",
-    "landgui.log",
-)
 DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
 # canonical ground resolution (px) inside the model; scratch's 64 px input already is it
@@ -60,6 +59,9 @@ DEFAULT_RESOLUTION = {"scratch": 0, "transfer": 0}  # measured harmful across se
 
 ProgressFn = Callable[[dict], None]
 StopFn = Callable[[], bool]
+
+# split the CPU into this many logical devices before TensorFlow starts (tests, trying --devices)
+LOGICAL_CPUS_ENV = "LANDGUI_LOGICAL_CPUS"
 
 
 @dataclass
@@ -82,6 +84,9 @@ class TrainParams:
     # that the model holds *source* statistics for AdaBN; measured harmful on kaggle4 (its patches
     # are 61 % textureless), so off by default (docs/benchmarks.md)
     source_bn: bool = False
+    # devices that train the run: 1 (TensorFlow's default placement, no strategy), a number N or
+    # "all" (tf.distribute.MirroredStrategy over them; batch_size is then the global batch)
+    devices: int | str = 1
 
     def check(self) -> None:
         """One clear error per unusable setting (the CLI and the GUI share these messages)."""
@@ -101,6 +106,7 @@ class TrainParams:
             raise LandguiError(f"patience must be at least 1, got {self.patience}")
         if self.feature_views < 0:
             raise LandguiError(f"feature views must be 0 or more, got {self.feature_views}")
+        self.devices = parse_devices(self.devices)
 
     def augment_recipe(self) -> Any:
         """The Recipe in force (NO_AUGMENTATION when augmentation is off)."""
@@ -122,6 +128,114 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+def parse_devices(value: int | str) -> int | str:
+    """``"all"`` or a device count of at least 1 (from the CLI's text or a config's JSON value)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "all":
+            return "all"
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LandguiError(f"devices must be 'all' or a number of devices (1 or more), got {value!r}")
+    return value
+
+
+def configure_logical_cpus() -> int | None:
+    """Split the CPU into ``$LANDGUI_LOGICAL_CPUS`` logical devices; returns that count (None when unset).
+
+    TensorFlow accepts this only before its runtime starts, so it is done as the first thing of a
+    training process; a runtime already started with another split is a one-line error."""
+    raw = os.environ.get(LOGICAL_CPUS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise LandguiError(f"{LOGICAL_CPUS_ENV} must be a number of logical CPUs (1 or more), got {raw!r}")
+    n = int(raw)
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    configured = tf.config.get_logical_device_configuration(cpu)  # None: the default, one device
+    if (len(configured) if configured else 1) == n:
+        return n
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+    except RuntimeError:  # the runtime is already initialised: fine if it already has the split asked for
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have != n:
+            raise LandguiError(
+                f"{LOGICAL_CPUS_ENV}={n} came too late: TensorFlow already started with {have} logical CPU(s); "
+                "set it before the process starts"
+            ) from None
+    return n
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """The devices that train a run, and the distribution strategy over them."""
+
+    devices: list[str]  # e.g. ["/gpu:0", "/gpu:1"] or ["/cpu:0"]
+    strategy: str | None  # "MirroredStrategy", or None: TensorFlow's default placement on one device
+    note: str | None = None  # to tell the user once (e.g. "all" on a machine without a GPU)
+
+    def create(self) -> Any:
+        """The tf.distribute strategy to build, compile and fit under, or None for one device.
+
+        One strategy per device set and process, reused by later runs: each new MirroredStrategy
+        numbers its collective ops from the start again, and a second one in the same process
+        fails with "Shape mismatch in the collective instance" (tensorflow/tensorflow#62790)."""
+        if self.strategy is None:
+            return None
+        key = tuple(self.devices)
+        if key not in _STRATEGIES:
+            import tensorflow as tf
+
+            _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=list(key))
+        return _STRATEGIES[key]
+
+
+_STRATEGIES: dict[tuple[str, ...], Any] = {}
+
+
+def _short_name(device: Any) -> str:
+    """A logical device's short name: "/job:localhost/replica:0/task:0/device:GPU:1" -> "/gpu:1"."""
+    return "/" + device.name.rsplit("device:", 1)[-1].lower()
+
+
+def plan_devices(devices: int | str, batch_size: int | None = None) -> DevicePlan:
+    """Which devices ``devices`` (1, N or "all") means on this machine: GPUs when any are visible,
+    else the CPU's logical devices. More than there are is a one-line error naming how many there are."""
+    want = parse_devices(devices)
+    configure_logical_cpus()
+    import tensorflow as tf
+
+    gpus = [_short_name(d) for d in tf.config.list_logical_devices("GPU")]
+    pool = gpus or [_short_name(d) for d in tf.config.list_logical_devices("CPU")]
+    note = None
+    if want == "all":
+        chosen = pool
+        if not gpus:
+            note = f"no GPU is visible: training on the CPU ({', '.join(pool)})"
+    else:
+        assert isinstance(want, int)
+        if want > len(pool):
+            kind = "GPU" if gpus else "device"
+            hint = "" if gpus else f" (no GPU is visible; {LOGICAL_CPUS_ENV}=N splits the CPU to try the strategy)"
+            raise LandguiError(
+                f"cannot train on {want} devices: this machine has {len(pool)} {kind}"
+                f"{'' if len(pool) == 1 else 's'} ({', '.join(pool)}){hint}"
+            )
+        chosen = pool[:want]
+    if len(chosen) == 1:
+        return DevicePlan(chosen, None, note)
+    if batch_size is not None and batch_size < len(chosen):
+        raise LandguiError(
+            f"batch size {batch_size} is smaller than the {len(chosen)} devices; the batch is split across them, "
+            f"so give --batch-size {len(chosen)} or more"
+        )
+    return DevicePlan(chosen, "MirroredStrategy", note)
+
+
 def _versions() -> dict:
     import keras
     import tensorflow as tf
@@ -129,28 +243,26 @@ def _versions() -> dict:
     return {"landgui": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def _read_json(p: Path, default: Any = None) -> Any:
+def _read_state(p: Path) -> dict:
+    """The checkpoint's state.json (the trainer's own bookkeeping for --resume), {} if missing or damaged."""
     try:
-        return json.loads(p.read_text())
+        state = json.loads(p.read_text())
     except (OSError, ValueError):
-        return default
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     """Refuse an existing run unless overwrite; refuse an unwritable folder."""
     if run_dir.exists() and not run_dir.is_dir():
         raise LandguiError(f"{run_dir} exists and is not a folder")
-    if (run_dir / "config.json").exists():
+    folder = RunFolder(run_dir)
+    if folder.is_run:
         if not overwrite:
             raise LandguiError(
                 f"{run_dir} already holds a run; use --overwrite to replace it or --resume to continue it"
             )
-        for name in RUN_FILES:  # only landgui's own files are removed
-            p = run_dir / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+        folder.remove_own_files()  # only landgui's own files are removed
     parent = run_dir if run_dir.exists() else run_dir.parent
     while not parent.exists():
         parent = parent.parent
@@ -166,8 +278,16 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 class _Trainer:
-    def __init__(self, run_dir: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict,
+        progress: ProgressFn | None,
+        should_stop: StopFn | None,
+        plan: DevicePlan,
+    ) -> None:
         self.run = run_dir
+        self.folder = RunFolder(run_dir)
         self.config = config
         self.spec = ModelSpec(**config["model"])
         self.params = TrainParams(**config["params"])
@@ -175,12 +295,18 @@ class _Trainer:
         self._last_beat = 0.0
         self.should_stop = should_stop or (lambda: False)
         self.ckpt = run_dir / "checkpoint"
-        self.history: list[dict] = _read_json(run_dir / "history.json", [])
-        self.state: dict = _read_json(self.ckpt / "state.json", {}) or {}
+        self.history: list[dict] = self.folder.history()
+        self.state: dict = _read_state(self.ckpt / "state.json")
         self.best_val_loss: float = self.state.get("best_val_loss", float("inf"))
         self.stopped = False
         self.t0 = time.monotonic()
         self._status: dict = {}
+        self.plan = plan
+        self.strategy: Any = None  # the tf.distribute strategy, created when training starts
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        """The strategy's scope (models built, compiled, restored and fitted in it), or no-op for one device."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     def progress(self, record: dict) -> None:
         """Report to the caller, and keep the run's heartbeat fresh (at most every few seconds)."""
@@ -200,10 +326,12 @@ class _Trainer:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "heartbeat": time.time(),
+            "devices": self.plan.devices,
+            "strategy": self.plan.strategy,
             **extra,
         }
         self._last_beat = time.monotonic()
-        write_json_atomic(self.run / "status.json", self._status)
+        self.folder.write_status(self._status)
 
     def _export_litert(self) -> str | None:
         """Convert the saved model for the fast engine now (else it happens on first use). A
@@ -273,7 +401,7 @@ class _Trainer:
             }
         )
         write_json_atomic(self.ckpt / "state.json", self.state)
-        write_json_atomic(self.run / "history.json", self.history)
+        self.folder.write_history(self.history)
         if previous and previous != name:
             for suffix in (".weights.h5", ".optimizer.npz"):
                 (self.ckpt / f"{previous}{suffix}").unlink(missing_ok=True)
@@ -404,6 +532,9 @@ class _Trainer:
     def run_all(self) -> TrainResult:
         import keras
 
+        if self.plan.note:
+            self.progress({"kind": "note", "message": self.plan.note})
+        self.strategy = self.plan.create()
         keras.utils.set_random_seed(self.params.seed + len(self.history))
         manifest = load_split(self.config["split"])
         classes = self.spec.classes
@@ -431,22 +562,23 @@ class _Trainer:
         val_ds = D.make_dataset(
             val_files, size, p.batch_size, training=False, augment=False, seed=p.seed, cached=cached_val
         )
-        if self.spec.model == "scratch":
-            from landgui.core.models import build_scratch
+        with self.scope():  # every model, optimizer and fit of every stage lives under the strategy
+            if self.spec.model == "scratch":
+                from landgui.core.models import build_scratch
 
-            model = build_scratch(self.spec)
-            model.compile(
-                optimizer=keras.optimizers.Adam(p.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-            )
-            if self.state.get("last"):
-                self.restore_checkpoint(model)
-            self.ckpt.mkdir(exist_ok=True)
-            self._fit(model, train_aug, val_ds, 1, "train", p.epochs, model)
-            if not self.stopped:
-                self._restore_best(model)
-            final = model
-        else:
-            final = self._run_transfer(train_files, val_files, cached_train, cached_val, train_aug, val_ds)
+                model = build_scratch(self.spec)
+                model.compile(
+                    optimizer=keras.optimizers.Adam(p.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+                )
+                if self.state.get("last"):
+                    self.restore_checkpoint(model)
+                self.ckpt.mkdir(exist_ok=True)
+                self._fit(model, train_aug, val_ds, 1, "train", p.epochs, model)
+                if not self.stopped:
+                    self._restore_best(model)
+                final = model
+            else:
+                final = self._run_transfer(train_files, val_files, cached_train, cached_val, train_aug, val_ds)
         if not (self.run / "model.keras").exists():
             self.save_model_atomic(final)  # stopped before any epoch completed: still loadable
         status = "stopped" if self.stopped else "completed"
@@ -462,7 +594,7 @@ class _Trainer:
             best_val_accuracy=best["val_accuracy"] if best else None,
             **({"litert_error": litert_error} if litert_error else {}),
         )
-        write_json_atomic(self.run / "history.json", self.history)
+        self.folder.write_history(self.history)
         return TrainResult(
             str(self.run),
             status,
@@ -641,7 +773,8 @@ def train(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> TrainResult:
-    """Train a new run. Raises LandguiError for unusable input (before anything is written)."""
+    """Train a new run on ``params.devices``. Raises LandguiError for unusable input, too many
+    devices included, before anything is written."""
     params.check()
     manifest = load_split(split_path)
     spec.classes = list(manifest["classes"])
@@ -653,6 +786,7 @@ def train(
         )
     for s in ("train", "val"):
         D.split_files(manifest, s, spec.classes)  # missing files -> one clear error, nothing written
+    plan = plan_devices(params.devices, params.batch_size)
     run = Path(run_dir)
     from landgui.core.split import resolve_dataset_root
 
@@ -663,54 +797,84 @@ def train(
             "(a new folder there would be read as a class)"
         )
     prepare_run_dir(run, overwrite)
-    config = new_run_config(split_path, spec, params)
-    write_json_atomic(run / "config.json", config)
-    write_json_atomic(run / "labels.json", spec.classes)
-    write_json_atomic(run / "history.json", [])
+    config = {**new_run_config(split_path, spec, params), "devices": plan.devices, "strategy": plan.strategy}
+    folder = RunFolder(run)
+    folder.write_config(config)
+    folder.write_labels(spec.classes)
+    folder.write_history([])
     from landgui.core.palette import run_palette
 
     run_palette(run, spec.classes)  # class colours fixed with the run
-    return _execute(run, config, progress, should_stop)
+    return _execute(run, config, progress, should_stop, plan)
 
 
 def resume(
-    run_dir: str | Path, *, progress: ProgressFn | None = None, should_stop: StopFn | None = None
+    run_dir: str | Path,
+    *,
+    devices: int | str | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> TrainResult:
-    """Continue a stopped or killed run from its last completed epoch."""
+    """Continue a stopped or killed run from its last completed epoch, on the devices it was started
+    with unless ``devices`` (1, N or "all") says otherwise. Checkpoints hold plain weights, so a run
+    may continue on another number of devices than it started on; config.json then names the new
+    devices and keeps the earlier ones under "earlier_devices"."""
     run = Path(run_dir)
-    config = _read_json(run / "config.json")
+    folder = RunFolder(run)
+    config = folder.config()
     if not config:
         raise LandguiError(f"{run} holds no run to resume (config.json missing or damaged)")
     if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
         raise LandguiError(f"{run} was written by another landgui version; cannot resume it")
-    status = run_status(run)
+    status = folder.status()
     if status == "completed":
         raise LandguiError(f"{run} is already completed; nothing to resume")
     if status == "running":
-        st = _read_json(run / "status.json", {}) or {}
+        st = folder.status_record()
         raise LandguiError(
             f"{run} is still being trained (pid {st.get('pid')} on {st.get('host')}); stop it first, or wait"
         )
     manifest = load_split(config["split"])
     if split_hash(manifest) != config["split_hash"]:
         raise LandguiError(f"the split {config['split']} changed since the run started; start a new run")
-    return _execute(run, config, progress, should_stop)
+    params = config.setdefault("params", {})
+    if devices is not None:
+        params["devices"] = parse_devices(devices)
+    plan = plan_devices(params.get("devices", 1), params.get("batch_size"))
+    moved = (config.get("devices"), config.get("strategy")) != (plan.devices, plan.strategy)
+    if moved and config.get("devices"):
+        earlier = {"devices": config["devices"], "strategy": config.get("strategy")}
+        config["earlier_devices"] = [*config.get("earlier_devices", []), earlier]
+    if moved or devices is not None:  # the devices asked for are kept for the next resume
+        config.update(devices=plan.devices, strategy=plan.strategy)
+        folder.write_config(config)
+    return _execute(run, config, progress, should_stop, plan)
 
 
-def _execute(run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> TrainResult:
+def _execute(
+    run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None, plan: DevicePlan
+) -> TrainResult:
     from landgui.core import logs
 
     with logs.run_log(run):
-        logs.log.info("training %s (%s epochs done before)", run, len(_read_json(run / "history.json", []) or []))
-        result = _execute_logged(run, config, progress, should_stop)
+        logs.log.info(
+            "training %s (%s epochs done before) on %s (%s)",
+            run,
+            len(RunFolder(run).history()),
+            ", ".join(plan.devices),
+            plan.strategy or "no distribution strategy",
+        )
+        result = _execute_logged(run, config, progress, should_stop, plan)
         logs.log.info("training %s: %s after %s epochs", run, result.status, result.epochs_done)
         return result
 
 
-def _execute_logged(run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None) -> TrainResult:
+def _execute_logged(
+    run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None, plan: DevicePlan
+) -> TrainResult:
     from landgui.core import logs
 
-    trainer = _Trainer(run, config, progress, should_stop)
+    trainer = _Trainer(run, config, progress, should_stop, plan)
     try:
         return trainer.run_all()
     except Cancelled:

@@ -19,7 +19,9 @@ Patch grid
 
 Inference
     Patches are cut from strips read row by row in a background thread and resized to the
-    model's input size, while the previous batch runs through a compiled ``tf.function``.
+    model's input size, while the previous batch runs through the model (LiteRT or a compiled
+    ``tf.function``). A batch holds whole grid rows, so a block of rows classified elsewhere (a
+    Dask worker, :mod:`landgui.core.scenes.blocks`) gets exactly the same batches.
 
 Class map
     Probabilities are averaged per cell of ``gcd(patch, stride)`` px over all patches covering
@@ -56,8 +58,12 @@ from landgui.core.scenes.outputs import (  # noqa: F401 - the package's public n
 from landgui.core.scenes.pipeline import (  # noqa: F401
     BATCH_BYTES,
     _patch_batches,
+    assemble_result,
     batch_for,
+    classify_rows,
     classify_scene,
+    reclassify_with_head,
+    rows_per_batch,
     sample_patches,
     segment_file,
     strip_patches,

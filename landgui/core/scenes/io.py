@@ -33,6 +33,8 @@ class Scene:
     crs: Any = None
     transform: Any = None
     nodata: float | None = None
+    windowed = False  # read in windows (a worker can read one block of rows); else decoded whole
+    source = ""  # the path as opened: a GDAL virtual path keeps its "//" here (not in ``path``)
 
     @property
     def georeferenced(self) -> bool:
@@ -53,7 +55,7 @@ class Scene:
 
 class _ArrayScene(Scene):
     def __init__(self, path: Path, rgb: np.ndarray) -> None:
-        self.path, self.rgb = path, rgb
+        self.path, self.rgb, self.source = path, rgb, str(path)
         self.height, self.width = rgb.shape[:2]
         self.bands = 3
 
@@ -73,15 +75,19 @@ class _ArrayScene(Scene):
 
 
 class _RasterScene(Scene):
-    def __init__(self, path: Path) -> None:
+    windowed = True
+
+    def __init__(self, path: Path, source: str | None = None) -> None:
+        """``source``: what GDAL opens when it is not ``path`` (a GDAL virtual path such as
+        ``/vsicurl/https://...``, whose ``//`` a Path would fold)."""
         import rasterio
 
         try:
-            self.ds = rasterio.open(path)
+            self.ds = rasterio.open(source or path)
         except Exception as exc:  # noqa: BLE001 - rasterio raises several kinds
             raise LandguiError(f"cannot read {path.name}: {str(exc)[:200]}") from None
         ds = self.ds
-        self.path = path
+        self.path, self.source = path, source or str(path)
         self.width, self.height, self.bands = ds.width, ds.height, ds.count
         if self.bands not in (1, 2, 3, 4):
             ds.close()
@@ -115,7 +121,12 @@ class _RasterScene(Scene):
         from rasterio.windows import Window
 
         w, h = min(w, self.width - x), min(h, self.height - y)
-        raw = self.ds.read(self._bands, window=Window(x, y, w, h))
+        try:
+            raw = self.ds.read(self._bands, window=Window(x, y, w, h))
+        except Exception as exc:  # noqa: BLE001 - a damaged or truncated file, a lost connection
+            raise LandguiError(
+                f"cannot read {self.path.name} at rows {y}-{y + h}: {str(exc)[:160]} (damaged or truncated file?)"
+            ) from None
         if self.nodata is not None and not np.isnan(self.nodata):
             nod = (raw == self.nodata).all(axis=0).astype(np.uint8) * NODATA_SURE
         else:
@@ -132,6 +143,10 @@ class _RasterScene(Scene):
 
 
 def open_scene(path: str | Path) -> Scene:
+    """A scene file, or a GDAL virtual path (``/vsicurl/https://...``, ``/vsizip/...``) read
+    through rasterio in windows."""
+    if str(path).startswith("/vsi"):
+        return _RasterScene(Path(str(path)), str(path))
     p = Path(path)
     if not p.is_file():
         raise LandguiError(f"scene not found: {p}")

@@ -1,8 +1,14 @@
-"""Writing a classified scene: class PNG with a colour table, GeoTIFFs, CSV, GeoJSON, summary, overlay."""
+"""Writing a classified scene: class PNG with a colour table, GeoTIFFs, CSV, GeoJSON, summary, overlay.
+
+The geo outputs open ready in a GIS: the class map is a Cloud-Optimized GeoTIFF with a colour
+table, GDAL category names and a raster attribute table (``.tif.aux.xml``) and a QGIS style
+(``.qml``, loaded by QGIS with the raster); the polygons are written as GeoJSON and GeoPackage.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,8 @@ from landgui.core.scenes.result import (
 )
 
 OVERLAY_MAX_SIDE = 8192  # longest side of the exported overlay (a 20,000 px scene: 8,192 px)
+FORMATS = ("png", "csv", "geotiff", "geojson", "gpkg")  # what :func:`export` can write
+COG_BLOCKSIZE = 512  # tile size of the COGs; overviews are made until the smallest fits one tile
 
 
 def export(
@@ -28,7 +36,7 @@ def export(
     out_dir: str | Path,
     name: str,
     palette: dict[str, str],
-    formats: tuple[str, ...] = ("png", "csv", "geotiff", "geojson"),
+    formats: tuple[str, ...] = FORMATS,
     *,
     opacity: float = 0.45,
     hidden: tuple[int, ...] | set[int] = (),
@@ -39,7 +47,14 @@ def export(
     ``NAME.overlay.png`` is the scene at full resolution (longest side at most
     ``overlay_max_side``) with the class colours blended in at ``opacity``; classes in ``hidden``
     (indices; ``len(labels)`` = uncertain) are left unpainted, as on screen. ``NAME.overview.png``
-    is a small figure of the same with a legend of the area shares."""
+    is a small figure of the same with a legend of the area shares.
+
+    Georeferenced scenes only: ``geotiff`` writes ``NAME.classes.tif`` (a Cloud-Optimized
+    GeoTIFF of the class codes with colour table and overviews), ``NAME.classes.tif.aux.xml``
+    (category names and a raster attribute table for GDAL/QGIS/ArcGIS), ``NAME.classes.qml`` (a
+    QGIS paletted style with the class names) and ``NAME.confidence.tif``; ``geojson`` and
+    ``gpkg`` write the same polygons (one per 4-connected region of one class, with its mean
+    confidence) as ``NAME.classes.geojson`` and ``NAME.classes.gpkg``."""
 
     from landgui.core.atomic import atomic_path, ensure_writable_dir, write_error, write_json_atomic
 
@@ -76,9 +91,15 @@ def export(
         write("patches_csv", "patches.csv", lambda t: _write_patches_csv(result, t))
     if result.crs is not None and "geotiff" in formats:
         write("geotiff", "classes.tif", lambda t: _write_geotiff(result, t, table))
+        write("geotiff_aux", "classes.tif.aux.xml", lambda t: t.write_text(pam_xml(result.labels, table), "utf-8"))
+        write("qgis_style", "classes.qml", lambda t: t.write_text(qgis_style(result.labels, table), "utf-8"))
         write("confidence_geotiff", "confidence.tif", lambda t: _write_confidence_geotiff(result, t))
-    if result.crs is not None and "geojson" in formats:
-        write("geojson", "classes.geojson", lambda t: _write_geojson(result, t))
+    if result.crs is not None and ("geojson" in formats or "gpkg" in formats):
+        polygons = class_polygons(result)  # once for both files
+        if "geojson" in formats:
+            write("geojson", "classes.geojson", lambda t: _write_geojson(result, polygons, t))
+        if "gpkg" in formats:
+            write("gpkg", "classes.gpkg", lambda t: _write_gpkg(result, polygons, t))
     summary = summary_dict(result)
     summary["files"] = written
     write_json_atomic(summary_path, summary)  # last: the marker that the scene's outputs are complete
@@ -191,7 +212,14 @@ def summary_dict(result: SceneResult) -> dict:
 
 
 def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
+    """The class codes as a Cloud-Optimized GeoTIFF: 512 px tiles, DEFLATE, nodata 255, the
+    colour table of :func:`code_colours`, class names as band tags (``class_<code>``) and
+    overviews made by nearest neighbour (a class is never averaged with its neighbour).
+
+    GDAL's COG driver only copies a finished dataset, so the map is first streamed in row blocks
+    into a tiled GeoTIFF beside ``path`` (bounded memory for any scene size), then copied."""
     import rasterio
+    from rasterio.windows import Window
 
     g = result.grid
     profile = {
@@ -204,27 +232,155 @@ def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
         "transform": result.transform,
         "nodata": 255,
         "compress": "deflate",
+        "zlevel": 1,  # a work file: fast; the COG copy compresses properly
         "tiled": True,
+        "blockxsize": COG_BLOCKSIZE,
+        "blockysize": COG_BLOCKSIZE,
     }
-    with rasterio.open(path, "w", **profile) as dst:
-        from rasterio.windows import Window
-
-        rows = max(g.cell, 512 // g.cell * g.cell)
-        for y in range(0, g.height, rows):
-            block = pixel_class_map(result, y, min(g.height, y + rows))
-            dst.write(block[None], window=Window(0, y, g.width, block.shape[0]))
-        codes = [*range(len(result.labels)), UNCERTAIN_VALUE]
-        dst.write_colormap(1, {i: tuple(int(v) for v in table[i]) for i in codes})
-        dst.update_tags(
-            1,
-            **{f"class_{i}": lab for i, lab in enumerate(result.labels)},
-            **{f"class_{UNCERTAIN_VALUE}": UNCERTAIN, "uncertain_below": str(result.uncertain_below)},
-        )
+    src = _side_file(path, "gtiff")
+    try:
+        with rasterio.open(src, "w", **profile) as dst:
+            rows = max(g.cell, COG_BLOCKSIZE // g.cell * g.cell)
+            for y in range(0, g.height, rows):
+                block = pixel_class_map(result, y, min(g.height, y + rows))
+                dst.write(block[None], window=Window(0, y, g.width, block.shape[0]))
+            codes = [*range(len(result.labels)), UNCERTAIN_VALUE, 255]
+            dst.write_colormap(1, {i: tuple(int(v) for v in table[i]) for i in codes})
+            dst.set_band_description(1, "class")
+            dst.update_tags(
+                1,
+                **{f"class_{i}": lab for i, lab in enumerate(result.labels)},
+                **{f"class_{UNCERTAIN_VALUE}": UNCERTAIN, "uncertain_below": str(result.uncertain_below)},
+            )
+        _copy_cog(src, path, "NEAREST", PREDICTOR="YES")
+    finally:
+        _remove(src)
     return path
 
 
+def _side_file(path: Path, tag: str) -> Path:
+    """A hidden work file beside the partial file ``path`` (``.NAME.<pid>-TAG.partial.EXT``), so
+    that a killed write leaves only files that :func:`~landgui.core.atomic.atomic_path` clears."""
+    from landgui.core.atomic import PARTIAL
+
+    return path.with_name(path.name.replace(f"{PARTIAL}{path.suffix}", f"-{tag}{PARTIAL}{path.suffix}"))
+
+
+def _remove(path: Path) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _copy_cog(src: Path, dst: Path, resampling: str, **options: str) -> None:
+    """Copy the GeoTIFF ``src`` to the Cloud-Optimized GeoTIFF ``dst`` (GDAL's COG driver: tiles,
+    DEFLATE, overviews made with ``resampling`` down to one tile; tags and colour table kept)."""
+    import rasterio
+    import rasterio.shutil
+
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"):  # no stray .aux.xml beside the partial files
+        rasterio.shutil.copy(
+            src,
+            dst,
+            driver="COG",
+            BLOCKSIZE=str(COG_BLOCKSIZE),
+            COMPRESS="DEFLATE",
+            OVERVIEWS="IGNORE_EXISTING",
+            OVERVIEW_RESAMPLING=resampling,
+            **options,
+        )
+
+
+def pam_xml(labels: list[str], table: np.ndarray) -> str:
+    """GDAL's sidecar (``.aux.xml``, PAM) for the class GeoTIFF: ``<CategoryNames>`` (one entry per
+    code from 0 to 254: the class names, ``uncertain`` at 254, empty in between) and a thematic
+    raster attribute table (value, class, red, green, blue, alpha), so that GDAL, QGIS and ArcGIS
+    name the classes."""
+    from xml.sax.saxutils import escape
+
+    names = _code_names(labels)
+    cats = "".join(f"      <Category>{escape(names.get(i, ''))}</Category>\n" for i in range(UNCERTAIN_VALUE + 1))
+    fields = [("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8), ("Alpha", 0, 9)]
+    # field types: 0 integer, 2 string; usages: 5 min-max (the value), 2 name, 6-9 red..alpha
+    defs = "".join(
+        f'      <FieldDefn index="{i}">\n        <Name>{n}</Name>\n        <Type>{t}</Type>\n'
+        f"        <Usage>{u}</Usage>\n      </FieldDefn>\n"
+        for i, (n, t, u) in enumerate(fields)
+    )
+    rows = "".join(
+        f'      <Row index="{r}">\n'
+        + "".join(f"        <F>{v}</F>\n" for v in (code, escape(name), *(int(c) for c in table[code])))
+        + "      </Row>\n"
+        for r, (code, name) in enumerate(names.items())
+    )
+    return (
+        "<PAMDataset>\n"
+        '  <PAMRasterBand band="1">\n'
+        "    <CategoryNames>\n"
+        f"{cats}"
+        "    </CategoryNames>\n"
+        '    <GDALRasterAttributeTable tableType="thematic">\n'
+        f"{defs}{rows}"
+        "    </GDALRasterAttributeTable>\n"
+        "  </PAMRasterBand>\n"
+        "</PAMDataset>\n"
+    )
+
+
+def qgis_style(labels: list[str], table: np.ndarray) -> str:
+    """A QGIS 3 layer style (``.qml``) for the class GeoTIFF: a paletted renderer on band 1 with one
+    entry per class (the colours of :func:`code_colours`, the class names as labels) and grey
+    ``uncertain``; 255 is the band's nodata and stays transparent. QGIS applies a ``.qml`` of the
+    raster's name when the raster is added, so the map opens with its legend."""
+    from xml.sax.saxutils import quoteattr
+
+    entries = ""
+    for code, name in _code_names(labels).items():
+        r, g, b, a = (int(v) for v in table[code])
+        entries += f'        <paletteEntry value="{code}" color="#{r:02x}{g:02x}{b:02x}" alpha="{a}" label={quoteattr(name)}/>\n'
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.22.0" styleCategories="AllStyleCategories" hasScaleBasedVisibilityFlag="0"'
+        ' minScale="1e+08" maxScale="0">\n'
+        "  <pipe>\n"
+        "    <provider>\n"
+        '      <resampling enabled="false" zoomedInResamplingMethod="nearestNeighbour"'
+        ' zoomedOutResamplingMethod="nearestNeighbour" maxOversampling="2"/>\n'
+        "    </provider>\n"
+        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">\n'
+        "      <rasterTransparency/>\n"
+        "      <minMaxOrigin>\n"
+        "        <limits>None</limits>\n"
+        "        <extent>WholeRaster</extent>\n"
+        "        <statAccuracy>Estimated</statAccuracy>\n"
+        "        <cumulativeCutLower>0.02</cumulativeCutLower>\n"
+        "        <cumulativeCutUpper>0.98</cumulativeCutUpper>\n"
+        "        <stdDevFactor>2</stdDevFactor>\n"
+        "      </minMaxOrigin>\n"
+        "      <colorPalette>\n"
+        f"{entries}"
+        "      </colorPalette>\n"
+        "    </rasterrenderer>\n"
+        '    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>\n'
+        '    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0" colorizeRed="255"'
+        ' colorizeGreen="128" colorizeBlue="128" colorizeStrength="100"/>\n'
+        '    <rasterresampler maxOversampling="2"/>\n'
+        "    <resamplingStage>resamplingFilter</resamplingStage>\n"
+        "  </pipe>\n"
+        "  <blendMode>0</blendMode>\n"
+        "</qgis>\n"
+    )
+
+
+def _code_names(labels: list[str]) -> dict[int, str]:
+    """{code: name} of the codes a class map can hold: the classes, then uncertain (254)."""
+    return {**dict(enumerate(labels)), UNCERTAIN_VALUE: UNCERTAIN}
+
+
 def _write_confidence_geotiff(result: SceneResult, path: Path) -> Path:
-    """Two float32 bands on the cell grid: 1 = confidence (top probability), 2 = margin (top1 - top2).
+    """Two float32 bands on the cell grid, as a Cloud-Optimized GeoTIFF: 1 = confidence (top
+    probability), 2 = margin (top1 - top2); overviews (maps larger than one 512 px tile) average.
 
     Pixels are cells of gcd(patch, stride) scene px (a patch without overlap); not classified = -1.
     """
@@ -244,33 +400,126 @@ def _write_confidence_geotiff(result: SceneResult, path: Path) -> Path:
         "transform": result.transform @ Affine.scale(result.grid.cell),
         "nodata": -1.0,
         "compress": "deflate",
+        "tiled": True,
+        "blockxsize": COG_BLOCKSIZE,
+        "blockysize": COG_BLOCKSIZE,
     }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(conf, 1)
-        dst.write(margin, 2)
-        dst.set_band_description(1, "confidence")
-        dst.set_band_description(2, "margin")
+    src = _side_file(path, "gtiff")
+    try:
+        with rasterio.open(src, "w", **profile) as dst:
+            dst.write(conf, 1)
+            dst.write(margin, 2)
+            dst.set_band_description(1, "confidence")
+            dst.set_band_description(2, "margin")
+        _copy_cog(src, path, "AVERAGE", PREDICTOR="YES")
+    finally:
+        _remove(src)
     return path
 
 
-def _write_geojson(result: SceneResult, path: Path) -> Path:
-    import json
+@dataclass
+class ClassPolygon:
+    """One connected region (4-connectivity) of one class code in the class map."""
 
+    geometry: dict  # GeoJSON Polygon in the scene's CRS (exterior ring, then holes)
+    class_index: int  # class index, or UNCERTAIN_VALUE (254)
+    name: str  # class name, or "uncertain"
+    mean_confidence: float  # mean cell confidence over the region's cells
+
+
+def class_polygons(result: SceneResult) -> list[ClassPolygon]:
+    """The class map as polygons: one per 4-connected region of one code (as
+    ``rasterio.features.shapes`` draws them), with the mean confidence of its cells.
+
+    Regions are labelled first (OpenCV connected components, per code), then GDAL polygonizes
+    the region labels, so every polygon is known with the cells it covers."""
+    import cv2
     from rasterio import features
     from rasterio.transform import Affine
 
-    cell = result.grid.cell
-    cls = cell_class_codes(result).astype(np.int16)
-    transform = result.transform @ Affine.scale(cell)
-    feats = []
-    for geom, value in features.shapes(cls, mask=cls != 255, transform=transform):
-        k = int(value)
-        name = UNCERTAIN if k == UNCERTAIN_VALUE else result.labels[k]
-        feats.append({"type": "Feature", "geometry": geom, "properties": {"class": name, "class_index": k}})
+    codes = cell_class_codes(result)
+    regions = np.zeros(codes.shape, np.int32)  # 0 = not classified, then one id per region
+    region_code = [255]
+    for code in np.unique(codes):
+        if code == 255:
+            continue
+        n, lab = cv2.connectedComponents((codes == code).astype(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+        inside = lab > 0
+        regions[inside] = lab[inside] + (len(region_code) - 1)
+        region_code += [int(code)] * (n - 1)
+    n_regions = len(region_code)
+    sums = np.bincount(regions.ravel(), weights=result.cell_confidence.ravel(), minlength=n_regions)
+    counts = np.bincount(regions.ravel(), minlength=n_regions)
+    names = _code_names(result.labels)
+    transform = result.transform @ Affine.scale(result.grid.cell)
+    polygons = []
+    for geom, value in features.shapes(regions, mask=regions > 0, connectivity=4, transform=transform):
+        r = int(value)
+        code = region_code[r]
+        polygons.append(ClassPolygon(geom, code, names[code], float(sums[r] / counts[r])))
+    return polygons
+
+
+def _write_geojson(result: SceneResult, polygons: list[ClassPolygon], path: Path) -> Path:
+    import json
+
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": p.geometry,
+            "properties": {
+                "class": p.name,
+                "class_index": p.class_index,
+                "mean_confidence": round(p.mean_confidence, 6),
+            },
+        }
+        for p in polygons
+    ]
     fc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}
     if result.crs is not None:
         fc["crs"] = {"type": "name", "properties": {"name": result.crs.to_string()}}
     path.write_text(json.dumps(fc))
+    return path
+
+
+def polygon_wkb(geometry: dict) -> bytes:
+    """A GeoJSON Polygon as OGC WKB (little-endian): what GDAL/OGR writers take as geometry."""
+    import struct
+
+    rings = geometry["coordinates"]
+    parts = [struct.pack("<BII", 1, 3, len(rings))]  # byte order 1 = little-endian, type 3 = Polygon
+    for ring in rings:
+        xy = np.asarray(ring, dtype="<f8").reshape(-1, 2)
+        parts.append(struct.pack("<I", len(xy)))
+        parts.append(xy.tobytes())
+    return b"".join(parts)
+
+
+def _write_gpkg(result: SceneResult, polygons: list[ClassPolygon], path: Path) -> Path:
+    """The polygons as one GeoPackage layer ``classes`` (through pyogrio / GDAL's OGR): fields
+    ``class`` (name), ``class_index`` and ``mean_confidence``, in the scene's CRS."""
+    try:
+        from pyogrio.raw import write
+    except ImportError as exc:
+        raise LandguiError(f"GeoPackage export needs pyogrio ({exc}); install it or leave out the gpkg format") from exc
+
+    geometry = np.array([polygon_wkb(p.geometry) for p in polygons], dtype=object)
+    write(
+        str(path),
+        geometry,
+        [
+            np.array([p.name for p in polygons], dtype=object),
+            np.array([p.class_index for p in polygons], dtype=np.int32),
+            np.array([p.mean_confidence for p in polygons], dtype=np.float64),
+        ],
+        ["class", "class_index", "mean_confidence"],
+        layer="classes",
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs=result.crs.to_wkt(),
+        promote_to_multi=False,
+        dataset_options={"VERSION": "1.2"},  # GeoPackage 1.2: read without warnings by older GDAL/QGIS
+    )
     return path
 
 

@@ -1,4 +1,10 @@
-"""Classifying a scene: strips read in a thread, cut into patches, resized, batched, inferred."""
+"""Classifying a scene: strips read in a thread, cut into patches, resized, batched, inferred.
+
+Two steps that the in-process path and the cluster path (:mod:`landgui.core.scenes.blocks`)
+share: :func:`classify_rows` classifies the patches of a range of grid rows (a worker's block, or
+the whole scene) into probabilities and a valid mask, and :func:`assemble_result` turns a whole
+scene's probabilities into a :class:`SceneResult`. :func:`classify_scene` is both, rows 0..rows.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from landgui.core.scenes.grid import Grid, average_cells, make_grid
 from landgui.core.scenes.io import Scene, open_scene
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
 
+FEATURES_MAX_BYTES = 256 * 1024**2  # features kept for re-mapping: 50,000 patches of 1,280 floats
 BATCH_BYTES = 12 * 1024**2  # float32 model input per batch: 64 patches at 128 px (see below)
 
 
@@ -35,10 +42,29 @@ def strip_patches(strip: np.ndarray, grid: Grid) -> np.ndarray:
     return view[0, : (grid.cols - 1) * s + 1 : s].transpose(0, 2, 3, 1)
 
 
+def rows_per_batch(grid: Grid, batch: int) -> int:
+    """Grid rows whose patches make one batch: a batch holds whole rows (a row wider than a batch
+    is split), in groups counted from row 0, so that a range of rows starting at a multiple of
+    this is cut into the same batches as the whole scene (the cluster's blocks,
+    :mod:`landgui.core.scenes.blocks`): a model whose answer for a patch depends, in the last
+    bits, on the size of its batch (a matrix product's kernel) gives the same map either way."""
+    return max(1, batch // grid.cols)
+
+
 def _patch_batches(
-    scene: Scene, grid: Grid, size: int, batch: int, ignore_nodata: bool, out_q: queue.Queue, stop: threading.Event
+    scene: Scene,
+    grid: Grid,
+    size: int,
+    batch: int,
+    ignore_nodata: bool,
+    out_q: queue.Queue,
+    stop: threading.Event,
+    r0: int = 0,
+    r1: int | None = None,
 ) -> None:
-    """Producer: read strips, cut and resize patches, put (indices, patches) batches.
+    """Producer: read the strips of grid rows r0..r1, cut and resize patches, put (indices,
+    patches) batches (indices into the whole grid, row-major; a batch holds the patches of
+    :func:`rows_per_batch` rows).
 
     Patches are resized to the model input by :func:`landgui.core.data.resize_to`, the rule
     training uses, into a preallocated batch buffer."""
@@ -51,9 +77,10 @@ def _patch_batches(
     buf = np.empty((batch, size, size, 3), np.uint8)
     buf_idx = np.empty(batch, np.int64)
     n = 0
+    group = rows_per_batch(grid, batch)
     ignored: list[np.ndarray] = []
     try:
-        for r in range(grid.rows):
+        for r in range(r0, grid.rows if r1 is None else r1):
             if stop.is_set():
                 return
             strip, nod = scene.read(0, r * s, scene.width, p)
@@ -75,12 +102,132 @@ def _patch_batches(
                 if n == batch:
                     out_q.put((buf_idx, buf))
                     buf, buf_idx, n = np.empty_like(buf), np.empty_like(buf_idx), 0
+            if n and (r + 1) % group == 0:  # the end of a group of rows closes its batch
+                out_q.put((buf_idx[:n], buf[:n]))
+                buf, buf_idx, n = np.empty_like(buf), np.empty_like(buf_idx), 0
         if n:
             out_q.put((buf_idx[:n], buf[:n]))
         out_q.put(("ignored", np.concatenate(ignored) if ignored else np.zeros(0, np.int64)))
         out_q.put(None)
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer
         out_q.put(exc)
+
+
+def classify_rows(
+    predict: Callable[[np.ndarray], np.ndarray],
+    scene: Scene,
+    grid: Grid,
+    input_size: int,
+    n_classes: int,
+    r0: int = 0,
+    r1: int | None = None,
+    *,
+    batch: int | None = None,
+    ignore_nodata: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Classify the patches of grid rows ``r0..r1`` (default: all): returns ``(probs, valid)``,
+    ``((r1 - r0) * cols, n_classes)`` float32 and ``((r1 - r0) * cols,)`` bool in row-major grid
+    order (a patch left out as no-data stays invalid, probabilities 0).
+
+    Strips are read and cut into batches in a background thread while the previous batch is
+    inferred. ``out``: arrays of those shapes to fill instead (views into a whole scene's arrays,
+    so that a viewer sees the map grow). ``on_batch(done)``: called after each batch with the
+    number of this range's patches done (classified or left out). A range that starts at a
+    multiple of :func:`rows_per_batch` is cut into the same batches as the whole scene."""
+    r1 = grid.rows if r1 is None else r1
+    if not 0 <= r0 <= r1 <= grid.rows:
+        raise LandguiError(f"grid rows {r0}..{r1} are outside the scene's {grid.rows} rows")
+    n = (r1 - r0) * grid.cols
+    if out is None:
+        probs, valid = np.zeros((n, n_classes), np.float32), np.zeros(n, bool)
+    else:
+        probs, valid = out
+    offset = r0 * grid.cols
+    q: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_patch_batches,
+        args=(scene, grid, input_size, batch or batch_for(input_size), ignore_nodata, q, stop, r0, r1),
+        daemon=True,
+    )
+    worker.start()
+    done = 0
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            idx, imgs = item
+            if isinstance(idx, str):  # the patches left out as no-data, at the end
+                done += len(imgs)
+                if on_batch and len(imgs):
+                    on_batch(done)
+                continue
+            if should_stop and should_stop():
+                raise Cancelled()
+            probs[idx - offset] = predict(imgs)
+            valid[idx - offset] = True
+            done += len(idx)
+            if on_batch:
+                on_batch(done)
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+    return probs, valid
+
+
+def assemble_result(
+    scene_path: str,
+    labels: list[str],
+    grid: Grid,
+    probs: np.ndarray,
+    valid: np.ndarray,
+    seconds: float,
+    *,
+    crs: Any = None,
+    transform: Any = None,
+    uncertain_below: float = UNCERTAIN_BELOW,
+    adapted: bool = False,
+    engine: str = "",
+    run: str = "",
+) -> SceneResult:
+    """A :class:`SceneResult` from a whole scene's patch probabilities and valid mask (as
+    :func:`classify_rows` gives them, any shape with ``grid.n`` patches): classes, per-cell
+    averages, coverage at ``uncertain_below``."""
+    n_classes = len(labels)
+    probs3 = np.asarray(probs, np.float32).reshape(grid.rows, grid.cols, n_classes)
+    valid2 = np.asarray(valid, bool).reshape(grid.rows, grid.cols)
+    classes = np.where(valid2, probs3.argmax(axis=-1), -1).astype(np.int16)
+    cell_probs, cnt = average_cells(grid, probs3, valid2)
+    cell_classes = np.where(cnt > 0, cell_probs.argmax(axis=-1), -1).astype(np.int16)
+    result = SceneResult(
+        str(scene_path),
+        labels,
+        grid,
+        classes,
+        probs3,
+        cell_probs,
+        cell_classes,
+        {},
+        seconds,
+        crs,
+        transform,
+        {"ignored": int((~valid2).sum())},
+        adapted=adapted,
+        engine=engine,
+        run=run,
+    )
+    result.set_threshold(uncertain_below)
+    return result
 
 
 def classify_scene(
@@ -100,6 +247,7 @@ def classify_scene(
     should_stop: Callable[[], bool] | None = None,
     partial: Callable[[Any, np.ndarray], None] | None = None,
     partial_every: float = 0.5,
+    keep_features: bool = False,
 ) -> SceneResult:
     """Classify every patch of a scene with a model (input 0..255 RGB of ``input_size``).
 
@@ -109,6 +257,8 @@ def classify_scene(
     the (rows, cols) patch classes so far (-1 = not yet), so a viewer can paint the map as it grows.
     ``adapt``: first re-estimate the model's batch-norm statistics on a sample of the scene's
     patches (AdaBN, :mod:`landgui.core.adaptation`; the saved model is not touched).
+    ``keep_features``: keep every patch's backbone features on the result (a LiteRT transfer
+    model, up to :data:`FEATURES_MAX_BYTES`), for :func:`reclassify_with_head`.
     """
     from landgui.core.engine import KerasPredictor, as_predictor
 
@@ -123,72 +273,88 @@ def classify_scene(
             predict.keras_model(), sample_patches(scene, grid, input_size), progress=progress, should_stop=should_stop
         )
         predict = KerasPredictor(adapted, predict.run_dir, labels, input_size)
-    batch = batch or batch_for(input_size)
-    n_classes = len(labels)
-    probs = np.zeros((grid.n, n_classes), np.float32)
-    valid = np.zeros(grid.n, bool)
-    q: queue.Queue = queue.Queue(maxsize=4)
-    stop = threading.Event()
-    t0 = time.perf_counter()
-    worker = threading.Thread(
-        target=_patch_batches, args=(scene, grid, input_size, batch, ignore_nodata, q, stop), daemon=True
-    )
-    worker.start()
-    done = 0
+    k = len(labels)
+    width = k
+    run_model: Callable[[np.ndarray], np.ndarray] = predict
+    lite: Any = predict if keep_features and getattr(predict, "has_features", False) else None
+    if lite is not None and grid.n * (k + lite.head.n_features) * 4 <= FEATURES_MAX_BYTES:
+        width = k + lite.head.n_features  # each batch's (probabilities | features), split below
+
+        def with_features(imgs: np.ndarray) -> np.ndarray:
+            return np.concatenate(lite.predict_with_features(imgs), axis=1)
+
+        run_model = with_features
+
+    both = np.zeros((grid.n, width), np.float32)
+    probs, valid = both[:, :k], np.zeros(grid.n, bool)
     last_partial = time.perf_counter()
-    try:
-        while True:
-            item = q.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            idx, imgs = item
-            if isinstance(idx, str):
-                done += len(imgs)
-                continue
-            if should_stop and should_stop():
-                raise Cancelled()
-            probs[idx] = predict(imgs)
-            valid[idx] = True
-            done += len(idx)
-            if partial and time.perf_counter() - last_partial >= partial_every:
-                last_partial = time.perf_counter()
-                partial(grid, np.where(valid, probs.argmax(axis=1), -1).reshape(grid.rows, grid.cols).astype(np.int16))
-            if progress:
-                progress("classifying", done, grid.n)
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
-    seconds = time.perf_counter() - t0
-    probs3 = probs.reshape(grid.rows, grid.cols, n_classes)
-    valid2 = valid.reshape(grid.rows, grid.cols)
-    classes = np.where(valid2, probs3.argmax(axis=-1), -1).astype(np.int16)
-    cell_probs, cnt = average_cells(grid, probs3, valid2)
-    cell_classes = np.where(cnt > 0, cell_probs.argmax(axis=-1), -1).astype(np.int16)
-    result = SceneResult(
-        str(scene.path),
+
+    def on_batch(done: int) -> None:
+        nonlocal last_partial
+        if partial and time.perf_counter() - last_partial >= partial_every:
+            last_partial = time.perf_counter()
+            partial(grid, np.where(valid, probs.argmax(axis=1), -1).reshape(grid.rows, grid.cols).astype(np.int16))
+        if progress:
+            progress("classifying", done, grid.n)
+
+    t0 = time.perf_counter()
+    classify_rows(
+        run_model,
+        scene,
+        grid,
+        input_size,
+        width,
+        batch=batch,
+        ignore_nodata=ignore_nodata,
+        should_stop=should_stop,
+        on_batch=on_batch,
+        out=(both, valid),
+    )
+    result = assemble_result(
+        scene.source or str(scene.path),
         labels,
         grid,
-        classes,
-        probs3,
-        cell_probs,
-        cell_classes,
-        {},
-        seconds,
-        scene.crs,
-        scene.transform,
-        {"ignored": int((~valid2).sum())},
+        probs,
+        valid,
+        time.perf_counter() - t0,
+        crs=scene.crs,
+        transform=scene.transform,
+        uncertain_below=uncertain_below,
         adapted=adapt,
         engine=predict.engine,
         run=str(predict.run_dir),
     )
-    result.set_threshold(uncertain_below)
+    if width > k:
+        result.features, result.features_from = both[:, k:], lite.backbone_id
     return result
+
+
+def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | None:
+    """The scene re-mapped by ``predictor`` (a LiteRT backbone with another head, e.g. a run just
+    fine-tuned on corrections) from the features kept on ``result``: no image is read and no
+    network run, so it takes milliseconds. None when the result kept no features of that backbone."""
+    head = getattr(predictor, "head", None)
+    if result.features is None or head is None or result.features_from != getattr(predictor, "backbone_id", None):
+        return None
+    t0 = time.perf_counter()
+    valid = (result.classes >= 0).reshape(-1)
+    probs = np.zeros((result.grid.n, len(predictor.labels)), np.float32)
+    probs[valid] = head(result.features[valid])
+    new = assemble_result(
+        result.scene,
+        list(predictor.labels),
+        result.grid,
+        probs,
+        valid,
+        time.perf_counter() - t0,
+        crs=result.crs,
+        transform=result.transform,
+        uncertain_below=result.uncertain_below,
+        engine=predictor.engine,
+        run=str(predictor.run_dir),
+    )
+    new.features, new.features_from = result.features, result.features_from
+    return new
 
 
 def sample_patches(scene: Scene, grid: Grid, size: int, max_patches: int = 2048, seed: int = 0) -> np.ndarray:

@@ -32,6 +32,10 @@ class SceneResult:
     adapted: bool = False
     engine: str = ""
     run: str = ""
+    # the backbone features of every patch (grid.n, D) float32, kept where asked and affordable, so
+    # that a head retrained on corrections re-maps the scene at once (reclassify_with_head)
+    features: Any = None
+    features_from: str = ""  # the id (SHA-256) of the LiteRT backbone file that made them
 
     @property
     def patches_per_s(self) -> float:

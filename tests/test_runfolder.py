@@ -1,0 +1,343 @@
+"""RunFolder: the one reader and writer of a run folder's files (small JSON files written here,
+no training, no TensorFlow)."""
+
+import ast
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from landgui import __version__
+from landgui.core import runs
+from landgui.core.errors import LandguiError
+from landgui.core.runs import STALE_AFTER_S, RunFolder
+
+LANDGUI = Path(__file__).resolve().parents[1] / "landgui"
+
+CONFIG = {
+    "run_schema_version": 1,
+    "created": "2024-05-01T10:00:00+0000",
+    "landgui_version": "test",
+    "split": "/data/split.json",
+    "split_hash": "abc",
+    "model": {"model": "transfer", "backbone": "mobilenet_v3_small", "image_size": 96},
+    "params": {"epochs": 3},
+}
+LABELS = ["desert", "green_area", "water"]
+HISTORY = [
+    {"stage": "head", "epoch": 1, "val_accuracy": 0.5, "seconds": 1.25},
+    {"stage": "head", "epoch": 2, "val_accuracy": 0.75, "seconds": 2.0},
+]
+PALETTE = {"desert": "#E6C88C", "green_area": "#2CA02C", "water": "#1F78B4"}
+EVAL_TEST = {"split": "test", "accuracy": 0.8, "macro_avg": {"f1": 0.7}}
+
+
+def dump(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj))
+
+
+def complete_run(run: Path) -> Path:
+    run.mkdir(parents=True)
+    dump(run / "config.json", CONFIG)
+    dump(run / "labels.json", LABELS)
+    dump(run / "history.json", HISTORY)
+    dump(run / "status.json", {"status": "completed", "stage": "done"})
+    dump(run / "palette.json", PALETTE)
+    dump(run / "evaluation-test.json", EVAL_TEST)
+    dump(run / "evaluation-data-mine.json", {"split": "data-mine", "accuracy": 0.625})
+    dump(run / "finetune.json", {"run_dir": str(run), "epochs": 4})
+    (run / "model.keras").write_bytes(b"not really a model")
+    return run
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def test_a_complete_run_reads_whole(tmp_path):
+    run = RunFolder(complete_run(tmp_path / "r1"))
+    assert run.is_run and run.has_model and not run.is_shipped and run.name == "r1"
+    assert run.config() == CONFIG and run.labels() == LABELS
+    assert run.history() == HISTORY and run.palette() == PALETTE
+    assert run.status_record() == {"status": "completed", "stage": "done"} and run.status() == "completed"
+    assert run.finetune_record() == {"run_dir": str(run.path), "epochs": 4}
+    assert run.evaluations() == ["data-mine", "test"]
+    assert run.evaluation() == EVAL_TEST and run.evaluation("data-mine")["accuracy"] == 0.625
+    assert run.data_evaluations() == {"mine": 0.625}
+    meta = run.meta()
+    assert (meta.labels, meta.config, meta.image_size, meta.run_dir) == (LABELS, CONFIG, 96, run.path)
+    info = run.info()
+    assert info == {
+        "name": "r1",
+        "path": str(run.path),
+        "status": "completed",
+        "status_text": "completed",
+        "model": "transfer",
+        "backbone": "mobilenet_v3_small",
+        "image_size": 96,
+        "epochs": 2,
+        "train_seconds": 3.2,
+        "best_val_accuracy": 0.75,
+        "test_accuracy": 0.8,
+        "macro_f1": 0.7,
+        "has_model": True,
+        "data_accuracy": {"mine": 0.625},
+        "created": CONFIG["created"],
+    }
+    # the module's functions are thin wrappers over it
+    assert runs.read_run(run.path) == meta and runs.run_info(run.path) == info
+    assert runs.run_status(run.path) == "completed" and runs.history(run.path) == HISTORY
+    assert runs.data_evaluations(run.path) == {"mine": 0.625}
+    assert runs.list_runs(tmp_path) == [info]
+
+
+def test_paths_and_names(tmp_path):
+    run = RunFolder(str(tmp_path / "r"))
+    assert run.path == tmp_path / "r" and os.fspath(run) == str(tmp_path / "r")
+    assert run.config_file.name == "config.json" and run.labels_file.name == "labels.json"
+    assert run.status_file.name == "status.json" and run.history_file.name == "history.json"
+    assert run.palette_file.name == "palette.json" and run.finetune_file.name == "finetune.json"
+    assert run.model_file.name == "model.keras" and run.evaluation_file("data-x").name == "evaluation-data-x.json"
+    assert run == RunFolder(tmp_path / "r") and len({run, RunFolder(tmp_path / "r")}) == 1
+    assert RunFolder.FILES[:4] == ("config.json", "labels.json", "status.json", "history.json")
+
+
+def test_resolve_names_the_shipped_model_unless_a_folder_of_that_name_exists(tmp_path, monkeypatch):
+    shipped = RunFolder.resolve("default")
+    assert shipped.path == runs.shipped_run_dir() and shipped.is_shipped and shipped.is_run
+    assert shipped.meta().labels == shipped.labels()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()
+    assert RunFolder.resolve("default").path == Path("default")
+    assert RunFolder.resolve(tmp_path / "x").path == tmp_path / "x"
+
+
+def test_missing_or_damaged_optional_files_read_as_defaults(tmp_path):
+    empty = RunFolder(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    damaged = RunFolder(complete_run(tmp_path / "damaged"))
+    for f in ("config.json", "labels.json", "history.json", "status.json", "palette.json", "finetune.json"):
+        (damaged.path / f).write_text('{"half": ')
+    (damaged.path / "evaluation-test.json").write_text("")
+    (damaged.path / "evaluation-data-mine.json").write_text("[1, 2")
+    wrong_type = RunFolder(complete_run(tmp_path / "wrong"))
+    for f in ("config.json", "history.json", "status.json", "palette.json", "finetune.json", "evaluation-test.json"):
+        dump(wrong_type.path / f, "a string")
+    dump(wrong_type.path / "labels.json", ["ok", 3])
+    dump(wrong_type.path / "evaluation-data-mine.json", {"accuracy": "high"})
+    nowhere = RunFolder(tmp_path / "does-not-exist")
+    for run in (empty, damaged, wrong_type, nowhere):
+        assert run.config() is None and run.labels() is None, run
+        assert run.status_record() == {} and run.status() == "unknown"
+        assert run.history() == [] and run.palette() is None and run.finetune_record() is None
+        assert run.evaluation() is None and run.data_evaluations() == {}
+        assert run.info() is None
+    assert not empty.is_run and not nowhere.is_run and damaged.is_run
+    assert empty.evaluations() == [] == nowhere.evaluations()
+    assert runs.list_runs(tmp_path) == [] and runs.list_runs(tmp_path / "nowhere") == []
+
+
+def test_history_keeps_only_epoch_records(tmp_path):
+    run = RunFolder(tmp_path)
+    dump(run.history_file, [{"epoch": 1}, None, 3, {"epoch": 2}])
+    assert run.history() == [{"epoch": 1}, {"epoch": 2}]
+
+
+def _meta_error(run: Path) -> str:
+    with pytest.raises(LandguiError) as err:
+        RunFolder(run).meta()
+    with pytest.raises(LandguiError) as err2:
+        runs.read_run(run)
+    assert str(err.value) == str(err2.value)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_an_unusable_run_is_one_clear_error(tmp_path):
+    assert _meta_error(tmp_path / "nope") == f"run folder not found: {tmp_path / 'nope'}"
+    (tmp_path / "file").write_text("x")
+    assert _meta_error(tmp_path / "file") == f"{tmp_path / 'file'} is a file, not a landgui run folder"
+    (tmp_path / "bare").mkdir()
+    assert _meta_error(tmp_path / "bare") == (
+        f"{tmp_path / 'bare'} is not a complete landgui run: missing config.json, labels.json, model.keras"
+    )
+    run = complete_run(tmp_path / "r")
+    (run / "labels.json").unlink()
+    assert _meta_error(run) == f"{run} is not a complete landgui run: missing labels.json"
+    dump(run / "labels.json", LABELS)
+    (run / "config.json").write_text("{oops")
+    assert _meta_error(run).startswith(f"{run}: damaged run files (JSONDecodeError: ")
+    dump(run / "config.json", {"run_schema_version": 1, "model": {}})
+    assert _meta_error(run) == f"{run}: damaged run files (KeyError: 'image_size')"
+    dump(run / "config.json", {**CONFIG, "run_schema_version": 7, "landgui_version": "9.0"})
+    assert _meta_error(run) == (
+        f"{run} was written by landgui 9.0 with run schema 7; this landgui ({__version__}) reads schema 1"
+    )
+    dump(run / "config.json", CONFIG)
+    dump(run / "labels.json", {"desert": 0})
+    assert _meta_error(run) == f"{run}: damaged run files (labels.json is not a list of class names)"
+
+
+def test_status_follows_the_writers_heartbeat(tmp_path):
+    run = RunFolder(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    now = time.time()
+    me = {"status": "running", "host": socket.gethostname()}
+    run.write_status({**me, "pid": os.getpid(), "heartbeat": now})
+    assert run.status(now) == "running"
+    run.write_status({**me, "pid": int(dead.stdout), "heartbeat": now})
+    assert run.status(now) == "interrupted"
+    run.write_status({**me, "pid": os.getpid(), "heartbeat": now - STALE_AFTER_S - 1})
+    assert run.status(now) == "interrupted"
+    run.write_status({"status": "running", "host": "elsewhere", "pid": 1, "heartbeat": now})
+    assert run.status(now) == "running"
+    run.write_status({"status": "running"})  # before heartbeats: the file's time counts
+    os.utime(run.status_file, (now - STALE_AFTER_S - 5,) * 2)
+    assert run.status(now) == "interrupted" and run.status(now - 10) == "running"
+    run.write_status({"status": "stopped"})
+    assert run.status() == "stopped" and runs.status_text(run.status()) == "stopped (resumable)"
+
+
+# -- writing -----------------------------------------------------------------------------------------
+WRITERS = {
+    "config.json": ("write_config", "config", CONFIG),
+    "labels.json": ("write_labels", "labels", LABELS),
+    "status.json": ("write_status", "status_record", {"status": "completed", "epochs_done": 2}),
+    "history.json": ("write_history", "history", HISTORY),
+    "palette.json": ("write_palette", "palette", PALETTE),
+    "finetune.json": ("write_finetune", "finetune_record", {"run_dir": "x", "corrections": {"water": 3}}),
+}
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_each_file_written_reads_back(tmp_path, name):
+    write, read, value = WRITERS[name]
+    run = RunFolder(tmp_path / "new" / "run")  # the folder is created
+    getattr(run, write)(value)
+    assert getattr(run, read)() == value
+    assert (run.path / name).read_text() == json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    assert sorted(p.name for p in run.path.iterdir()) == [name]  # nothing else, no partial file
+
+
+def test_evaluations_written_and_listed(tmp_path):
+    run = RunFolder(tmp_path)
+    run.write_evaluation("test", EVAL_TEST)
+    run.write_evaluation("data-aid", {"accuracy": 0.5})
+    run.write_evaluation("data-aid-adapted", {"accuracy": 0.75})
+    run.write_evaluation("data-counts", {"accuracy": 1})  # not a fraction: not listed as an accuracy
+    (tmp_path / ".evaluation-test.123.partial.json").write_text("{")  # a killed writer's leftover
+    (tmp_path / "predictions-test.csv").write_text("path\n")
+    assert run.evaluations() == ["data-aid-adapted", "data-aid", "data-counts", "test"]  # by file name
+    assert run.evaluation("test") == EVAL_TEST and run.evaluation("val") is None
+    assert run.data_evaluations() == {"aid": 0.5, "aid-adapted": 0.75}
+    from landgui.core.evaluation import load_evaluation
+
+    assert load_evaluation(tmp_path, "test") == EVAL_TEST and load_evaluation(tmp_path, "val") is None
+
+
+def test_palette_copied_byte_for_byte(tmp_path):
+    parent, child = RunFolder(tmp_path / "p"), RunFolder(tmp_path / "c")
+    assert not child.copy_palette_from(parent) and not child.palette_file.exists()
+    parent.path.mkdir()
+    parent.palette_file.write_text('{"water":"#1F78B4"}')  # not landgui's own formatting: kept as is
+    assert child.copy_palette_from(parent)
+    assert child.palette_file.read_bytes() == parent.palette_file.read_bytes()
+
+
+def test_remove_own_files_leaves_the_users(tmp_path):
+    run = RunFolder(complete_run(tmp_path / "r"))
+    (run.path / "checkpoint").mkdir()
+    (run.path / "checkpoint" / "state.json").write_text("{}")
+    (run.path / "notes.txt").write_text("mine")
+    run.remove_own_files()
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "evaluation-data-mine.json",
+        "evaluation-test.json",
+        "notes.txt",
+    ]
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path, monkeypatch, name):
+    write, read, value = WRITERS[name]
+    run = RunFolder(tmp_path)
+    old = '{"old": true}' if name != "labels.json" else '["old"]'
+    (tmp_path / name).write_text(old)
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)  # the data is in the partial file, not yet renamed
+    with pytest.raises(LandguiError, match=f"^cannot write {re.escape(str(tmp_path / name))}: the disk is full$"):
+        getattr(run, write)(value)
+    monkeypatch.undo()
+    with pytest.raises(TypeError):  # cannot be serialised: fails before anything is written
+        getattr(run, write)({"x": object()})
+    assert (tmp_path / name).read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_failed_evaluation_write_keeps_the_old_one(tmp_path, monkeypatch):
+    run = RunFolder(tmp_path)
+    run.write_evaluation("test", EVAL_TEST)
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.write_evaluation("test", {"accuracy": 0.1})
+    monkeypatch.undo()
+    assert run.evaluation("test") == EVAL_TEST and [p.name for p in tmp_path.iterdir()] == ["evaluation-test.json"]
+
+
+# -- one reader: no other module joins a run file's name by hand -------------------------------------------
+RUN_FILE_NAMES = ("config.json", "labels.json", "status.json", "history.json", "palette.json", "finetune.json")
+# a literal that is a run file's name, or ends a path with one (f"{run}/config.json"), or begins an
+# evaluation file's name (f"evaluation-{split}.json", "evaluation-data-*.json"); prose in messages
+# ("config.json missing or damaged") is not a path
+HAND_JOINED = re.compile(r"(?:^|[/\\])(?:" + "|".join(map(re.escape, RUN_FILE_NAMES)) + r")$|(?:^|[/\\])evaluation-")
+
+
+def hand_joined_run_files(source: str) -> list[tuple[int, str]]:
+    """(line, text) of string literals (f-string parts included, docstrings left out) that join a
+    run file's name by hand."""
+    tree = ast.parse(source)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                docstrings.add(id(body[0].value))
+    return sorted(
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and HAND_JOINED.search(node.value)
+    )
+
+
+def test_the_checker_sees_hand_joined_names():
+    code = (
+        'def f(run, s):\n    """reads config.json"""\n    a = run / "config.json"\n'
+        '    b = f"{run}/history.json"\n    c = run.glob("evaluation-data-*.json")\n'
+        '    print(f"wrote {run}/evaluation-{s}.json")\n'
+        '    raise ValueError(f"{run}: config.json missing or damaged")\n'
+        '    return run / f"evaluation-{s}.json"\n'
+    )
+    assert [line for line, _ in hand_joined_run_files(code)] == [3, 4, 5, 6, 8]
+
+
+def test_only_runs_py_names_the_run_files():
+    offenders = []
+    for path in sorted(LANDGUI.rglob("*.py")):
+        if path == LANDGUI / "core" / "runs.py":
+            continue
+        for line, text in hand_joined_run_files(path.read_text(encoding="utf-8")):
+            offenders.append(f"{path.relative_to(LANDGUI.parent)}:{line}: {text!r}")
+    assert not offenders, "use landgui.core.runs.RunFolder instead of the file names:\n" + "\n".join(offenders)
