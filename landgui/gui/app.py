@@ -30,6 +30,7 @@ def run_app(paths: list[str] | None = None) -> int:
     with as_file(files("landgui.resources") / "icon.png") as icon_path:
         app.setWindowIcon(QIcon(str(icon_path)))
     win = MainWindow()
+    win.closed.connect(app.quit)  # also when a job made the window hide and wait for it first
     win.show()
     if os.environ.get("LANDGUI_EXIT_AFTER_SHOW"):  # start-up timing and smoke tests of the bundle
         from PySide6.QtCore import QTimer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QWidget
+from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QScrollArea, QWidget
 
 from landgui.core.progress import format_seconds
 
@@ -50,14 +50,16 @@ class EtaProgressBar(QProgressBar):
         self.setFormat(text)
 
 
-def fill_run_combo(combo: QComboBox, runs_dir: str, select: str | None = None) -> list[dict]:
-    """Offer the runs with a model in runs_dir (newest first), then the shipped model; keep the
-    selection, else select the newest completed run, else the shipped model."""
-    from landgui.core.runs import SHIPPED_NAME, list_runs, shipped_run_dir
+def fill_run_combo(combo: QComboBox, all_runs: list[dict], select: str | None = None) -> list[dict]:
+    """Offer the runs with a model (of ``AppState.runs``, newest first), then the shipped model;
+    select ``select``, else keep the selection, else the newest completed run, else the shipped
+    model. The combo emits no signal while it is refilled: read ``currentData()`` afterwards."""
+    from landgui.core.runs import SHIPPED_NAME, shipped_run_dir
 
     current = select or combo.currentData()
+    blocked = combo.blockSignals(True)
     combo.clear()
-    runs = [r for r in list_runs(runs_dir) if r["has_model"]]
+    runs = [r for r in all_runs if r["has_model"]]
     for r in runs:
         combo.addItem(f"{r['name']} ({r['model']}, {r['status_text']})", r["path"])
     shipped = shipped_run_dir()
@@ -68,6 +70,7 @@ def fill_run_combo(combo: QComboBox, runs_dir: str, select: str | None = None) -
     elif combo.count():
         done = [i for i, r in enumerate(runs) if r["status"] == "completed"]
         combo.setCurrentIndex(done[0] if done else (len(runs) if combo.count() > len(runs) else 0))
+    combo.blockSignals(blocked)
     return runs
 
 
@@ -100,3 +103,19 @@ def accept_copy(event) -> None:
 
     event.setDropAction(Qt.DropAction.CopyAction)
     event.accept()
+
+
+class FormScroll(QScrollArea):
+    """A side panel that scrolls vertically when the window is low, and is never narrower than
+    its form (no horizontal scroll bar, no field cut at the right edge)."""
+
+    def __init__(self, widget: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        inner = self.widget().minimumSizeHint().expandedTo(self.widget().minimumSize())
+        return QSize(inner.width() + self.verticalScrollBar().sizeHint().width() + 2, 120)

@@ -34,53 +34,53 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.core.imageio import ImageReadError, read_image
 from landgui.gui.common import (
     EtaProgressBar,
+    FormScroll,
     accept_copy,
     last_dir,
     remember_dir,
     show_error,
     show_placeholder,
 )
-from landgui.gui.workers import JobWorker
+from landgui.gui.state import AppState
+from landgui.gui.thumbnails import ThumbnailLoader, blank_strip, paint_into
+from landgui.gui.workers import JobRegistry, TabJobs
 
 THUMB = 48
+SPLIT_JOB = "split"
 
 
-def thumbnail_pixmap(path: str | Path, side: int = THUMB) -> QPixmap:
-    """A square thumbnail of an image file (grey placeholder if it cannot be read)."""
-    import cv2
-
-    try:
-        rgb = read_image(path)
-        h, w = rgb.shape[:2]
-        s = side / max(h, w)
-        rgb = np.ascontiguousarray(
-            cv2.resize(rgb, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
-        )
-        img = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888).copy()
-        return QPixmap.fromImage(img)
-    except ImageReadError:
-        pm = QPixmap(side, side)
-        pm.fill(Qt.GlobalColor.gray)
-        return pm
+def default_split_folder(dataset: Path) -> Path:
+    """Where a dataset's split goes unless the user says otherwise: a sibling ``<name>-split``
+    next to the dataset, never inside it (a new folder there would be read as a class); under
+    ~/landgui-data when the dataset's parent folder cannot be written."""
+    dataset = Path(os.path.abspath(dataset.expanduser()))
+    name = f"{dataset.name or 'dataset'}-split"
+    if dataset.parent != dataset and os.access(dataset.parent, os.W_OK):
+        return dataset.parent / name
+    return Path.home() / "landgui-data" / name
 
 
 class ClassTableModel(QAbstractTableModel):
-    """Classes of a dataset folder: name, number of files, three sample thumbnails."""
+    """Classes of a dataset folder: name, number of files, three sample thumbnails (decoded off
+    the GUI thread: a row shows its thumbnails as they arrive)."""
 
     HEADERS = ("class", "files", "samples")
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[tuple[str, int, list[str]]] = []
-        self._icons: dict[str, QIcon] = {}
+        self._icons: dict[int, QIcon] = {}
+        self._strips: dict[int, QPixmap] = {}
+        self.thumbs = ThumbnailLoader(self)
+        self.thumbs.ready.connect(self._thumbnail_ready)
 
     def set_folder(self, root: Path) -> None:
+        self.thumbs.cancel_pending()
         self.beginResetModel()
         self.rows = []
-        self._icons = {}
+        self._icons, self._strips = {}, {}
         for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = sorted(f.path for f in os.scandir(d) if f.is_file() and not f.name.startswith("."))
             self.rows.append((d.name, len(files), files[:3]))
@@ -98,18 +98,20 @@ class ClassTableModel(QAbstractTableModel):
         return None
 
     def _samples_icon(self, row: int) -> QIcon:
-        name, _, files = self.rows[row]
-        if name not in self._icons:
-            strip = QPixmap(THUMB * 3 + 8, THUMB)
-            strip.fill(Qt.GlobalColor.transparent)
-            from PySide6.QtGui import QPainter
+        if row not in self._icons:
+            self._strips[row] = blank_strip(3, THUMB)
+            self._icons[row] = QIcon(self._strips[row])
+            for i, f in enumerate(self.rows[row][2]):
+                self.thumbs.request((row, i), f, THUMB)
+        return self._icons[row]
 
-            p = QPainter(strip)
-            for i, f in enumerate(files):
-                p.drawPixmap(i * (THUMB + 4), 0, thumbnail_pixmap(f))
-            p.end()
-            self._icons[name] = QIcon(strip)
-        return self._icons[name]
+    def _thumbnail_ready(self, key: object, image: QImage) -> None:
+        row, slot = key  # type: ignore[misc]
+        if row in self._strips:
+            paint_into(self._strips[row], slot, image, THUMB)
+            self._icons[row] = QIcon(self._strips[row])
+            index = self.index(row, 2)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -122,19 +124,23 @@ class ClassTableModel(QAbstractTableModel):
         return None
 
 
-class DatasetTab(QWidget):
+class DatasetTab(TabJobs, QWidget):
     split_written = Signal(str)  # path of split.json
     status = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self.worker: JobWorker | None = None
+        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
+        self.jobs = jobs or JobRegistry(self)
         self.manifest: dict | None = None
 
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("dataset folder with one sub-folder per class (or drop it here)")
         self.folder_edit.editingFinished.connect(lambda: self.set_dataset(self.folder_edit.text()))
+        self.folder_edit.textChanged.connect(self.folder_edit.setToolTip)  # the whole path, however narrow
         browse = QPushButton("Choose dataset…")
         browse.clicked.connect(self.choose_dataset)
         open_split = QPushButton("Open split.json…")
@@ -165,7 +171,9 @@ class DatasetTab(QWidget):
         self.materialize_combo.addItems(["none", "copy", "link"])
         self.out_edit = QLineEdit()
         self.out_edit.setPlaceholderText("output folder for split.json")
+        self.out_edit.textChanged.connect(self.out_edit.setToolTip)
         out_btn = QPushButton("…")
+        out_btn.setMaximumWidth(36)
         out_btn.clicked.connect(self.choose_out)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_edit, 1)
@@ -197,6 +205,8 @@ class DatasetTab(QWidget):
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.class_table, 1)
         lv.addWidget(split_box)
+        left.setMinimumHeight(split_box.sizeHint().height() + 120)  # the form, and a few classes
+        self.left_scroll = FormScroll(left)  # the form stays readable in a small window: it scrolls
 
         self.figure = Figure(figsize=(5, 3), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
@@ -208,7 +218,13 @@ class DatasetTab(QWidget):
         self.summary_label = QLabel("No split yet.")
         self.summary_label.setWordWrap(True)
         self.dup_list = QListWidget()
-        self.dup_list.setIconSize(QSize(THUMB * 4, THUMB))
+        self.dup_list.setWordWrap(True)  # long member lists wrap instead of running off the right edge
+        self.dup_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.dup_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.dup_list.setIconSize(QSize(THUMB * 4 + 12, THUMB))
+        self._dup_strips: list[QPixmap] = []
+        self.dup_thumbs = ThumbnailLoader(self)
+        self.dup_thumbs.ready.connect(self._dup_thumbnail_ready)
         self.skipped_table = QTableWidget(0, 2)
         self.skipped_table.setHorizontalHeaderLabels(["file", "reason"])
         self.skipped_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -224,7 +240,7 @@ class DatasetTab(QWidget):
         rv.addWidget(self.result_tabs, 1)
 
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.left_scroll)
         splitter.addWidget(right)
         splitter.setSizes([520, 700])
         layout = QVBoxLayout(self)
@@ -257,8 +273,17 @@ class DatasetTab(QWidget):
 
     def choose_out(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Choose the output folder", self.out_edit.text())
-        if d:
+        if d and self._inside_dataset(d):
+            show_error(self, "Output folder", f"{d} is inside the dataset: a new folder there would be read as a class")
+        elif d:
             self.out_edit.setText(d)
+
+    def _inside_dataset(self, out: str) -> bool:
+        data = self.folder_edit.text()
+        if not (out and data):
+            return False
+        o, ds = Path(out).expanduser().resolve(), Path(data).expanduser().resolve()
+        return o == ds or o.is_relative_to(ds)
 
     def choose_split_file(self) -> None:
         f, _ = QFileDialog.getOpenFileName(
@@ -276,9 +301,11 @@ class DatasetTab(QWidget):
             return
         self.folder_edit.setText(str(p))
         self.class_model.set_folder(p)
-        # the output folder follows the dataset unless the user typed one
-        if not self.out_edit.text() or self.out_edit.text() == getattr(self, "_derived_out", None):
-            self._derived_out = str(p.parent / f"{p.name}-split")
+        self.state.set_dataset(str(p))
+        # the output folder follows the dataset unless the user typed one, and is never inside it
+        typed = self.out_edit.text()
+        if not typed or typed == getattr(self, "_derived_out", None) or self._inside_dataset(typed):
+            self._derived_out = str(default_split_folder(p))
             self.out_edit.setText(self._derived_out)
         n = self.class_model.rowCount()
         self.split_button.setEnabled(n > 0)
@@ -289,21 +316,28 @@ class DatasetTab(QWidget):
         else:
             self.status.emit(f"dataset {p}: {n} classes")
 
-    def open_split(self, path: str) -> None:
+    def open_split(self, path: str, quiet: bool = False) -> None:
+        """Show a split.json (and its dataset); ``quiet``: a bad file is named in the status bar,
+        not in a dialog (restoring a session)."""
         from landgui.core.errors import LandguiError
         from landgui.core.split import load_split
 
         try:
             manifest = load_split(path)
         except LandguiError as exc:
-            show_error(self, "Open split", str(exc))
+            if quiet:
+                self.status.emit(f"split not reopened: {exc}")
+            else:
+                show_error(self, "Open split", str(exc))
             return
         root = Path(manifest["dataset_root"])
         if root.is_dir():
             self.folder_edit.setText(str(root))
             self.class_model.set_folder(root)
             self.split_button.setEnabled(True)
+            self.state.set_dataset(str(root))
         self.show_manifest(manifest)
+        self.state.set_split(manifest["_path"])
         self.split_written.emit(manifest["_path"])
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
@@ -353,14 +387,19 @@ class DatasetTab(QWidget):
             manifest["_path"] = str(Path(out, "split.json").resolve())
             return manifest
 
-        self.worker = JobWorker(job, self)
-        self.worker.progress.connect(self.progress.update_progress)
-        self.worker.finished_ok.connect(self._split_done)
-        self.worker.failed.connect(self._split_failed)
-        self.worker.cancelled.connect(lambda: self._end("split cancelled"))
-        self.split_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker.start()
+        worker = self.jobs.start(
+            self,
+            SPLIT_JOB,
+            job,
+            label="split",
+            progress=self.progress.update_progress,
+            on_done=self._split_done,
+            on_failed=self._split_failed,
+            on_cancelled=lambda: self._end("split cancelled"),
+        )
+        if worker is not None:
+            self.split_button.setEnabled(False)
+            self.cancel_button.setEnabled(True)
 
     def _confirm_replace(self, existing: Path) -> bool:
         """Ask before replacing a split.json that runs may have been trained on."""
@@ -375,8 +414,7 @@ class DatasetTab(QWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.requestInterruption()
+        self.jobs.cancel(SPLIT_JOB)
 
     def _end(self, text: str) -> None:
         self.progress.finish(text)
@@ -390,11 +428,19 @@ class DatasetTab(QWidget):
         warnings = split_warnings(manifest)
         self._end(f"split written to {manifest['_path']}" + (f"; warning: {warnings[0]}" if warnings else ""))
         self.show_manifest(manifest)
+        self.state.set_split(manifest["_path"])
         self.split_written.emit(manifest["_path"])
 
     def _split_failed(self, message: str, details: str) -> None:
         self._end("split failed")
         show_error(self, "Split failed", message, details)
+
+    def _dup_thumbnail_ready(self, key: object, image: QImage) -> None:
+        group, slot = key  # type: ignore[misc]
+        item = self.dup_list.item(group)
+        if item is not None and group < len(self._dup_strips):
+            paint_into(self._dup_strips[group], slot, image, THUMB)
+            item.setIcon(QIcon(self._dup_strips[group]))
 
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
@@ -412,7 +458,8 @@ class DatasetTab(QWidget):
         ax.set_xticks(x, classes, rotation=20)
         ax.set_ylabel("images")
         ax.set_title("Images per class and split")
-        ax.legend()
+        ax.set_ylim(0, max([counts[c][s] for c in classes for s in ("train", "val", "test")] + [1]) * 1.25)
+        ax.legend(ncols=3, loc="upper center")  # above the bars, never over them
         self.canvas.draw_idle()
         total = {s: len(manifest["splits"][s]) for s in ("train", "val", "test")}
         groups = manifest["duplicate_groups"]
@@ -423,21 +470,18 @@ class DatasetTab(QWidget):
             + "".join(f"<br><span style='color:#b00020'>warning: {w}</span>" for w in split_warnings(manifest))
         )
         root = Path(manifest["dataset_root"])
+        self.dup_thumbs.cancel_pending()
         self.dup_list.clear()
-        for g in groups:
+        self._dup_strips = []
+        for k, g in enumerate(groups):
             members = g["members"]
-            strip = QPixmap(THUMB * min(len(members), 4) + 4 * 3, THUMB)
-            strip.fill(Qt.GlobalColor.transparent)
-            from PySide6.QtGui import QPainter
-
-            p = QPainter(strip)
-            for i, m in enumerate(members[:4]):
-                p.drawPixmap(i * (THUMB + 4), 0, thumbnail_pixmap(root / m["path"]))
-            p.end()
+            self._dup_strips.append(blank_strip(min(len(members), 4), THUMB))
+            for i, m in enumerate(members[:4]):  # decoded off the GUI thread, painted as they arrive
+                self.dup_thumbs.request((k, i), root / m["path"], THUMB)
             where = g["split"] or "excluded"
             tag = "CONFLICT " if g["conflict"] else ""
             text = f"{tag}{g['kind']} ×{len(members)} → {where}\n" + ", ".join(m["path"] for m in members[:4])
-            self.dup_list.addItem(QListWidgetItem(QIcon(strip), text))
+            self.dup_list.addItem(QListWidgetItem(QIcon(self._dup_strips[-1]), text))
         self.skipped_table.setRowCount(0)
         for b in manifest["skipped"] + manifest["excluded"]:
             r = self.skipped_table.rowCount()

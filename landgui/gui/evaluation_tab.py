@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -27,30 +28,37 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.common import EtaProgressBar, fill_run_combo, show_error, show_placeholder
-from landgui.gui.dataset_tab import thumbnail_pixmap
-from landgui.gui.workers import JobWorker
+from landgui.gui.common import EtaProgressBar, FormScroll, fill_run_combo, show_error, show_placeholder
+from landgui.gui.state import AppState
+from landgui.gui.thumbnails import ThumbnailLoader, placeholder_pixmap
+from landgui.gui.workers import JobRegistry, JobWorker, ProcessJobWorker, TabJobs
 
 THUMB = 72
+EVALUATION_JOB = "evaluation"  # evaluate, evaluate on a folder and predict run one at a time
+#: The item's record for the preview dialog and the CSV export: {path, pred, confidence, probs, true?}.
+INFO_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class EvaluationTab(QWidget):
+class EvaluationTab(TabJobs, QWidget):
     status = Signal(str)
 
-    def __init__(self, runs_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        self.runs_dir = runs_dir
-        self.worker: JobWorker | None = None
+        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
+        self.jobs = jobs or JobRegistry(self)
         self.result: dict | None = None
 
         self.run_combo = QComboBox()
-        self.run_combo.setMinimumWidth(320)
+        self.run_combo.setMinimumWidth(200)
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.split_combo = QComboBox()
         self.split_combo.addItems(["test", "val", "train"])
         self.eval_button = QPushButton("Evaluate")
         self.eval_button.clicked.connect(self.evaluate)
         refresh = QPushButton("Refresh runs")
-        refresh.clicked.connect(self.refresh_runs)
+        refresh.clicked.connect(lambda: self.state.refresh_runs())  # every tab's run lists follow
         self.predict_button = QPushButton("Predict images…")
         self.predict_button.setToolTip("class probabilities of any image files with the selected run")
         self.predict_button.clicked.connect(self.choose_images)
@@ -65,20 +73,22 @@ class EvaluationTab(QWidget):
             "adapt the model to the evaluated images first (batch-norm statistics, no labels used; the run is not changed)"
         )
         self.progress = EtaProgressBar()
-        top = QHBoxLayout()
+        top = QHBoxLayout()  # two rows, so that the window fits a small screen
         top.addWidget(QLabel("Run:"))
         top.addWidget(self.run_combo, 1)
+        top.addWidget(refresh)
         top.addWidget(QLabel("Split:"))
         top.addWidget(self.split_combo)
-        top.addWidget(self.eval_button)
-        top.addWidget(self.folder_button)
-        top.addWidget(self.adapt_check)
-        top.addWidget(refresh)
-        top.addWidget(self.predict_button)
-        top.addWidget(self.progress, 1)
+        actions = QHBoxLayout()
+        actions.addWidget(self.eval_button)
+        actions.addWidget(self.folder_button)
+        actions.addWidget(self.adapt_check)
+        actions.addWidget(self.predict_button)
+        actions.addWidget(self.progress, 1)
 
         self.headline = QLabel("Choose a run and press Evaluate.")
         self.headline.setTextFormat(Qt.TextFormat.RichText)
+        self.headline.setWordWrap(True)  # a long line of figures must not widen the panel
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -89,22 +99,42 @@ class EvaluationTab(QWidget):
             self.figure, "Pick a run and press Evaluate (or Evaluate on a folder…): the confusion matrix appears here."
         )
         self.cell_label = QLabel("Click a confusion-matrix cell to see its images.")
+        self.cell_label.setWordWrap(True)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("the listed predictions as CSV: file, predicted class, probability per class")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.choose_export)
         self.images = QListWidget()
         self.images.setViewMode(QListView.ViewMode.IconMode)
         self.images.setIconSize(QSize(THUMB, THUMB))
         self.images.setGridSize(QSize(THUMB + 70, THUMB + 40))
         self.images.setResizeMode(QListView.ResizeMode.Adjust)
         self.images.setWordWrap(True)
+        self.images.setToolTip("double-click an image to enlarge it; right-click to open it in the system viewer")
+        self.images.itemActivated.connect(self.enlarge)
+        self.images.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.images.customContextMenuRequested.connect(self._image_menu)
+        self.thumbs = ThumbnailLoader(self)  # thumbnails are decoded off the GUI thread
+        self.thumbs.ready.connect(self._thumbnail_ready)
+        self._cell_patch = None
+        self.selected_cell: tuple[int, int] | None = None
+        self.predictions: dict | None = None
+        self.listed: list[dict] = []  # what the image list shows, for the CSV export
 
         left = QWidget()
         lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
+        lv.setContentsMargins(0, 0, 4, 0)
         lv.addWidget(self.headline)
         lv.addWidget(self.table, 1)
-        lv.addWidget(self.cell_label)
+        cell_row = QHBoxLayout()
+        cell_row.addWidget(self.cell_label, 1)
+        cell_row.addWidget(self.export_button)
+        lv.addLayout(cell_row)
         lv.addWidget(self.images, 2)
+        left.setMinimumSize(360, 420)
+        self.left_scroll = FormScroll(left)  # the report stays readable in a small window: it scrolls
         split = QSplitter()
-        split.addWidget(left)
+        split.addWidget(self.left_scroll)
         split.addWidget(self.canvas)
         split.setSizes([600, 640])
 
@@ -120,17 +150,31 @@ class EvaluationTab(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(actions)
         layout.addWidget(tabs, 1)
         self.refresh_runs()
+        self.run_combo.currentIndexChanged.connect(lambda _: self.state.set_run(self.run_combo.currentData()))
+        self.state.runs_changed.connect(self.refresh_runs)
+        self.state.run_changed.connect(self._follow_run)
+        self.jobs.changed.connect(self._sync_buttons)
 
-    def set_runs_dir(self, runs_dir: str) -> None:
-        self.runs_dir = runs_dir
-        self.refresh_runs()
+    def _sync_buttons(self) -> None:
+        busy = self.jobs.busy(EVALUATION_JOB)
+        for b in (self.eval_button, self.folder_button, self.predict_button):
+            b.setEnabled(not busy)
+
+    def _follow_run(self, run: str) -> None:
+        i = self.run_combo.findData(run)
+        if i >= 0 and i != self.run_combo.currentIndex():
+            self.run_combo.setCurrentIndex(i)
 
     def refresh_runs(self, select: str | None = None) -> None:
+        """Refill the Run box and the comparison from the state's runs (``select``, else the
+        state's run, is chosen)."""
         from landgui.core.runs import SHIPPED_NAME, run_info, shipped_run_dir
 
-        runs = fill_run_combo(self.run_combo, self.runs_dir, select)
+        runs = fill_run_combo(self.run_combo, self.state.runs, select or self.state.run)
+        self.state.set_run(self.run_combo.currentData())
         shipped = run_info(shipped_run_dir())
         runs = runs + ([{**shipped, "name": f"{SHIPPED_NAME} (shipped)"}] if shipped else [])
         folders = sorted({name for r in runs for name in r.get("data_accuracy", {})})
@@ -156,19 +200,13 @@ class EvaluationTab(QWidget):
                 self.compare.setItem(row, c, QTableWidgetItem(str(v)))
 
     def evaluate(self) -> None:
-        from landgui.core.evaluation import evaluate_run
-
         run = self.run_combo.currentData()
         if not run:
             show_error(self, "Evaluation", "no run with a model in the runs folder; train one first")
             return
         split = self.split_combo.currentText()
         adapt = self.adapt_check.isChecked()
-        self._start(
-            lambda progress, should_stop: evaluate_run(
-                run, split, progress=progress, should_stop=should_stop, adapt=adapt
-            )
-        )
+        self._start("landgui.core.evaluation:evaluate_run", {"run_dir": run, "split": split, "adapt": adapt})
 
     def choose_folder(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -184,32 +222,33 @@ class EvaluationTab(QWidget):
         """Evaluate the selected run on a class-folder dataset (`landgui evaluate --data`) in a worker.
 
         Folder classes the model does not know are left out and listed in the report."""
-        from landgui.core.evaluation import evaluate_folder
-
         run = self.run_combo.currentData()
         if not run:
             show_error(self, "Evaluation", "no run with a model in the runs folder; train one first")
             return
         adapt = self.adapt_check.isChecked()
         self._start(
-            lambda progress, should_stop: evaluate_folder(
-                run, folder, ignore_unknown=True, adapt=adapt, progress=progress, should_stop=should_stop
-            )
+            "landgui.core.evaluation:evaluate_folder",
+            {"run_dir": run, "folder": folder, "ignore_unknown": True, "adapt": adapt},
         )
 
-    def _start(self, job) -> None:
-        self.worker = JobWorker(job, self)
-        self.worker.progress.connect(self.progress.update_progress)
-        self.worker.finished_ok.connect(self.show_result)
-        self.worker.failed.connect(self._failed)
-        self.worker.cancelled.connect(lambda: self.progress.finish("cancelled"))
-        self.eval_button.setEnabled(False)
-        self.folder_button.setEnabled(False)
-        self.worker.start()
+    def _start(self, target: str, kwargs: dict, on_done=None, label: str = "evaluation") -> JobWorker | None:
+        """Start an evaluation or prediction (``"module:function"`` called with ``kwargs``) in a
+        child process, through the registry (one at a time): TensorFlow's import, a model's
+        conversion to LiteRT and LiteRT's set-up hold the GIL for up to a second, which froze the
+        window when they ran in a thread."""
+        return self.jobs.start(
+            self,
+            EVALUATION_JOB,
+            ProcessJobWorker(target, kwargs, self),
+            label=label,
+            on_done=on_done or self.show_result,
+            on_failed=self._failed,
+            on_cancelled=lambda: self.progress.finish("cancelled"),
+            progress=self.progress.update_progress,
+        )
 
     def _failed(self, message: str, details: str) -> None:
-        self.eval_button.setEnabled(True)
-        self.folder_button.setEnabled(True)
         self.progress.finish("evaluation failed")
         show_error(self, "Evaluation failed", message, details)
 
@@ -217,8 +256,6 @@ class EvaluationTab(QWidget):
         from landgui.core.evaluation import confusion_figure
 
         self.result = result
-        self.eval_button.setEnabled(True)
-        self.folder_button.setEnabled(True)
         self.progress.finish(f"evaluated {result['n_images']} images")
         missing = f" · {len(result['missing'])} missing files not evaluated" if result["missing"] else ""
         if result.get("missing_classes"):
@@ -245,8 +282,10 @@ class EvaluationTab(QWidget):
             ):
                 self.table.setItem(r, c, QTableWidgetItem(v))
         confusion_figure(result, self.figure)
+        self._cell_patch = None  # the figure was cleared: no cell outlined yet
+        self.selected_cell = None
         self.canvas.draw_idle()
-        self.refresh_runs()
+        self.state.refresh_runs()  # the comparison shows this evaluation
         rows = result.get("row_labels") or result["labels"]
         wrong = [
             (i, j)
@@ -256,6 +295,8 @@ class EvaluationTab(QWidget):
         ]
         if wrong:
             self.show_cell(*wrong[0])
+        else:
+            self._list_images([], "no image was misclassified; click a confusion-matrix cell to see its images")
         self.status.emit(f"{Path(result['run']).name}: {name} accuracy {result['accuracy']:.2%}")
 
     def choose_images(self) -> None:
@@ -272,31 +313,27 @@ class EvaluationTab(QWidget):
 
     def predict(self, paths: list[str]) -> None:
         """Classify image files with the selected run (the CLI's `landgui predict`) in a worker."""
-        from landgui.core.inference import predict_files
-
         run = self.run_combo.currentData()
         if not run:
             show_error(self, "Predict", "no run with a model in the runs folder; train one first")
             return
-        self.worker = JobWorker(lambda progress, should_stop: predict_files(run, paths, progress, should_stop), self)
-        self.worker.progress.connect(self.progress.update_progress)
-        self.worker.finished_ok.connect(self.show_predictions)
-        self.worker.failed.connect(self._failed)
-        self.worker.start()
+        self._start(
+            "landgui.core.inference:predict_files",
+            {"run_dir": run, "paths": [str(p) for p in paths]},
+            self.show_predictions,
+            label="predict",
+        )
 
     def show_predictions(self, out: dict) -> None:
         self.progress.finish(f"classified {len(out['predictions'])} images")
         self.inner_tabs.setCurrentIndex(0)
-        self.cell_label.setText(
-            f"predictions for {len(out['predictions'])} images (hover for all probabilities)"
-            + (f"; {len(out['errors'])} could not be read" if out["errors"] else "")
-        )
-        self.images.clear()
-        for r in out["predictions"]:
-            item = QListWidgetItem(QIcon(thumbnail_pixmap(r["path"], THUMB)), f"{r['pred']}\n{r['confidence']:.2f}")
-            item.setToolTip(r["path"] + "\n" + "\n".join(f"{k}: {v:.4f}" for k, v in r["probs"].items()))
-            self.images.addItem(item)
         self.predictions = out
+        self._outline_cell(None)
+        self._list_images(
+            [{**r, "path": str(r["path"])} for r in out["predictions"]],
+            f"predictions for {len(out['predictions'])} images (double-click one to enlarge it)"
+            + (f"; {len(out['errors'])} could not be read" if out["errors"] else ""),
+        )
 
     def _on_click(self, event) -> None:
         if self.result is None or event.inaxes is None or event.xdata is None:
@@ -307,20 +344,126 @@ class EvaluationTab(QWidget):
             self.show_cell(i, j)
 
     def show_cell(self, i: int, j: int) -> None:
-        """List the images of confusion row i (true class) predicted as class j, most confident first."""
+        """List the images of confusion row i (true class) predicted as class j, most confident
+        first, and outline that cell of the matrix."""
         res = self.result
         assert res is not None
         t, p = (res.get("row_labels") or res["labels"])[i], res["labels"][j]
         preds = sorted(
             (x for x in res["predictions"] if x["true"] == t and x["pred"] == p), key=lambda x: -x["confidence"]
         )
-        self.cell_label.setText(f"true <b>{t}</b> predicted <b>{p}</b>: {len(preds)} images (most confident first)")
-        self.images.clear()
         root = Path(res["dataset_root"])
-        for x in preds[:200]:
-            item = QListWidgetItem(
-                QIcon(thumbnail_pixmap(root / x["path"], THUMB)), f"{Path(x['path']).name}\n{x['confidence']:.2f}"
+        rows = [
+            {**x, "path": str(root / x["path"]), "probs": dict(zip(res["labels"], x["probs"], strict=True))}
+            for x in preds
+        ]
+        shown = f" ({len(preds) - 200} more not shown)" if len(preds) > 200 else ""
+        self._list_images(
+            rows,
+            f"true <b>{t}</b> predicted <b>{p}</b>: {len(preds)} image{'' if len(preds) == 1 else 's'}"
+            f" (most confident first){shown}",
+        )
+        self._outline_cell((i, j))
+
+    def _outline_cell(self, cell: tuple[int, int] | None) -> None:
+        """Outline the clicked confusion-matrix cell (None: no outline)."""
+        from matplotlib.patches import Rectangle
+
+        if self._cell_patch is not None:
+            self._cell_patch.remove()
+            self._cell_patch = None
+        self.selected_cell = cell
+        if cell is not None and self.figure.axes:
+            i, j = cell
+            self._cell_patch = self.figure.axes[0].add_patch(
+                Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#D55E00", linewidth=3, zorder=5)
             )
-            item.setToolTip(x["path"])
+        self.canvas.draw_idle()
+
+    # -- the image list ---------------------------------------------------------------------------
+    def _list_images(self, rows: list[dict], text: str, limit: int = 200) -> None:
+        """Show images as thumbnails named by file, decoded off the GUI thread; ``rows`` are
+        {path (absolute), pred, confidence, probs {class: p}, true?}, all kept for the CSV export."""
+        self.thumbs.cancel_pending()
+        self.images.clear()
+        self.listed = rows
+        self.cell_label.setText(text)
+        self.export_button.setEnabled(bool(rows))
+        waiting = QIcon(placeholder_pixmap(THUMB))
+        for k, r in enumerate(rows[:limit]):
+            item = QListWidgetItem(waiting, f"{Path(r['path']).name}\n{r['pred']} {r['confidence']:.2f}")
+            item.setToolTip(r["path"] + "\n" + "\n".join(f"{c}: {v:.4f}" for c, v in r["probs"].items()))
+            item.setData(INFO_ROLE, r)
             self.images.addItem(item)
-        self.selected_cell = (i, j)
+            self.thumbs.request(k, r["path"], THUMB)
+
+    def _thumbnail_ready(self, row: object, image: QImage) -> None:
+        item = self.images.item(int(row))  # type: ignore[call-overload]
+        if item is not None and not image.isNull():
+            item.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def enlarge(self, item: QListWidgetItem | None) -> None:
+        """The image at full size with its true and predicted class and probabilities."""
+        from landgui.gui.image_preview import ImagePreviewDialog
+
+        if item is None:
+            return
+        self.preview = ImagePreviewDialog(item.data(INFO_ROLE), self)
+        self.preview.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.preview.show()
+
+    def _image_menu(self, pos) -> None:
+        from landgui.gui.image_preview import open_in_system_viewer
+
+        item = self.images.itemAt(pos)
+        if item is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Enlarge…", lambda: self.enlarge(item))
+        menu.addAction("Open in system viewer", lambda: open_in_system_viewer(item.data(INFO_ROLE)["path"]))
+        menu.exec(self.images.viewport().mapToGlobal(pos))
+
+    # -- CSV export -------------------------------------------------------------------------------
+    def choose_export(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from landgui.gui.common import last_dir, remember_dir
+
+        run = Path(self.run_combo.currentData() or "run").name
+        start = str(Path(last_dir("export-csv") or Path.home()) / f"predictions-{run}.csv")
+        # the save dialog itself asks before replacing an existing file
+        path, _ = QFileDialog.getSaveFileName(self, "Export predictions as CSV", start, "CSV files (*.csv)")
+        if not path:
+            return
+        if not path.lower().endswith(".csv"):
+            path += ".csv"
+            if Path(path).exists() and not self._confirm_replace(Path(path)):
+                return
+        remember_dir("export-csv", path)
+        self.export_csv(path)
+
+    def _confirm_replace(self, path: Path) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self,
+            "Replace the file?",
+            f"{path} already exists. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def export_csv(self, path: str) -> None:
+        """Write the listed predictions (all of them, not only the thumbnails shown) as CSV, atomically."""
+        from landgui.core.atomic import write_text_atomic
+        from landgui.core.errors import LandguiError
+        from landgui.core.inference import predictions_csv
+
+        labels = list(self.listed[0]["probs"]) if self.listed else []
+        try:
+            write_text_atomic(path, predictions_csv(self.listed, labels))
+        except LandguiError as exc:
+            show_error(self, "Export CSV", str(exc))
+            return
+        self.status.emit(f"wrote {len(self.listed)} predictions to {path}")

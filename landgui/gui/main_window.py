@@ -1,11 +1,11 @@
-"""The main window: wires tabs, menus, settings and workers together (and nothing more)."""
+"""The main window: wires tabs, menus, settings, the application state and the job registry
+together (and nothing more)."""
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
@@ -14,22 +14,30 @@ from landgui.gui.common import show_error
 from landgui.gui.dataset_tab import DatasetTab
 from landgui.gui.evaluation_tab import EvaluationTab
 from landgui.gui.scene_tab import SceneTab
+from landgui.gui.state import AppState, load_session, session_path
 from landgui.gui.training_tab import TrainingTab
+from landgui.gui.workers import JobRegistry
 
 MAX_RECENT = 8
+CLOSE_TIMEOUT_S = 20.0  # how long closing waits for stopped jobs before the window hides and waits on
 SCENE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()  # the window has closed and its jobs have ended: the app may quit
+
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("landgui", "landgui")
         self.setWindowTitle(f"landgui {__version__}")
         runs_dir = str(self.settings.value("runs_dir", str(Path.home() / "landgui-runs")))
-        self.dataset_tab = DatasetTab()
-        self.training_tab = TrainingTab(runs_dir)
-        self.evaluation_tab = EvaluationTab(runs_dir)
-        self.scene_tab = SceneTab(runs_dir)
+        self.jobs = JobRegistry(self)
+        self.state = AppState(runs_dir, load_session(), self)  # the last session's paths that still exist
+        self.state.runs_dir_changed.connect(lambda d: self.settings.setValue("runs_dir", d))
+        self.dataset_tab = DatasetTab(self.state, self.jobs)
+        self.training_tab = TrainingTab(self.state, self.jobs)
+        self.evaluation_tab = EvaluationTab(self.state, self.jobs)
+        self.scene_tab = SceneTab(self.state, self.jobs)
         self.tabs = QTabWidget()
         for tab, name in (
             (self.dataset_tab, "&Dataset"),
@@ -40,13 +48,11 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(tab, name)
             tab.status.connect(lambda m: self.statusBar().showMessage(m, 15000))
         self.setCentralWidget(self.tabs)
-        self.dataset_tab.split_written.connect(self.training_tab.set_split)
+        self.jobs.refused.connect(lambda m: self.statusBar().showMessage(m, 15000))
         self.dataset_tab.split_written.connect(self._remember)
         self.training_tab.run_finished.connect(self._run_finished)
-        self.training_tab.runs_edit.editingFinished.connect(
-            lambda: self.set_runs_dir(self.training_tab.runs_edit.text())
-        )
         self.scene_tab.scene_loaded.connect(self._remember)
+        self.state.save_to(session_path())  # from now on every change of the session is kept
         self._build_menus()
         geom = self.settings.value("window/geometry")
         if geom is not None:
@@ -78,15 +84,22 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self.close)
         file_menu.addAction(act)
         help_menu = self.menuBar().addMenu("&Help")
-        act = QAction("&About landgui", self)
-        act.triggered.connect(self.about)
-        help_menu.addAction(act)
+        for text, shortcut, slot in (
+            ("&Guide", "F1", self.show_guide),
+            ("&README", "", self.show_readme),
+            ("&About landgui", "", self.about),
+        ):
+            act = QAction(text, self, shortcut=QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            help_menu.addAction(act)
 
     # -- opening things -----------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> None:
+        from landgui.core.runs import RunFolder
+
         scenes = [p for p in paths if Path(p).suffix.lower() in SCENE_SUFFIXES and Path(p).is_file()]
         for p in paths:
-            if Path(p).is_dir() and (Path(p) / "config.json").exists():
+            if Path(p).is_dir() and RunFolder(p).is_run:
                 self.open_run(p)
             elif Path(p).is_dir():
                 self.dataset_tab.set_dataset(p)
@@ -96,6 +109,19 @@ class MainWindow(QMainWindow):
         if scenes:
             self.scene_tab.open_scenes(scenes)
             self.tabs.setCurrentWidget(self.scene_tab)
+
+    def restore_session(self) -> bool:
+        """Reopen the last session's split, dataset and scenes (its run is selected already);
+        quietly: what cannot be reopened is only named in the status bar. False if there was none."""
+        s = self.state
+        dataset, split, scenes, scene = s.dataset, s.split, s.scenes, s.scene
+        if split:
+            self.dataset_tab.open_split(split, quiet=True)
+        if dataset and dataset != self.dataset_tab.folder_edit.text() and Path(dataset).is_dir():
+            self.dataset_tab.set_dataset(dataset)
+        if scenes:
+            self.scene_tab.open_scenes(scenes, quiet=True, show=scene)
+        return bool(dataset or split or scenes)
 
     def open_demo_if_empty(self) -> None:
         """First start with no data given: show the bundled demo scene."""
@@ -126,22 +152,17 @@ class MainWindow(QMainWindow):
         except LandguiError as exc:
             show_error(self, "Open run", str(exc))
             return
-        self.set_runs_dir(str(Path(run_dir).parent))
-        self.evaluation_tab.refresh_runs(select=str(Path(run_dir)))
-        self.scene_tab.refresh_runs(select=str(Path(run_dir)))
+        self.state.set_runs_dir(str(Path(run_dir).parent))  # every tab follows
+        self.state.set_run(str(Path(run_dir)))
         self.tabs.setCurrentWidget(self.evaluation_tab)
         self._remember(run_dir)
 
     def set_runs_dir(self, runs_dir: str) -> None:
-        self.settings.setValue("runs_dir", runs_dir)
-        self.training_tab.runs_edit.setText(runs_dir)
-        self.training_tab.refresh_runs()
-        self.evaluation_tab.set_runs_dir(runs_dir)
-        self.scene_tab.set_runs_dir(runs_dir)
+        self.state.set_runs_dir(runs_dir)
 
     def _run_finished(self, run_dir: str) -> None:
-        self.evaluation_tab.refresh_runs(select=run_dir)
-        self.scene_tab.refresh_runs(select=run_dir)
+        self.state.refresh_runs()
+        self.state.set_run(run_dir)
         self._remember(run_dir)
 
     def _remember(self, path: str) -> None:
@@ -156,54 +177,63 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _=False, p=p: self.open_paths([p]))
         self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
+    # -- help ---------------------------------------------------------------------------------------
+    def show_guide(self) -> None:
+        from landgui.gui.help import guide_dialog
+
+        self.guide = guide_dialog(self)
+        self.guide.show()
+
+    def show_readme(self) -> None:
+        from landgui.gui.help import readme_dialog
+
+        self.readme = readme_dialog(self)
+        self.readme.show()
+
     def about(self) -> None:
-        import importlib.metadata as md
+        from landgui.gui.help import show_about
 
-        def v(*names: str) -> str:
-            for n in names:
-                try:
-                    return md.version(n)
-                except md.PackageNotFoundError:
-                    continue
-            return "not installed"
-
-        from PySide6 import __version__ as pyside_version
-
-        QMessageBox.about(
-            self,
-            "About landgui",
-            f"<b>landgui {__version__}</b><br>Land-cover classification of satellite imagery.<br><br>"
-            f"Python {platform.python_version()}<br>PySide6 {pyside_version}<br>"
-            f"TensorFlow {v('tensorflow-cpu', 'tensorflow')}<br>Keras {v('keras')}<br>"
-            f"OpenCV {v('opencv-python-headless')}<br>NumPy {v('numpy')}<br>rasterio {v('rasterio')}",
-        )
+        show_about(self)
 
     # -- closing --------------------------------------------------------------------------------------
     def running_workers(self) -> list:
-        tabs = (self.dataset_tab, self.training_tab, self.evaluation_tab, self.scene_tab)
-        return [t.worker for t in tabs if t.worker is not None and t.worker.isRunning()]
+        """Every job whose thread is still running (from the job registry)."""
+        return self.jobs.alive()
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        running = self.running_workers()
-        if running:
+        running = self.jobs.running()
+        if running and not getattr(self, "_closing", False):
+            names = ", ".join(dict.fromkeys(w.label for w in running))
             answer = QMessageBox.question(
                 self,
                 "Quit landgui",
-                "A job (training, evaluation or classification) is still "
-                "running. Stop it and quit? A stopped training run can be resumed later.",
+                f"Still running: {names}. Stop and quit? A stopped training run can be resumed later.",
             )
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            for w in running:
-                w.requestInterruption()
-            for w in running:
-                w.wait()
+        self.jobs.cancel()
+        left = self.jobs.wait_all(CLOSE_TIMEOUT_S)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
+        if left:  # a job that does not stop in time: the window goes, and closes when the job ends
+            if not getattr(self, "_closing", False):
+                self._closing = True
+                self.jobs.changed.connect(lambda: not self.jobs.alive() and self.close())
+            self.hide()
+            event.ignore()
+            return
         event.accept()
+        self.closed.emit()
 
 
 def start_later(win: MainWindow, paths: list[str]) -> None:
-    """After the window shows: open what was asked for, or the demo scene."""
-    QTimer.singleShot(0, lambda: win.open_paths(paths) if paths else win.open_demo_if_empty())
+    """After the window shows: open what was asked for, else the last session, else the demo scene."""
+
+    def start() -> None:
+        if paths:
+            win.open_paths(paths)
+        elif not win.restore_session():
+            win.open_demo_if_empty()
+
+    QTimer.singleShot(0, start)

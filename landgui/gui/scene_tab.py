@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from landgui.gui.common import (
     EtaProgressBar,
+    FormScroll,
     accept_copy,
     fill_run_combo,
     last_dir,
@@ -47,8 +47,10 @@ from landgui.gui.common import (
     show_error,
     show_placeholder,
 )
-from landgui.gui.workers import JobWorker
+from landgui.gui.state import AppState
+from landgui.gui.workers import JobRegistry, JobWorker, TabJobs
 
+SCENE_JOB = "scene"  # the Scene tab's jobs (open, classify, fine-tune, export) run one at a time
 SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files (*)"
 OVERVIEW_MAX_SIDE = 4096
 
@@ -158,20 +160,21 @@ class SceneView(QGraphicsView):
             self.files_dropped.emit(files)
 
 
-class SceneTab(QWidget):
+class SceneTab(TabJobs, QWidget):
     status = Signal(str)
     scene_loaded = Signal(str)
     classified = Signal(object)
     finetuned = Signal(str)  # the new run folder of "Fine-tune on corrections"
 
-    def __init__(self, runs_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        self.runs_dir = runs_dir
-        self.worker: JobWorker | None = None
-        self.scenes: dict[str, dict] = {}  # path -> {"overview", "size", "result"}
+        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
+        self.jobs = jobs or JobRegistry(self)
+        self.scenes: dict[str, dict] = {}  # path -> {"overview", "size", "result", "palette"}
         self.current: str | None = None
         self.hidden: set[int] = set()
-        self.palette: dict[str, str] = {}
 
         self.view = SceneView()
         self.view.files_dropped.connect(self.open_scenes)
@@ -220,9 +223,9 @@ class SceneTab(QWidget):
         self.highlight.setPen(hp)
         self.highlight.setVisible(False)
 
-        open_btn = QPushButton("Open scene…")
+        self.open_button = open_btn = QPushButton("Open scene…")
         open_btn.clicked.connect(self.choose_scenes)
-        demo_btn = QPushButton("Open demo scene")
+        self.demo_button = demo_btn = QPushButton("Open demo scene")
         demo_btn.clicked.connect(self.open_demo)
         fit_btn = QPushButton("Fit to window")
         fit_btn.clicked.connect(self.view.fit)
@@ -257,7 +260,7 @@ class SceneTab(QWidget):
         self.classify_button.clicked.connect(lambda: self.classify())  # clicked(bool) is not an engine
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(lambda: self.worker and self.worker.requestInterruption())
+        self.cancel_button.clicked.connect(lambda: self.jobs.cancel(SCENE_JOB))
         self.progress = EtaProgressBar()
         self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=45)
         self.opacity.valueChanged.connect(lambda v: self.overlay_item.setOpacity(v / 100))
@@ -282,11 +285,12 @@ class SceneTab(QWidget):
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
         for label, fmts in (
-            ("All formats", ("png", "csv", "geotiff", "geojson")),
+            ("All formats", ("png", "csv", "geotiff", "geojson", "gpkg")),
             ("PNG class map + overlay", ("png",)),
             ("Per-patch CSV", ("csv",)),
             ("GeoTIFF class map", ("geotiff",)),
             ("GeoJSON polygons", ("geojson",)),
+            ("GeoPackage polygons", ("gpkg",)),
         ):
             menu.addAction(label).triggered.connect(lambda _=False, f=fmts: self.export(f))
         self.export_button.setMenu(menu)
@@ -322,11 +326,9 @@ class SceneTab(QWidget):
         sv.addWidget(self.hover_label)
         sv.addWidget(self.prob_canvas)
         sv.addWidget(self.labelling)
-        self.side_scroll = scroll = QScrollArea()  # the side panel stays usable on a small screen
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMaximumWidth(420)
+        # the side panel stays usable on a small screen: it scrolls, and is never narrower than its form
+        self.side_scroll = scroll = FormScroll(side)
+        scroll.setMaximumWidth(max(420, scroll.minimumSizeHint().width()))
         split = QSplitter()
         split.addWidget(self.view)
         split.addWidget(scroll)
@@ -334,17 +336,37 @@ class SceneTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(split)
         self.refresh_runs()
+        self.run_combo.currentIndexChanged.connect(lambda _: self.state.set_run(self.run_combo.currentData()))
+        self.state.runs_changed.connect(self.refresh_runs)
+        self.state.run_changed.connect(self._follow_run)
+        self.jobs.changed.connect(self._sync_buttons)
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        """One job at a time: while one runs, nothing else that starts a job can be pressed."""
+        busy = self.jobs.busy(SCENE_JOB)
+        for b in (self.classify_button, self.open_button, self.demo_button):
+            b.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.export_button.setEnabled(not busy and self.result is not None)
+        self.labelling.finetune_button.setEnabled(not busy and self.result is not None)
 
     # -- runs ---------------------------------------------------------------------------------------
-    def set_runs_dir(self, runs_dir: str) -> None:
-        self.runs_dir = runs_dir
-        self.refresh_runs()
-
     def refresh_runs(self, select: str | None = None) -> None:
-        fill_run_combo(self.run_combo, self.runs_dir, select)
+        """Refill the Run box from the state's runs; ``select`` (else the state's run) is chosen."""
+        fill_run_combo(self.run_combo, self.state.runs, select or self.state.run)
+        self.state.set_run(self.run_combo.currentData())
+
+    def _follow_run(self, run: str) -> None:
+        i = self.run_combo.findData(run)
+        if i >= 0 and i != self.run_combo.currentIndex():
+            self.run_combo.setCurrentIndex(i)
 
     # -- opening scenes ---------------------------------------------------------------------------
     def choose_scenes(self) -> None:
+        if self.jobs.busy(SCENE_JOB):
+            self.status.emit("wait for the running job to end (or cancel it) before opening scenes")
+            return
         files, _ = QFileDialog.getOpenFileNames(self, "Open scenes", last_dir("scene"), SCENE_FILTER)
         if files:
             remember_dir("scene", files[0])
@@ -359,8 +381,9 @@ class SceneTab(QWidget):
         except LandguiError as exc:
             show_error(self, "Demo scene", str(exc))
 
-    def open_scenes(self, paths: list[str]) -> None:
-        """Load overviews in a worker; the first one is shown."""
+    def open_scenes(self, paths: list[str], quiet: bool = False, show: str | None = None) -> None:
+        """Load overviews in a worker; ``show`` (else the first one) is shown. ``quiet``: scenes
+        that cannot be opened are named in the status bar, not in a dialog (restoring a session)."""
         from landgui.core.scenes import open_scene
 
         def job(progress, should_stop):
@@ -377,9 +400,14 @@ class SceneTab(QWidget):
                 progress("opening", i + 1, len(paths))
             return out, errors
 
-        self._run(job, self._scenes_opened, "scene ready: choose a run and press Classify")
+        self._run(
+            job,
+            lambda payload: self._scenes_opened(payload, quiet, show),
+            "scene ready: choose a run and press Classify",
+            label="open scenes",
+        )
 
-    def _scenes_opened(self, payload) -> None:
+    def _scenes_opened(self, payload, quiet: bool = False, show: str | None = None) -> None:
         loaded, errors = payload
         for p, w, h, ov in loaded:
             self.scenes[p] = {"overview": ov, "size": (w, h), "result": None}
@@ -391,11 +419,16 @@ class SceneTab(QWidget):
                 item.setToolTip(p)
                 self.scene_list.addItem(item)
         if loaded:
+            first = show if show in {p for p, *_ in loaded} else loaded[0][0]
             self.scene_list.blockSignals(True)
-            self.scene_list.setCurrentRow(self.scene_list.count() - len(loaded))
+            for i in range(self.scene_list.count()):
+                if self.scene_list.item(i).data(Qt.ItemDataRole.UserRole) == first:
+                    self.scene_list.setCurrentRow(i)
             self.scene_list.blockSignals(False)
-            self.show_scene(loaded[0][0])
-        if errors:
+            self.show_scene(first)
+        if errors and quiet:
+            self.status.emit(f"{len(errors)} scene(s) could not be opened: {'; '.join(errors)}")
+        elif errors:
             show_error(self, "Open scene", f"{len(errors)} scene(s) could not be opened", "\n".join(errors))
 
     def show_scene(self, path: str) -> None:
@@ -417,6 +450,8 @@ class SceneTab(QWidget):
         show_placeholder(self.prob_figure, "Classify, then click a patch: its class probabilities appear here.")
         self._draw_result()
         self.labelling.scene_changed()
+        self._sync_buttons()
+        self.state.set_scenes(list(self.scenes), path)
         self.scene_loaded.emit(path)
         self.status.emit(f"{Path(path).name}: {w} x {h} px")
 
@@ -462,11 +497,11 @@ class SceneTab(QWidget):
                 should_stop=should_stop,
                 partial=on_partial,
                 engine=engine,
+                keep_features=True,  # a retrained head re-maps the scene from them at once
             )
             return path, res, run_palette(run_dir, res.labels)
 
-        self._run(job, self._classified)
-        self.worker.progress.connect(self._paint_partial)
+        self._run(job, self._classified, label="classify", progress=self._paint_partial)
 
     def _paint_partial(self, *_args) -> None:
         """Paint the patches classified so far while the job runs (the map grows strip by strip)."""
@@ -481,38 +516,60 @@ class SceneTab(QWidget):
         self.overlay_item.setOpacity(self.opacity.value() / 100)
         self.uncertain_item.setPath(QPainterPath())
 
+    @property
+    def palette(self) -> dict[str, str]:
+        """The class colours of the map on screen: each scene's result keeps its run's colours
+        (two scenes mapped by runs with other classes each show their own legend)."""
+        return dict((self.scenes.get(self.current) or {}).get("palette") or {})
+
+    @palette.setter
+    def palette(self, value: dict[str, str]) -> None:
+        """New colours for the map on screen, and for every other scene mapped by the same run."""
+        res = self.result
+        for path, entry in self.scenes.items():
+            other = entry.get("result")
+            if path == self.current or (res is not None and other is not None and other.run == res.run):
+                entry["palette"] = dict(value)
+
     def _classified(self, payload) -> None:
         path, res, palette = payload
         self.scenes[path]["result"] = res
-        self.palette = palette
+        self.scenes[path]["palette"] = dict(palette)
         self.hidden = set()
         if path == self.current:
             self._draw_result()
             self.labelling.scene_changed()
-        self.export_button.setEnabled(True)
+        self._sync_buttons()
         self.status.emit(
             f"classified {res.grid.n} patches in {res.seconds:.1f} s ({res.patches_per_s:,.0f} patches/s, {res.engine})"
         )
         self.classified.emit(res)
 
-    def _run(self, job, on_done, done_text: str = "done") -> None:
-        self.worker = JobWorker(job, self)
-        self.worker.progress.connect(self.progress.update_progress)
-        self.worker.finished_ok.connect(on_done)
-        self.worker.finished_ok.connect(lambda _: self._idle(done_text))
-        self.worker.failed.connect(self._failed)
-        self.worker.cancelled.connect(lambda: self._idle("cancelled"))
-        self.classify_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker.start()
+    def _run(self, job, on_done, done_text: str = "done", label: str = "", progress=None) -> JobWorker | None:
+        """Start one of the tab's jobs through the registry (refused while another one runs)."""
 
-    def _idle(self, text: str) -> None:
-        self.progress.finish(text)
-        self.classify_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        def step(*args) -> None:
+            self.progress.update_progress(*args)
+            if progress is not None:
+                progress(*args)
+
+        def done(result) -> None:
+            self.progress.finish(done_text)
+            on_done(result)
+
+        return self.jobs.start(
+            self,
+            SCENE_JOB,
+            job,
+            label=label or done_text,
+            on_done=done,
+            on_failed=self._failed,
+            on_cancelled=lambda: self.progress.finish("cancelled"),
+            progress=step,
+        )
 
     def _failed(self, message: str, details: str) -> None:
-        self._idle("failed")
+        self.progress.finish("failed")
         show_error(self, "Scene", message, details)
 
     # -- drawing the result -----------------------------------------------------------------------
@@ -715,27 +772,56 @@ class SceneTab(QWidget):
             menu.popup(global_pos)
 
     def finetune(self, parent: str, corrections: str) -> None:
-        """A new run from ``parent`` fine-tuned on the corrections folder, then this scene re-mapped."""
-        from landgui.core.finetune import finetune
+        """A new run from ``parent`` fine-tuned on the corrections folder, and this scene re-mapped.
+
+        Two jobs: the head is retrained (a second or two, no TensorFlow, when the parent runs as
+        LiteRT) and the scene re-mapped at once from the features kept by its last map; then the
+        new run is saved (model.keras needs Keras: a few seconds more, the map is already shown).
+        Without kept features the scene is classified again once the run is saved."""
+        import time
+
+        from landgui.core.finetune import fit_head, plan_finetune, save_finetuned
+        from landgui.core.scenes import reclassify_with_head
 
         base = Path(self.runs_dir) / f"{Path(parent).name}-taught"
         n = 1
         while Path(f"{base}-{n}").exists():
             n += 1
-        out = f"{base}-{n}"
+        out, path, t0 = f"{base}-{n}", self.current, time.monotonic()
 
-        def job(progress, should_stop):
-            # no LiteRT conversion now (about 20 s): the scene is re-mapped at once with the Keras
-            # model still in memory; the conversion happens on the next Classify with this run
-            return finetune(parent, [corrections], out, export_litert=False, progress=progress, should_stop=should_stop)
+        def fit_job(progress, should_stop):
+            plan = plan_finetune(parent, [corrections], out)
+            return plan, fit_head(plan, progress=progress, should_stop=should_stop)
 
-        def done(result) -> None:
-            self.refresh_runs(select=result.run_dir)
-            self.status.emit(f"fine-tuned in {result.seconds:.1f} s into {Path(result.run_dir).name}; re-mapping")
-            self.finetuned.emit(result.run_dir)
-            self.classify(engine="keras")
+        def fitted(payload) -> None:
+            plan, head = payload
+            res = self.scenes.get(path, {}).get("result")
+            new = None if res is None or head.predictor is None else reclassify_with_head(res, head.predictor)
+            if new is not None:
+                self._classified((path, new, self.palette))
+                self.status.emit(
+                    f"taught in {time.monotonic() - t0:.1f} s: the map shows {Path(out).name}; saving the run"
+                )
 
-        self._run(job, done, "fine-tuned")
+            def save_job(progress, should_stop):
+                # no LiteRT conversion (about 20 s): the run shares its parent's LiteRT backbone, or,
+                # without one, the scene is re-mapped with the Keras model still in memory
+                return save_finetuned(plan, head, export_litert=False, progress=progress)
+
+            def saved(result) -> None:
+                self.state.refresh_runs()  # the new run joins every list, and is chosen here
+                self.refresh_runs(select=result.run_dir)
+                self.status.emit(
+                    f"taught {Path(result.run_dir).name} in {time.monotonic() - t0:.1f} s"
+                    + ("" if new is not None else "; re-mapping")
+                )
+                self.finetuned.emit(result.run_dir)
+                if new is None:
+                    self.classify(engine="keras" if head.predictor is None else "auto")
+
+            self._run(save_job, saved, "fine-tuned", label="save the taught run")
+
+        self._run(fit_job, fitted, "head trained", label="fine-tune")
 
     # -- export -------------------------------------------------------------------------------------
     def export(self, formats: tuple[str, ...], out_dir: str | None = None) -> None:
@@ -761,16 +847,17 @@ class SceneTab(QWidget):
             finally:
                 sc.close()
 
-        skipped = [f for f in ("geotiff", "geojson") if f in formats and res.crs is None]
+        skipped = [f for f in ("geotiff", "geojson", "gpkg") if f in formats and res.crs is None]
 
         def done(files) -> None:
             msg = f"exported {len(files)} files to {out}"
             if skipped:
-                msg += f"; {' and '.join(f.replace('geo', 'Geo').replace('tiff', 'TIFF').replace('json', 'JSON') for f in skipped)} skipped: the scene has no georeference (CRS)"
+                names = {"geotiff": "GeoTIFF", "geojson": "GeoJSON", "gpkg": "GeoPackage"}
+                msg += f"; {', '.join(names[f] for f in skipped)} skipped: the scene has no georeference (CRS)"
             self.status.emit(msg)
             self.last_export_message = msg
 
-        self._run(job, done)
+        self._run(job, done, "exported", label="export")
 
 
 def _hb(*widgets) -> QHBoxLayout:

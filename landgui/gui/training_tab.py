@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.progress import format_seconds
-from landgui.gui.common import EtaProgressBar, show_error
-from landgui.gui.workers import JobWorker, ProcessJobWorker
+from landgui.gui.common import EtaProgressBar, FormScroll, show_error
+from landgui.gui.state import AppState
+from landgui.gui.workers import JobRegistry, ProcessJobWorker, TabJobs
 
 BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
+TRAINING_JOB = "training"
 REDRAW_INTERVAL = 0.2  # seconds between live batch-curve updates within an epoch
 
 
@@ -157,22 +159,33 @@ def _num(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-class TrainingTab(QWidget):
+class TrainingTab(TabJobs, QWidget):
     run_finished = Signal(str)  # run folder
     status = Signal(str)
 
-    def __init__(self, runs_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        self.worker: JobWorker | None = None
+        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
+        self.jobs = jobs or JobRegistry(self)
         self.current_run: Path | None = None
         self._last_draw = 0.0
 
-        self.split_edit = QLineEdit()
+        self.split_edit = QLineEdit(self.state.split or "")
         self.split_edit.setPlaceholderText("split.json (from the Dataset tab)")
+        self.split_edit.setToolTip(self.split_edit.text())
+        self.split_edit.textChanged.connect(self.split_edit.setToolTip)  # the whole path, however narrow
+        self.split_edit.editingFinished.connect(lambda: self.state.set_split(self.split_edit.text() or None))
         split_btn = QPushButton("…")
+        split_btn.setMaximumWidth(36)
         split_btn.clicked.connect(self._choose_split)
-        self.runs_edit = QLineEdit(runs_dir)
+        self.runs_edit = QLineEdit(self.state.runs_dir)
+        self.runs_edit.setToolTip(self.runs_edit.text())
+        self.runs_edit.textChanged.connect(self.runs_edit.setToolTip)
+        self.runs_edit.editingFinished.connect(lambda: self.state.set_runs_dir(self.runs_edit.text()))
         runs_btn = QPushButton("…")
+        runs_btn.setMaximumWidth(36)
         runs_btn.clicked.connect(self._choose_runs_dir)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("run name (default: model-time)")
@@ -227,29 +240,36 @@ class TrainingTab(QWidget):
         lv.addWidget(self.info)
         lv.addWidget(QLabel("Past runs (select to view their curves):"))
         self.runs_list = QListWidget()
+        self.runs_list.setWordWrap(True)  # a run's long line wraps instead of running off the edge
+        self.runs_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.runs_list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.runs_list.currentItemChanged.connect(self._show_run)
         lv.addWidget(self.runs_list, 1)
+        left.setMinimumHeight(left.sizeHint().height() - self.runs_list.sizeHint().height() + 100)
+        self.left_scroll = FormScroll(left)  # the settings stay readable in a small window: they scroll
 
         self.curves = CurvesCanvas()
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.left_scroll)
         splitter.addWidget(self.curves)
-        splitter.setSizes([420, 860])
+        splitter.setSizes([620, 660])  # room for a path; never narrower than the form (FormScroll)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
         self.refresh_runs()
+        self.state.runs_changed.connect(self.refresh_runs)
+        self.state.runs_dir_changed.connect(self.runs_edit.setText)
+        self.state.split_changed.connect(self.set_split)
 
     # -- settings helpers -----------------------------------------------------------------------
     def _choose_split(self) -> None:
         f, _ = QFileDialog.getOpenFileName(self, "Choose split.json", self.split_edit.text(), "split.json (*.json)")
         if f:
-            self.split_edit.setText(f)
+            self.set_split(f)
 
     def _choose_runs_dir(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Runs folder", self.runs_edit.text())
         if d:
-            self.runs_edit.setText(d)
-            self.refresh_runs()
+            self.state.set_runs_dir(d)  # every tab follows
 
     def _model_changed(self, model: str) -> None:
         transfer = model == "transfer"
@@ -260,13 +280,13 @@ class TrainingTab(QWidget):
 
     def set_split(self, path: str) -> None:
         self.split_edit.setText(path)
+        self.state.set_split(path or None)
 
     def refresh_runs(self) -> None:
-        from landgui.core.runs import list_runs
-
+        """List the state's runs (``AppState.runs``)."""
         self.runs_list.blockSignals(True)
         self.runs_list.clear()
-        for info in list_runs(self.runs_edit.text()):
+        for info in self.state.runs:
             acc = f"val {info['best_val_accuracy']:.3f}" if info["best_val_accuracy"] is not None else "no epochs"
             item = QListWidgetItem(
                 f"{info['name']}  [{info['status_text']}]  {info['model']} {info['backbone']} "
@@ -277,7 +297,7 @@ class TrainingTab(QWidget):
         self.runs_list.blockSignals(False)
 
     def _show_run(self, item: QListWidgetItem | None, _prev=None) -> None:
-        if item is None or (self.worker and self.worker.isRunning()):
+        if item is None or self.jobs.busy(TRAINING_JOB):
             return
         from landgui.core.runs import history
 
@@ -296,14 +316,17 @@ class TrainingTab(QWidget):
     def start(self) -> None:
         from landgui.core import training as T
         from landgui.core.models import ModelSpec
+        from landgui.core.runs import RunFolder
 
         split = self.split_edit.text()
+        if self.runs_edit.text() != self.state.runs_dir:  # typed, and Start pressed at once
+            self.state.set_runs_dir(self.runs_edit.text())
         if not split:
             show_error(self, "Training", "choose a split.json first (split a dataset in the Dataset tab)")
             return
         model = self.model_combo.currentText()
         name = self.name_edit.text().strip() or f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = Path(self.runs_edit.text()) / name
+        run_dir = Path(self.state.runs_dir) / name
         spec = ModelSpec(
             model=model,
             backbone=self.backbone_combo.currentText(),
@@ -319,7 +342,7 @@ class TrainingTab(QWidget):
             augment=self.augment_check.isChecked(),
         )
         overwrite = False
-        if (run_dir / "config.json").exists():  # the CLI's --resume / --overwrite, as a question
+        if RunFolder(run_dir).is_run:  # the CLI's --resume / --overwrite, as a question
             choice = self._existing_run_choice(run_dir)
             if choice == "resume":
                 self.current_run = run_dir
@@ -367,20 +390,25 @@ class TrainingTab(QWidget):
         """Training runs in a child process (see landgui.core.jobs): the window never waits on its GIL."""
         if not keep_curves:
             self.curves.clear_data()
-        self.worker = ProcessJobWorker(target, kwargs, self)
-        self.worker.record.connect(self.on_record)
-        self.worker.finished_ok.connect(self._done)
-        self.worker.failed.connect(self._failed)
-        self.worker.cancelled.connect(lambda: self._end("training stopped before the first epoch"))
+        worker = self.jobs.start(
+            self,
+            TRAINING_JOB,
+            ProcessJobWorker(target, kwargs, self),
+            label=f"training {Path(kwargs['run_dir']).name}",
+            record=self.on_record,
+            on_done=self._done,
+            on_failed=self._failed,
+            on_cancelled=lambda: self._end("training stopped before the first epoch"),
+        )
+        if worker is None:
+            return
         self.start_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.info.setText(f"training into {self.current_run}")
-        self.worker.start()
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.isRunning():
-            self.worker.requestInterruption()
+        if self.jobs.cancel(TRAINING_JOB):
             self.stop_button.setEnabled(False)
             self.info.setText("stopping at the end of this batch…")
 
@@ -417,7 +445,7 @@ class TrainingTab(QWidget):
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.resume_button.setEnabled(self.current_run is not None and self._resumable(self.current_run))
-        self.refresh_runs()
+        self.state.refresh_runs()  # every tab's run lists follow
         self.status.emit(text)
 
     def _done(self, result) -> None:

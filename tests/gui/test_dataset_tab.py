@@ -1,5 +1,6 @@
 """Drive the Dataset tab as a user would: choose/drop a dataset, split it in a worker, read results."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,66 @@ def test_the_output_folder_follows_the_dataset_unless_typed(window, tmp_path):
     tab.out_edit.setText(str(tmp_path / "my-choice"))
     tab.set_dataset(str(make_dataset(tmp_path / "other", per_class=4, classes=("desert", "water"))))
     assert tab.out_edit.text() == str(tmp_path / "my-choice"), "a folder the user typed is kept"
+
+
+def test_the_default_output_folder_is_beside_the_dataset_never_inside(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QThread
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+    from synth import tree_snapshot
+
+    tab = window.dataset_tab
+    ds = make_dataset(tmp_path / "data" / "ds", per_class=6, classes=("desert", "water"))
+    tab.set_dataset(str(ds))
+    assert tab.out_edit.text() == str(tmp_path / "data" / "ds-split"), "a sibling of the dataset"
+    # a materialized split goes there, and the user's data is left as it was
+    before = tree_snapshot(ds)
+    tab.materialize_combo.setCurrentText("copy")
+    with qtbot.waitSignal(tab.split_written, timeout=60000):
+        qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not any(t.isRunning() for t in tab.findChildren(QThread)), timeout=10000)
+    assert (tmp_path / "data" / "ds-split" / "train" / "desert").is_dir()
+    assert tree_snapshot(ds) == before and sorted(p.name for p in ds.iterdir()) == ["desert", "water"]
+    # a typed folder that lies inside the next dataset is not kept
+    ds2 = make_dataset(tmp_path / "data2" / "ds2", per_class=3, classes=("desert", "water"))
+    tab.out_edit.setText(str(ds2 / "out"))
+    tab.set_dataset(str(ds2))
+    assert tab.out_edit.text() == str(tmp_path / "data2" / "ds2-split")
+    # nor can one be chosen
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(ds2 / "desert"))
+    tab.choose_out()
+    assert tab.out_edit.text() == str(tmp_path / "data2" / "ds2-split")
+    boxes = [b for b in tab.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
+    assert boxes and "inside the dataset" in boxes[-1].text()
+    # a dataset whose parent cannot be written (a read-only share): the split goes to ~/landgui-data
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    ro = tmp_path / "readonly"
+    ds3 = make_dataset(ro / "ds3", per_class=3, classes=("desert", "water"))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != ro and real_access(p, mode))
+    tab.set_dataset(str(ds3))
+    assert tab.out_edit.text() == str(tmp_path / "home" / "landgui-data" / "ds3-split")
+
+
+def test_class_thumbnails_are_decoded_off_the_gui_thread(window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QThread
+    from PySide6.QtWidgets import QApplication
+
+    import landgui.gui.thumbnails as thumbnails
+
+    on_gui_thread = []
+    decode = thumbnails.thumbnail_image
+
+    def spy(path, side):
+        on_gui_thread.append(QThread.currentThread() is QApplication.instance().thread())
+        return decode(path, side)
+
+    monkeypatch.setattr(thumbnails, "thumbnail_image", spy)
+    tab = window.dataset_tab
+    painted = []
+    tab.class_model.dataChanged.connect(lambda first, *_: painted.append(first.row()))
+    tab.set_dataset(str(make_dataset(tmp_path / "ds", per_class=3, classes=("desert", "water"))))
+    for row in range(2):  # what the view does as it paints the samples column
+        tab.class_model.data(tab.class_model.index(row, 2), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: sorted(painted) == [0, 0, 0, 1, 1, 1], timeout=5000)
+    assert len(on_gui_thread) == 6 and not any(on_gui_thread), "every sample was decoded in a pool thread"
+    tab.class_model.thumbs.wait()

@@ -119,16 +119,19 @@ def test_label_patches_undo_save_finetune_and_remap(window, qtbot, tiny_transfer
     assert {(e["row"], e["col"], e["class"]) for e in index} == {(0, 3, "desert"), (1, 3, "desert"), (2, 3, "desert")}
     assert not list(tiny_transfer.glob("scene_r*")), "nothing is written next to the scene"
 
-    # fine-tune on them: a new run, then the scene re-mapped with it
+    # fine-tune on them: the head retrained on the LiteRT backbone's features, the scene re-mapped
+    # from the features its map kept (before the run is saved), then the new run saved
+    remapped = []
+    tab.classified.connect(remapped.append)
     with qtbot.waitSignal(tab.finetuned, timeout=180_000) as ft:
         qtbot.mouseClick(panel.finetune_button, Qt.MouseButton.LeftButton)
     new_run = Path(ft.args[0])
     assert new_run.name == "tiny-taught-1"
-    assert json.loads((new_run / "config.json").read_text())["parent"] == str((runs / "tiny").resolve())
-    with qtbot.waitSignal(tab.classified, timeout=180_000) as sig2:
-        pass
+    cfg = json.loads((new_run / "config.json").read_text())
+    assert cfg["parent"] == str((runs / "tiny").resolve()) and cfg["finetune"]["features"] == "litert"
+    assert len(remapped) == 1, "re-mapped from the kept features as soon as the head was trained"
     tab.worker.wait()
-    after = sig2.args[0]
+    after = remapped[0]
     assert after.run == str(new_run)
     assert tab.map_label.text().startswith("map on screen: tiny-taught-1, 32 px patches, stride 32")
     assert (after.classes[:, 3] == 0).sum() > (before[:, 3] == 0).sum(), (before, after.classes)

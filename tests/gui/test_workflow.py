@@ -7,26 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
-from landgui.gui.main_window import MainWindow
-
 TRAIN_TIMEOUT = 180_000
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("runs_dir", str(tmp_path / "runs"))
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    for worker in w.running_workers():
-        worker.requestInterruption()
-        worker.wait()
 
 
 def _setup_training(tab, split, epochs=2, name="gui-run"):
@@ -258,7 +243,7 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     qtbot.waitUntil(lambda: (out2 / "my scene.summary.json").exists(), timeout=30_000)
     tab.worker.wait()
     qtbot.waitUntil(lambda: "skipped" in getattr(tab, "last_export_message", ""), timeout=10_000)
-    assert "GeoTIFF and GeoJSON skipped: the scene has no georeference" in tab.last_export_message
+    assert "GeoTIFF, GeoJSON skipped: the scene has no georeference" in tab.last_export_message
     # the exported overlay: full size, on-screen opacity 0.8, class 0 hidden, the new colour
     over = cv2.imread(str(out / "my scene.overlay.png"))[:, :, ::-1].astype(float)
     scene_px = cv2.imread(str(scene))[:, :, ::-1].astype(float)

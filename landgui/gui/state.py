@@ -1,0 +1,181 @@
+"""The application's state, in one object that every tab follows (glue's viewer state, napari's
+layer list): the runs folder and its runs, the current dataset, split, scenes and run.
+
+Tabs change it through its setters and follow it through its signals; they keep no copy of
+their own. The session part (dataset, split, scenes, run) is kept across restarts in
+``session.json`` in the user's state folder (:func:`landgui.core.logs.state_dir`), written
+atomically on every change. A missing, damaged or outdated file, or paths that no longer exist,
+are ignored quietly: the app then starts as new.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+SESSION_VERSION = 1
+
+
+def session_path() -> Path:
+    from landgui.core.logs import state_dir
+
+    return state_dir() / "session.json"
+
+
+def load_session(path: str | Path | None = None) -> dict:
+    """The last session's ``dataset``, ``split``, ``scenes``, ``scene`` and ``run`` that still
+    exist; ``{}`` when the file is missing, damaged or of another version. Never raises."""
+    p = Path(path) if path is not None else session_path()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != SESSION_VERSION:
+        return {}
+
+    def existing(v, kind) -> str | None:
+        if not isinstance(v, str) or not v:
+            return None
+        q = Path(v)
+        return v if (q.is_dir() if kind == "dir" else q.is_file()) else None
+
+    raw = data.get("scenes")
+    scenes = [s for s in raw if existing(s, "file")] if isinstance(raw, list) else []
+    out = {
+        "dataset": existing(data.get("dataset"), "dir"),
+        "split": existing(data.get("split"), "file"),
+        "scenes": scenes,
+        "scene": data.get("scene") if data.get("scene") in scenes else None,
+        "run": existing(data.get("run"), "dir"),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+class AppState(QObject):
+    """Runs folder, runs, dataset, split, scenes and the current run, with a change signal each."""
+
+    runs_dir_changed = Signal(str)
+    runs_changed = Signal()  # ``runs`` re-read (a run was trained, evaluated, fine-tuned...)
+    dataset_changed = Signal(str)
+    split_changed = Signal(str)
+    scenes_changed = Signal()  # ``scenes`` or the current ``scene``
+    run_changed = Signal(str)
+
+    def __init__(self, runs_dir: str, session: dict | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        session = session or {}
+        self._runs_dir = str(runs_dir)
+        self._runs: list[dict] = []
+        self._dataset: str | None = session.get("dataset")
+        self._split: str | None = session.get("split")
+        self._scenes: list[str] = list(session.get("scenes") or [])
+        self._scene: str | None = session.get("scene")
+        self._run: str | None = session.get("run")
+        self._save_to: Path | None = None
+        self.refresh_runs(emit=False)
+
+    # -- reading ------------------------------------------------------------------------------------
+    @property
+    def runs_dir(self) -> str:
+        return self._runs_dir
+
+    @property
+    def runs(self) -> list[dict]:
+        """Every run folder in the runs folder, newest first (``landgui.core.runs.list_runs``)."""
+        return self._runs
+
+    @property
+    def dataset(self) -> str | None:
+        return self._dataset
+
+    @property
+    def split(self) -> str | None:
+        return self._split
+
+    @property
+    def scenes(self) -> list[str]:
+        return list(self._scenes)
+
+    @property
+    def scene(self) -> str | None:
+        return self._scene
+
+    @property
+    def run(self) -> str | None:
+        return self._run
+
+    # -- changing -----------------------------------------------------------------------------------
+    def set_runs_dir(self, runs_dir: str) -> None:
+        runs_dir = str(runs_dir)
+        if runs_dir != self._runs_dir:
+            self._runs_dir = runs_dir
+            self.runs_dir_changed.emit(runs_dir)
+        self.refresh_runs()
+
+    def refresh_runs(self, emit: bool = True) -> None:
+        """Re-read the runs folder: every tab's run lists follow."""
+        from landgui.core.runs import list_runs
+
+        self._runs = list_runs(self._runs_dir)
+        if emit:
+            self.runs_changed.emit()
+
+    def set_dataset(self, path: str | None) -> None:
+        if path != self._dataset:
+            self._dataset = path
+            self._changed()
+            self.dataset_changed.emit(path or "")
+
+    def set_split(self, path: str | None) -> None:
+        if path != self._split:
+            self._split = path
+            self._changed()
+            self.split_changed.emit(path or "")
+
+    def set_scenes(self, paths: list[str], current: str | None = None) -> None:
+        """The scenes open in the Scene tab, and the one on screen."""
+        paths = list(dict.fromkeys(paths))
+        current = current if current in paths else self._scene if self._scene in paths else None
+        if paths != self._scenes or current != self._scene:
+            self._scenes, self._scene = paths, current
+            self._changed()
+            self.scenes_changed.emit()
+
+    def set_scene(self, path: str | None) -> None:
+        self.set_scenes(self._scenes + ([path] if path and path not in self._scenes else []), path)
+
+    def set_run(self, path: str | None) -> None:
+        if path and path != self._run:
+            self._run = path
+            self._changed()
+            self.run_changed.emit(path)
+
+    # -- the session file ---------------------------------------------------------------------------
+    def session(self) -> dict:
+        return {
+            "version": SESSION_VERSION,
+            "dataset": self._dataset,
+            "split": self._split,
+            "scenes": self._scenes,
+            "scene": self._scene,
+            "run": self._run,
+        }
+
+    def save_to(self, path: str | Path | None) -> None:
+        """Write the session to ``path`` now and on every change (None: stop saving)."""
+        self._save_to = Path(path) if path is not None else None
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._save_to is None:
+            return
+        from landgui.core.atomic import write_json_atomic
+        from landgui.core.errors import LandguiError
+        from landgui.core.logs import log
+
+        try:
+            write_json_atomic(self._save_to, self.session())
+        except LandguiError as exc:  # a read-only home only loses the session, quietly
+            log.warning("session not saved: %s", exc)

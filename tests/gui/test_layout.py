@@ -1,0 +1,53 @@
+"""The window at small sizes: the forms scroll instead of being squeezed, nothing is cut at
+1024 x 700, and empty plots say what to do instead of showing 0..1 axes."""
+
+from PySide6.QtWidgets import QLineEdit, QPushButton, QScrollArea
+
+
+def _tabs(w):
+    return {
+        "dataset": (w.dataset_tab, w.dataset_tab.left_scroll),
+        "training": (w.training_tab, w.training_tab.left_scroll),
+        "evaluation": (w.evaluation_tab, w.evaluation_tab.left_scroll),
+        "scene": (w.scene_tab, w.scene_tab.side_scroll),
+    }
+
+
+def _show(qtbot, w, tab, size):
+    w.resize(*size)
+    w.tabs.setCurrentWidget(tab)
+    qtbot.wait(30)
+
+
+def test_forms_scroll_in_a_small_window(window, qtbot):
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 640 and hint.height() <= 400, f"the window cannot be made small: {hint.toTuple()}"
+    for name, (tab, scroll) in _tabs(window).items():
+        assert isinstance(scroll, QScrollArea) and tab.isAncestorOf(scroll), name
+        _show(qtbot, window, tab, (640, 400))
+        assert window.size().toTuple() == (640, 400)
+        inner = scroll.widget()
+        assert inner.height() >= inner.minimumSizeHint().height(), f"{name}: the form is squeezed"
+        assert scroll.verticalScrollBar().maximum() > 0, f"{name}: the form scrolls"
+
+
+def test_nothing_is_cut_at_1024_by_700(window, qtbot):
+    for name, (tab, _) in _tabs(window).items():
+        _show(qtbot, window, tab, (1024, 700))
+        assert window.size().toTuple() == (1024, 700)
+        for button in tab.findChildren(QPushButton):
+            if button.isVisibleTo(tab) and button.text():
+                text = button.fontMetrics().horizontalAdvance(button.text().replace("&", ""))
+                assert button.width() >= text + 8, f"{name}: {button.text()!r} is cut"
+        for edit in tab.findChildren(QLineEdit):
+            if edit.isVisibleTo(tab) and not edit.parent().inherits("QAbstractSpinBox"):
+                assert edit.width() >= 150, f"{name}: a path field is {edit.width()} px wide"
+
+
+def test_empty_plots_show_a_hint_not_axes(window):
+    for figure in (window.dataset_tab.figure, window.evaluation_tab.figure):
+        assert not [ax for ax in figure.axes if ax.get_visible()]
+        assert any(t.get_text() for t in figure.texts)
+    curves = window.training_tab.curves
+    assert not curves.ax_loss.get_visible() and not curves.ax_acc.get_visible()
+    assert curves.empty_text.get_visible() and "Start" in curves.empty_text.get_text()
