@@ -238,6 +238,18 @@ class SceneTab(TabJobs, QWidget):
         self.run_combo = QComboBox()
         self.patch_spin = QSpinBox(minimum=8, maximum=1024, value=64)
         self.stride_spin = QSpinBox(minimum=1, maximum=1024, value=64)
+        self.edge_combo = QComboBox()  # the CLI's --edge
+        self.edge_combo.addItem("mirror-pad partial patches", "pad")
+        self.edge_combo.addItem("skip partial patches", "skip")
+        self.edge_combo.setToolTip(
+            "patches that run over the scene's right or bottom edge: completed by mirroring (the whole "
+            "scene is mapped) or left out (only whole patches)"
+        )
+        self.nodata_check = QCheckBox("leave no-data patches unclassified")  # the CLI's --ignore-nodata
+        self.nodata_check.setToolTip(
+            "a patch more than half black (or the file's nodata value) is not classified, so scene borders "
+            "stay empty; the file's declared nodata and NaN pixels are always left out"
+        )
         self.adapt_check = QCheckBox("adapt to this scene")
         self.adapt_check.setToolTip(
             "re-estimate the model's batch-norm statistics on this scene's patches before classifying "
@@ -302,6 +314,8 @@ class SceneTab(TabJobs, QWidget):
         form.addRow("Run", self.run_combo)
         form.addRow("Patch size (px)", self.patch_spin)
         form.addRow("Stride (px)", self.stride_spin)
+        form.addRow("Edges", self.edge_combo)
+        form.addRow(self.nodata_check)
         form.addRow(self.adapt_check)
         form.addRow(_hb(self.classify_button, self.cancel_button, self.export_button))
         form.addRow(self.progress)
@@ -470,6 +484,7 @@ class SceneTab(TabJobs, QWidget):
             return
         path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
         adapt, threshold = self.adapt_check.isChecked(), self.uncertain_spin.value()
+        edge, ignore_nodata = self.edge_combo.currentData(), self.nodata_check.isChecked()
         from landgui.core.errors import LandguiError
         from landgui.core.runs import read_run
 
@@ -491,6 +506,8 @@ class SceneTab(TabJobs, QWidget):
                 path,
                 patch=patch,
                 stride=stride,
+                edge=edge,
+                ignore_nodata=ignore_nodata,
                 adapt=adapt,
                 uncertain_below=threshold,
                 progress=progress,
@@ -585,7 +602,8 @@ class SceneTab(TabJobs, QWidget):
             ""
             if res is None
             else f"map on screen: {Path(res.run).name or 'run'}, {res.grid.patch} px patches, stride "
-            f"{res.grid.stride}{', adapted' if res.adapted else ''} ({res.engine})"
+            f"{res.grid.stride}{', partial edge patches skipped' if res.grid.edge == 'skip' else ''}"
+            f"{', adapted' if res.adapted else ''} ({res.engine})"
         )
         if res is None:
             self.overlay_item.setPixmap(QPixmap())

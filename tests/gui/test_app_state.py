@@ -338,3 +338,35 @@ def test_each_scene_keeps_the_colours_of_the_run_that_mapped_it(window, qtbot, t
     assert legend()[:4] == names and tab.palette["lake"] == "#0000FF"
     tab.show_scene(scenes[0])
     assert "lake" not in tab.palette and tab.palette["water"].startswith("#")
+
+
+def test_the_scene_tab_has_the_clis_edge_and_no_data_options(window, qtbot, tmp_path):
+    """Issue 13, item 10: partial edge patches skipped or mirror-padded, black patches left out."""
+    import cv2
+    import numpy as np
+
+    from landgui.core.runs import shipped_run_dir
+
+    img = np.random.default_rng(1).integers(40, 255, (100, 150, 3), dtype=np.uint8)
+    img[:, 64:128] = 0  # the middle column of patches is black (no data, without a declared value)
+    cv2.imwrite(str(tmp_path / "s.png"), img)
+    tab = window.scene_tab
+    with qtbot.waitSignal(tab.scene_loaded, timeout=60_000):
+        tab.open_scenes([str(tmp_path / "s.png")])
+    tab.worker.wait()
+    tab.refresh_runs(select=str(shipped_run_dir()))
+    tab.patch_spin.setValue(64)
+    tab.stride_spin.setValue(64)
+    results = []
+    tab.classified.connect(results.append)
+    for edge, nodata in (("pad", False), ("skip", False), ("skip", True)):
+        tab.edge_combo.setCurrentIndex(tab.edge_combo.findData(edge))
+        tab.nodata_check.setChecked(nodata)
+        qtbot.waitUntil(tab.classify_button.isEnabled, timeout=10_000)
+        with qtbot.waitSignal(tab.classified, timeout=120_000):
+            tab.classify()
+        tab.worker.wait()
+    pad, skip, nodata = results
+    assert (pad.grid.rows, pad.grid.cols) == (2, 3) and (pad.classes >= 0).all()
+    assert (skip.grid.rows, skip.grid.cols) == (1, 2) and "partial edge patches skipped" in tab.map_label.text()
+    assert (skip.classes >= 0).all() and nodata.classes.tolist() == [[nodata.classes[0, 0], -1]]
