@@ -48,6 +48,14 @@ class EtaProgressBar(QProgressBar):
         self.setRange(0, 1)
         self.setValue(1)
         self.setFormat(text)
+        self.setToolTip(text)
+
+    def text(self) -> str:  # noqa: D401 - Qt override, used when the bar is painted
+        """One line, cut in the middle to the bar's width (a long path would wrap and be clipped);
+        the whole text is in the tooltip."""
+        from PySide6.QtCore import Qt
+
+        return self.fontMetrics().elidedText(super().text(), Qt.TextElideMode.ElideMiddle, max(self.width() - 16, 60))
 
 
 def fill_run_combo(combo: QComboBox, all_runs: list[dict], select: str | None = None) -> list[dict]:

@@ -439,8 +439,9 @@ class TrainingTab(TabJobs, QWidget):
             self._last_draw = now
             self.curves.update_batches()
 
-    def _end(self, text: str) -> None:
-        self.progress.finish(text)
+    def _end(self, text: str, run_dir: str | None = None) -> None:
+        self.progress.finish(text)  # one line; the run's folder goes in the line below it
+        text = f"{text} — {run_dir}" if run_dir else text
         self.info.setText(text)
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
@@ -451,7 +452,7 @@ class TrainingTab(TabJobs, QWidget):
     def _done(self, result) -> None:
         acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
         self.curves.set_history(result.history)
-        self._end(f"{result.status}: {result.epochs_done} epochs, best val accuracy {acc} — {result.run_dir}")
+        self._end(f"{result.status}: {result.epochs_done} epochs, best val accuracy {acc}", result.run_dir)
         self.run_finished.emit(result.run_dir)
 
     def _failed(self, message: str, details: str) -> None:

@@ -51,3 +51,17 @@ def test_empty_plots_show_a_hint_not_axes(window):
     curves = window.training_tab.curves
     assert not curves.ax_loss.get_visible() and not curves.ax_acc.get_visible()
     assert curves.empty_text.get_visible() and "Start" in curves.empty_text.get_text()
+
+
+def test_a_long_progress_text_is_one_line_cut_in_the_middle(window, qtbot):
+    """A finished training's text named its folder and wrapped into the bar, clipped."""
+    bar = window.training_tab.progress
+    window.resize(1024, 700)
+    window.tabs.setCurrentWidget(window.training_tab)
+    qtbot.wait(50)
+    long = "completed: 15 epochs, best val accuracy 0.9444 — " + "/a-long-folder" * 20 + "/my-first-model"
+    bar.finish(long)
+    shown = bar.text()
+    assert bar.format() == long and bar.toolTip() == long
+    assert "…" in shown and shown.startswith("completed: 15") and shown.endswith("my-first-model")
+    assert bar.fontMetrics().horizontalAdvance(shown) <= bar.width()
