@@ -62,6 +62,9 @@ class EvaluationTab(TabJobs, QWidget):
         self.predict_button = QPushButton("Predict images…")
         self.predict_button.setToolTip("class probabilities of any image files with the selected run")
         self.predict_button.clicked.connect(self.choose_images)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("stop the running evaluation or prediction")
+        self.cancel_button.clicked.connect(lambda: self.jobs.cancel(EVALUATION_JOB))
         self.folder_button = QPushButton("Evaluate on a folder…")
         self.folder_button.setToolTip(
             "evaluate the run on any folder of labelled images (one sub-folder per class, named like the "
@@ -84,6 +87,7 @@ class EvaluationTab(TabJobs, QWidget):
         actions.addWidget(self.folder_button)
         actions.addWidget(self.adapt_check)
         actions.addWidget(self.predict_button)
+        actions.addWidget(self.cancel_button)
         actions.addWidget(self.progress, 1)
 
         self.headline = QLabel("Choose a run and press Evaluate.")
@@ -157,11 +161,13 @@ class EvaluationTab(TabJobs, QWidget):
         self.state.runs_changed.connect(self.refresh_runs)
         self.state.run_changed.connect(self._follow_run)
         self.jobs.changed.connect(self._sync_buttons)
+        self._sync_buttons()
 
     def _sync_buttons(self) -> None:
         busy = self.jobs.busy(EVALUATION_JOB)
         for b in (self.eval_button, self.folder_button, self.predict_button):
             b.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
 
     def _follow_run(self, run: str) -> None:
         i = self.run_combo.findData(run)

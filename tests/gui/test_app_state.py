@@ -370,3 +370,19 @@ def test_the_scene_tab_has_the_clis_edge_and_no_data_options(window, qtbot, tmp_
     assert (pad.grid.rows, pad.grid.cols) == (2, 3) and (pad.classes >= 0).all()
     assert (skip.grid.rows, skip.grid.cols) == (1, 2) and "partial edge patches skipped" in tab.map_label.text()
     assert (skip.classes >= 0).all() and nodata.classes.tolist() == [[nodata.classes[0, 0], -1]]
+
+
+def test_the_evaluation_tab_cancels_its_job(window, qtbot, shipped_split, make_shipped_run):
+    from landgui.gui.evaluation_tab import EVALUATION_JOB
+
+    run = make_shipped_run(window.state.runs_dir, shipped_split, "tiny")
+    window.state.refresh_runs()
+    tab = window.evaluation_tab
+    tab.refresh_runs(select=str(run))
+    assert not tab.cancel_button.isEnabled()
+    qtbot.mouseClick(tab.eval_button, Qt.MouseButton.LeftButton)
+    assert tab.cancel_button.isEnabled() and not tab.eval_button.isEnabled()
+    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.jobs.busy(EVALUATION_JOB), timeout=60_000)
+    assert tab.progress.format() == "cancelled" and tab.result is None
+    assert tab.eval_button.isEnabled() and not tab.cancel_button.isEnabled()
