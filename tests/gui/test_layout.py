@@ -65,3 +65,14 @@ def test_a_long_progress_text_is_one_line_cut_in_the_middle(window, qtbot):
     assert bar.format() == long and bar.toolTip() == long
     assert "…" in shown and shown.startswith("completed: 15") and shown.endswith("my-first-model")
     assert bar.fontMetrics().horizontalAdvance(shown) <= bar.width()
+
+
+def test_a_new_run_starts_on_empty_curves(window, monkeypatch):
+    """Issue 13, item 2: the new run's points were joined onto the previous run's curves."""
+    tab = window.training_tab
+    tab.curves.set_history([{"epoch": 1, "loss": 1.0, "val_loss": 1.1, "accuracy": 0.5, "val_accuracy": 0.4}])
+    assert tab.curves.epochs
+    started = []
+    monkeypatch.setattr(tab.jobs, "start", lambda *a, **k: started.append(a) or None)
+    tab._launch("landgui.core.training:train", {"run_dir": str(window.state.runs_dir) + "/new"})
+    assert started and tab.curves.epochs == []
