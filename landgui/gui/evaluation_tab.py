@@ -156,12 +156,7 @@ class EvaluationTab(TabJobs, QWidget):
         layout.addLayout(top)
         layout.addLayout(actions)
         layout.addWidget(tabs, 1)
-        self.refresh_runs()
-        self.run_combo.currentIndexChanged.connect(lambda _: self.state.set_run(self.run_combo.currentData()))
-        self.state.runs_changed.connect(self.refresh_runs)
-        self.state.run_changed.connect(self._follow_run)
-        self.jobs.changed.connect(self._sync_buttons)
-        self._sync_buttons()
+        self.follow_state()
 
     def _sync_buttons(self) -> None:
         busy = self.jobs.busy(EVALUATION_JOB)

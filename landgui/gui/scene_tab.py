@@ -349,12 +349,7 @@ class SceneTab(TabJobs, QWidget):
         split.setSizes([880, 400])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
-        self.refresh_runs()
-        self.run_combo.currentIndexChanged.connect(lambda _: self.state.set_run(self.run_combo.currentData()))
-        self.state.runs_changed.connect(self.refresh_runs)
-        self.state.run_changed.connect(self._follow_run)
-        self.jobs.changed.connect(self._sync_buttons)
-        self._sync_buttons()
+        self.follow_state()
 
     def _sync_buttons(self) -> None:
         """One job at a time: while one runs, nothing else that starts a job can be pressed."""

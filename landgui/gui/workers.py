@@ -178,6 +178,18 @@ class TabJobs:
     def runs_dir(self) -> str:
         return self.state.runs_dir
 
+    def follow_state(self) -> None:
+        """Fill the tab's Run box and keep it, and its buttons, in step with the application state
+        and the registry (a tab with ``run_combo``, ``refresh_runs``, ``_follow_run`` and
+        ``_sync_buttons``)."""
+        tab: Any = self
+        tab.refresh_runs()
+        tab.run_combo.currentIndexChanged.connect(lambda _: self.state.set_run(tab.run_combo.currentData()))
+        self.state.runs_changed.connect(tab.refresh_runs)
+        self.state.run_changed.connect(tab._follow_run)
+        self.jobs.changed.connect(tab._sync_buttons)
+        tab._sync_buttons()
+
 
 class JobRegistry(QObject):
     """Every job the window runs: registered when started, removed when it ends.
