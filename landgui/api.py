@@ -44,12 +44,23 @@ def sample_dataset(dest: str | Path) -> Path:
     return copy_sample_dataset(dest)
 
 
-def split(dataset: str | Path, out: str | Path, *, val: float = 0.15, test: float = 0.15, seed: int = 0) -> dict:
-    """Scan a class-folder dataset and write a leakage-free ``split.json`` into ``out``; returns it."""
-    from landgui.core.dataset import scan_dataset
+def split(
+    dataset: str | Path | list | dict,
+    out: str | Path,
+    *,
+    val: float = 0.15,
+    test: float = 0.15,
+    seed: int = 0,
+) -> dict:
+    """Scan a class-folder dataset and write a leakage-free ``split.json`` into ``out``; returns it.
+
+    Several datasets (sources, e.g. one per sensor) are split as one, stratified by class x source:
+    a list of folders (each named after its folder, or ``"NAME=PATH"``) or a ``{name: folder}`` dict."""
+    from landgui.core.dataset import scan_sources
     from landgui.core.split import SplitParams, write_split
 
-    return write_split(scan_dataset(dataset), out, SplitParams(val=val, test=test, seed=seed))
+    sources = dataset if isinstance(dataset, (list, dict)) else [str(dataset)]
+    return write_split(scan_sources(sources), out, SplitParams(val=val, test=test, seed=seed))
 
 
 def train(
@@ -63,27 +74,43 @@ def train(
     **params: Any,
 ) -> Path:
     """Train a run (``params``: any :class:`landgui.core.training.TrainParams` field, e.g.
-    ``epochs=5``); returns the run folder."""
+    ``epochs=5``, ``hold_out_source="nwpu45"``); returns the run folder. A run that holds out a
+    source is then evaluated on it, as ``evaluate(run, source=NAME)`` would."""
     from landgui.core import training as T
     from landgui.core.models import ModelSpec
 
-    T.train(
+    tp = T.TrainParams(**params)
+    result = T.train(
         split_dir,
         run_dir,
         ModelSpec(model=model, image_size=image_size),
-        T.TrainParams(**params),
+        tp,
         overwrite=overwrite,
         progress=progress,
     )
+    if result.status == "completed" and tp.hold_out_source:
+        from landgui.core.evaluation import evaluate_source
+
+        evaluate_source(run_dir, tp.hold_out_source)
     return Path(run_dir)
 
 
-def evaluate(run: str | Path, *, data: str | Path | None = None, split_name: str = "test", **kw: Any) -> dict:
-    """Evaluate a run on its own split (``split_name``) or on any class folder (``data``)."""
-    from landgui.core.evaluation import evaluate_folder, evaluate_run
+def evaluate(
+    run: str | Path,
+    *,
+    data: str | Path | None = None,
+    split_name: str = "test",
+    source: str | None = None,
+    **kw: Any,
+) -> dict:
+    """Evaluate a run on its own split (``split_name``), on any class folder (``data``), or on every
+    image of the source it held out in training (``source``)."""
+    from landgui.core.evaluation import evaluate_folder, evaluate_run, evaluate_source
 
     if data is not None:
         return evaluate_folder(run, data, **kw)
+    if source is not None:
+        return evaluate_source(run, source, **kw)
     return evaluate_run(run, split_name, **kw)
 
 

@@ -14,7 +14,7 @@ from landgui.core.errors import LandguiError
 
 def _cmd_split(args: argparse.Namespace) -> int:
     from landgui.core.atomic import ensure_writable_dir
-    from landgui.core.dataset import scan_dataset
+    from landgui.core.dataset import parse_sources, scan_sources
     from landgui.core.progress import TerminalProgress
     from landgui.core.split import (
         SplitParams,
@@ -31,13 +31,15 @@ def _cmd_split(args: argparse.Namespace) -> int:
             f"{Path(args.out) / 'split.json'} already exists and runs may point to it; "
             "choose another --out or replace it with --overwrite"
         )
-    if Path(args.dataset).is_dir():
-        check_out_dir(Path(args.dataset), Path(args.out))  # fail before a long scan
+    sources = parse_sources(args.dataset)
+    check_out_dir(list(sources.values()), Path(args.out))  # fail before a long scan
     ensure_writable_dir(args.out, create=False)
     if args.materialize != "none":
         check_materialize_target(Path(args.out))  # before the scan, as materialize would after it
     bar = TerminalProgress(enabled=not args.quiet)
-    scan = scan_dataset(args.dataset, min_correlation=params.near_duplicate_min_correlation, progress=bar)
+    scan = scan_sources(
+        {n: str(p) for n, p in sources.items()}, min_correlation=params.near_duplicate_min_correlation, progress=bar
+    )
     manifest = write_split(scan, args.out, params)
     from landgui.core.split import split_warnings
 
@@ -97,11 +99,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print("\nlandgui: interrupted before the run started", file=sys.stderr)
         return 130
     acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
+    held = _held_out_source(result.run_dir)
+    if result.status == "completed" and held:
+        from landgui.core.evaluation import evaluate_source, report_text
+        from landgui.core.progress import TerminalProgress
+
+        ev = evaluate_source(result.run_dir, held, progress=TerminalProgress(enabled=not args.quiet, unit="images"))
+        if not args.quiet:
+            print(report_text(ev))
+        print(f"held-out source {held}: accuracy {ev['accuracy']:.4f} on {ev['n_images']} images it never saw")
     print(
         f"{result.status}: {result.epochs_done} epochs in {result.seconds:.1f} s, best val_accuracy {acc}; "
         f"run folder {result.run_dir}"
     )
     return 0 if result.status == "completed" else 3
+
+
+def _held_out_source(run_dir: str) -> str | None:
+    from landgui.core.runs import RunFolder
+
+    return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 
 
 def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
@@ -131,6 +148,8 @@ def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
             patience=args.patience,
             fast_path=not args.no_fast_path,
             devices=1 if args.devices is None else args.devices,
+            balance_sources=not args.no_balance_sources,
+            hold_out_source=args.hold_out_source,
         )
         result = T.train(args.split, args.out, spec, params, overwrite=args.overwrite, progress=progress)
     return result
@@ -533,7 +552,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_gui)
 
     s = sub.add_parser("split", help="split a class-folder dataset into train/val/test without leakage")
-    s.add_argument("dataset", help="folder with one sub-folder of images per class")
+    s.add_argument(
+        "dataset",
+        nargs="+",
+        metavar="DATASET",
+        help="folder with one sub-folder of images per class; several folders (sources, e.g. one per sensor) "
+        "are split as one dataset, stratified by class x source: PATH (named after the folder) or NAME=PATH",
+    )
     s.add_argument("--out", required=True, help="folder to write split.json (and the materialized layout) into")
     s.add_argument("--val", type=float, default=0.15, help="validation fraction (default 0.15)")
     s.add_argument("--test", type=float, default=0.15, help="test fraction (default 0.15)")
@@ -586,6 +611,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on N devices, or all, with tf.distribute.MirroredStrategy: the visible GPUs, else the CPU "
         "(split into logical devices with LANDGUI_LOGICAL_CPUS=N to try it); --batch-size is the global batch. "
         "Default 1: one device, no strategy; --resume keeps the run's devices unless given",
+    )
+    t.add_argument(
+        "--hold-out-source",
+        metavar="NAME",
+        help="train and select on the split's other sources only, then evaluate on every image of NAME: "
+        "how the recipe does on a sensor it never saw",
+    )
+    t.add_argument(
+        "--no-balance-sources",
+        action="store_true",
+        help="do not weight the sources of a class equally (by default each source of a class carries the same "
+        "weight in training and in the validation loss)",
     )
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true")

@@ -112,12 +112,12 @@ def test_split_json_schema_and_atomic_write(tmp_path: Path, monkeypatch):
     out = tmp_path / "out"
     sp.write_split(scan, out, sp.SplitParams(seed=1))
     m = sp.load_split(out)
-    assert m["schema"] == "landgui.split" and m["schema_version"] == 1
+    assert m["schema"] == "landgui.split" and m["schema_version"] == 2
     assert m["dataset_root"] == str(root.resolve())
     assert m["classes"] == ["cloudy", "desert", "green_area", "water"]
     assert m["params"]["seed"] == 1 and m["params"]["val"] == 0.15
     e = m["splits"]["train"][0]
-    assert set(e) == {"path", "label", "sha256"} and len(e["sha256"]) == 64
+    assert set(e) == {"path", "label", "sha256", "source"} and len(e["sha256"]) == 64
     assert {"path": "water/junk.txt", "reason": "not an image (unrecognised format)"} in m["skipped"]
     old = (out / "split.json").read_bytes()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +47,42 @@ class SplitFiles:
     paths: list[str]  # absolute
     labels: np.ndarray  # int indices
     rel_paths: list[str]
+    #: the source of each file (see landgui.core.dataset.scan_sources); empty when unknown
+    sources: list[str] = field(default_factory=list)
+
+    def select(self, keep: np.ndarray) -> SplitFiles:
+        """The files where ``keep`` (a boolean array) is true."""
+        idx = np.nonzero(keep)[0]
+        return SplitFiles(
+            [self.paths[i] for i in idx],
+            self.labels[idx],
+            [self.rel_paths[i] for i in idx],
+            [self.sources[i] for i in idx] if self.sources else [],
+        )
 
 
 def split_files(
-    manifest: dict, split: str, classes: list[str], missing_ok: bool = False
+    manifest: dict,
+    split: str | tuple[str, ...],
+    classes: list[str],
+    missing_ok: bool = False,
+    *,
+    exclude_source: str | None = None,
+    only_source: str | None = None,
 ) -> tuple[SplitFiles, list[str]]:
-    """The files of one split with label indices; raises (or, with missing_ok, returns) missing ones."""
+    """The files of one split (or of several, as a tuple) with label indices; raises (or, with
+    missing_ok, returns) missing ones. ``exclude_source`` / ``only_source`` keep the files of the
+    other sources / of that source alone."""
     from landgui.core.split import resolve_dataset_root, split_entry_path
 
     root = resolve_dataset_root(manifest)
     index = {c: i for i, c in enumerate(classes)}
-    paths, labels, rels, missing = [], [], [], []
-    for e in manifest["splits"][split]:
+    paths, labels, rels, missing, sources = [], [], [], [], []
+    entries = [e for s in ((split,) if isinstance(split, str) else split) for e in manifest["splits"][s]]
+    for e in entries:
+        src = e.get("source", "")
+        if (exclude_source is not None and src == exclude_source) or (only_source is not None and src != only_source):
+            continue
         p = split_entry_path(root, e["path"])
         if not p.is_file():
             missing.append(e["path"])
@@ -68,12 +92,33 @@ def split_files(
         paths.append(str(p))
         labels.append(index[e["label"]])
         rels.append(e["path"])
+        sources.append(src)
     if missing and not missing_ok:
         raise LandguiError(
             f"{len(missing)} file(s) of the {split} split are missing under {root}, e.g. {missing[0]}; "
             "re-run `landgui split` on the dataset as it is now"
         )
-    return SplitFiles(paths, np.array(labels, np.int32), rels), missing
+    return SplitFiles(paths, np.array(labels, np.int32), rels, sources), missing
+
+
+def source_balance_weights(files: SplitFiles, n_classes: int) -> np.ndarray:
+    """Per-image weights under which every source of a class weighs the same.
+
+    For an image of class c from source s: ``n_c / (S_c * n_cs)``, with n_c the class's images,
+    S_c the number of sources that have the class and n_cs that source's images of it. Each source
+    then carries n_c / S_c of the class's weight and the class's total weight stays n_c, so the
+    balance between classes is as without weights; with one source every weight is 1."""
+    w = np.ones(len(files.paths), np.float32)
+    if not files.sources:
+        return w
+    src = np.array(files.sources)
+    for c in range(n_classes):
+        in_c = files.labels == c
+        names, counts = np.unique(src[in_c], return_counts=True)
+        n_c = int(in_c.sum())
+        for name, n_cs in zip(names, counts, strict=True):
+            w[in_c & (src == name)] = n_c / (len(names) * n_cs)
+    return w
 
 
 def decode_all(
@@ -116,22 +161,25 @@ def make_dataset(
     seed: int,
     cached: np.ndarray | None = None,
     recipe: Any = None,
+    weights: np.ndarray | None = None,
 ) -> Any:
-    """A batched, prefetched tf.data.Dataset of (float32 0..255 images, int labels)."""
+    """A batched, prefetched tf.data.Dataset of (float32 0..255 images, int labels), with a third
+    element, each image's weight (:func:`source_balance_weights`), when ``weights`` is given."""
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
+    w = np.ones(len(files.paths), np.float32) if weights is None else np.asarray(weights, np.float32)
     if cached is not None:
-        ds = tf.data.Dataset.from_tensor_slices((cached, files.labels))
+        ds = tf.data.Dataset.from_tensor_slices((cached, files.labels, w))
     else:
         paths = np.array(files.paths)
 
         def load(i: Any) -> Any:
             return load_resized(str(paths[int(i)]), size)
 
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), files.labels))
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), files.labels, w))
         ds = ds.map(
-            lambda i, y: (tf.ensure_shape(tf.numpy_function(load, [i], tf.uint8), (size, size, 3)), y),
+            lambda i, y, wt: (tf.ensure_shape(tf.numpy_function(load, [i], tf.uint8), (size, size, 3)), y, wt),
             num_parallel_calls=autotune,
         )
     if training:
@@ -147,12 +195,15 @@ def make_dataset(
 
         ds = ds.batch(batch_size)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda xy, sd: (
-                tf.ensure_shape(tf.numpy_function(aug, [xy[0], sd], tf.float32), (None, size, size, 3)),
-                xy[1],
+            lambda xyw, sd: (
+                tf.ensure_shape(tf.numpy_function(aug, [xyw[0], sd], tf.float32), (None, size, size, 3)),
+                *xyw[1:],
             ),
             num_parallel_calls=autotune,
         )
-        return ds.prefetch(autotune)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=autotune)
-    return ds.batch(batch_size).prefetch(autotune)
+    else:
+        ds = ds.map(lambda x, y, wt: (tf.cast(x, tf.float32), y, wt), num_parallel_calls=autotune)
+        ds = ds.batch(batch_size)
+    if weights is None:
+        ds = ds.map(lambda x, y, wt: (x, y), num_parallel_calls=autotune)
+    return ds.prefetch(autotune)

@@ -78,6 +78,7 @@ class ImageRecord:
     width: int
     height: int
     size_bytes: int
+    source: str = ""  # the source (dataset folder) it came from; see scan_sources
 
 
 @dataclass
@@ -104,6 +105,8 @@ class ScanResult:
     images: list[ImageRecord]
     bad_files: list[BadFile] = field(default_factory=list)
     duplicate_groups: list[DuplicateGroup] = field(default_factory=list)
+    #: source name -> absolute folder; one entry for a single dataset folder
+    sources: dict[str, str] = field(default_factory=dict)
 
     def files_per_class(self) -> dict[str, int]:
         counts = {c: 0 for c in self.classes}
@@ -114,6 +117,7 @@ class ScanResult:
     def to_dict(self) -> dict:
         return {
             "root": self.root,
+            "sources": self.sources,
             "classes": self.classes,
             "images": [asdict(r) for r in self.images],
             "bad_files": [asdict(b) for b in self.bad_files],
@@ -129,8 +133,12 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _list_candidates(root: Path, bad: list[BadFile]) -> tuple[list[str], list[tuple[Path, str]]]:
-    """Walk the two levels of the dataset; return class names and (file, class) candidates."""
+def _list_candidates(
+    root: Path, bad: list[BadFile], rel_to: Path | None = None
+) -> tuple[list[str], list[tuple[Path, str]]]:
+    """Walk the two levels of the dataset; return class names and (file, class) candidates.
+    Bad files are named relative to ``rel_to`` (default: ``root``)."""
+    base = rel_to or root
     classes: list[str] = []
     candidates: list[tuple[Path, str]] = []
     try:
@@ -140,35 +148,35 @@ def _list_candidates(root: Path, bad: list[BadFile]) -> tuple[list[str], list[tu
     for entry in top:
         p = Path(entry.path)
         if _is_hidden(entry.name):
-            bad.append(BadFile(_rel(root, p), "hidden file or folder (ignored)"))
+            bad.append(BadFile(_rel(base, p), "hidden file or folder (ignored)"))
             continue
         reason = _symlink_problem(p, root)
         if reason:
-            bad.append(BadFile(_rel(root, p), reason))
+            bad.append(BadFile(_rel(base, p), reason))
             continue
         if not entry.is_dir():
-            bad.append(BadFile(_rel(root, p), "file outside a class folder (ignored)"))
+            bad.append(BadFile(_rel(base, p), "file outside a class folder (ignored)"))
             continue
         try:
             inner = sorted(os.scandir(p), key=lambda e: e.name)
         except OSError as exc:
-            bad.append(BadFile(_rel(root, p), f"unreadable class folder: {exc.strerror or exc}"))
+            bad.append(BadFile(_rel(base, p), f"unreadable class folder: {exc.strerror or exc}"))
             continue
         classes.append(entry.name)
         for f in inner:
             fp = Path(f.path)
             if _is_hidden(f.name):
-                bad.append(BadFile(_rel(root, fp), "hidden file (ignored)"))
+                bad.append(BadFile(_rel(base, fp), "hidden file (ignored)"))
                 continue
             reason = _symlink_problem(fp, root)
             if reason:
-                bad.append(BadFile(_rel(root, fp), reason))
+                bad.append(BadFile(_rel(base, fp), reason))
                 continue
             if f.is_dir():
-                bad.append(BadFile(_rel(root, fp), "nested sub-folder (not scanned; classes are one level deep)"))
+                bad.append(BadFile(_rel(base, fp), "nested sub-folder (not scanned; classes are one level deep)"))
                 continue
             if not f.is_file():
-                bad.append(BadFile(_rel(root, fp), "not a regular file"))
+                bad.append(BadFile(_rel(base, fp), "not a regular file"))
                 continue
             candidates.append((fp, entry.name))
     return classes, candidates
@@ -241,6 +249,45 @@ def _examine(path: Path, max_pixels: int) -> _Examined | str:
     return _Examined(hashlib.sha256(data).hexdigest(), w, h, len(data), signature, pixels_sha256(rgb), thumbnail(rgb))
 
 
+def source_name(folder: str | Path) -> str:
+    """The name a dataset folder goes by as a source: its folder name."""
+    return Path(folder).resolve().name or "dataset"
+
+
+def parse_sources(specs: list[str] | dict[str, str | Path]) -> dict[str, Path]:
+    """``["PATH", "NAME=PATH", ...]`` (or a name -> path mapping) as an ordered name -> folder map.
+
+    A source is named after its folder unless ``NAME=`` says otherwise. Two sources with one name,
+    one folder given twice, or a source folder inside another are refused with one line."""
+    items: list[tuple[str, Path]] = []
+    if isinstance(specs, dict):
+        items = [(str(k), Path(v)) for k, v in specs.items()]
+    else:
+        for spec in specs:
+            name, sep, rest = str(spec).partition("=")
+            if sep and name and "/" not in name and not Path(spec).exists():
+                items.append((name, Path(rest)))
+            else:
+                items.append((source_name(spec), Path(spec)))
+    if not items:
+        raise LandguiError("no dataset folder given")
+    out: dict[str, Path] = {}
+    for name, folder in items:
+        if not folder.exists():
+            raise LandguiError(f"dataset folder not found: {folder}")
+        if not folder.is_dir():
+            raise LandguiError(f"not a folder: {folder}")
+        if name in out:
+            raise LandguiError(f"two sources are named {name!r}; name them apart with NAME=PATH")
+        out[name] = folder.resolve()
+    roots = list(out.items())
+    for i, (na, a) in enumerate(roots):
+        for nb, b in roots[i + 1 :]:
+            if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+                raise LandguiError(f"sources {na!r} ({a}) and {nb!r} ({b}) overlap; give folders that do not nest")
+    return out
+
+
 def scan_dataset(
     root: str | Path,
     *,
@@ -251,18 +298,47 @@ def scan_dataset(
     workers: int | None = None,
 ) -> ScanResult:
     """Scan a class-folder dataset. Raises :class:`LandguiError` if the folder is unusable."""
-    root = Path(root)
-    if not root.exists():
-        raise LandguiError(f"dataset folder not found: {root}")
-    if not root.is_dir():
-        raise LandguiError(f"not a folder: {root}")
-    root = root.resolve()
+    return scan_sources(
+        [str(root)],
+        min_correlation=min_correlation,
+        max_pixels=max_pixels,
+        progress=progress,
+        should_stop=should_stop,
+        workers=workers,
+    )
+
+
+def scan_sources(
+    sources: list[str] | dict[str, str | Path],
+    *,
+    min_correlation: float = NEAR_DUPLICATE_MIN_CORRELATION,
+    max_pixels: int = MAX_PATCH_PIXELS,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    workers: int | None = None,
+) -> ScanResult:
+    """Scan one or several class-folder datasets (*sources*) as one dataset.
+
+    Paths are relative to the sources' common parent folder (for one source: the folder itself),
+    every record names its source, classes are the union of the sources' class folders, and
+    duplicate groups are found across sources too, so a copy in two sources stays in one split."""
+    roots = parse_sources(sources)
+    common = (
+        Path(os.path.commonpath([str(r) for r in roots.values()])) if len(roots) > 1 else next(iter(roots.values()))
+    )
     bad: list[BadFile] = []
-    classes, candidates = _list_candidates(root, bad)
-    if not classes:
-        raise LandguiError(f"no class folders in {root} (expected one sub-folder per class)")
+    classes_set: set[str] = set()
+    candidates: list[tuple[Path, str, str]] = []
+    for name, root in roots.items():
+        cls, cands = _list_candidates(root, bad, common)
+        if not cls:
+            raise LandguiError(f"no class folders in {root} (expected one sub-folder per class)")
+        classes_set.update(cls)
+        candidates += [(p, label, name) for p, label in cands]
+    classes = sorted(classes_set)
     if not candidates:
-        raise LandguiError(f"no files in the class folders of {root}")
+        where = ", ".join(str(r) for r in roots.values())
+        raise LandguiError(f"no files in the class folders of {where}")
 
     images: list[ImageRecord] = []
     signatures: list[np.ndarray | None] = []
@@ -274,26 +350,27 @@ def scan_dataset(
     n_workers = workers or min(8, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         results = pool.map(lambda c: _examine(c[0], max_pixels), candidates)
-        for i, ((p, label), res) in enumerate(zip(candidates, results, strict=True), 1):
+        for i, ((p, label, src), res) in enumerate(zip(candidates, results, strict=True), 1):
             if should_stop and should_stop():
                 pool.shutdown(cancel_futures=True)
                 raise Cancelled()
             if isinstance(res, str):
-                bad.append(BadFile(_rel(root, p), res))
+                bad.append(BadFile(_rel(common, p), res))
             else:
-                images.append(ImageRecord(_rel(root, p), label, res.sha256, res.width, res.height, res.size))
+                images.append(ImageRecord(_rel(common, p), label, res.sha256, res.width, res.height, res.size, src))
                 signatures.append(res.signature)
                 pixel_hashes.append(res.pixels_sha256)
                 thumbnails.append(res.thumbnail)
             if progress and (i % 50 == 0 or i == total):
                 progress("scanning", i, total)
     if not images:
-        raise LandguiError(f"no usable images in {root} ({len(bad)} files skipped)")
+        where = ", ".join(str(r) for r in roots.values())
+        raise LandguiError(f"no usable images in {where} ({len(bad)} files skipped)")
     groups = find_duplicate_groups(
         images, signatures, min_correlation, pixel_hashes=pixel_hashes, thumbnails=thumbnails
     )
     bad.sort(key=lambda b: b.path)
-    return ScanResult(str(root), classes, images, bad, groups)
+    return ScanResult(str(common), classes, images, bad, groups, {n: str(r) for n, r in roots.items()})
 
 
 def _near_pairs(sigs: np.ndarray, min_corr: float, chunk: int = 2048) -> list[tuple[int, int]]:

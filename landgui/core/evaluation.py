@@ -15,12 +15,17 @@
     confusion_matrix_normalized   rows divided by their sum (recall on the diagonal)
     n_images, missing   images evaluated; files of the split that were missing (not evaluated)
     predictions         [{path, true, pred, confidence, probs}] for every image
+    per_source          with several sources: {source: {accuracy, balanced_accuracy, n_images,
+                        per_class: {label: {recall, support}}}}; predictions then carry "source"
     misclassified       paths of wrong predictions, most confidently wrong first
     low_confidence_correct   correct predictions with the lowest confidence first (max 50)
 
 ``predictions-<split>.csv`` (path, true, pred, confidence, one column per class probability),
 ``confusion-<split>.png`` and ``per-class-<split>.png`` (matplotlib object API, no pyplot).
 Metrics are computed here with NumPy; the tests check them against scikit-learn.
+
+``evaluate_source(RUN_DIR, NAME)`` evaluates a run trained with ``hold_out_source=NAME`` on every
+image of that source (all three splits: the run saw none of them), as ``evaluation-holdout-NAME``.
 """
 
 from __future__ import annotations
@@ -107,6 +112,27 @@ def _metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
         "confusion_matrix": cm.tolist(),
         "confusion_matrix_normalized": cm_norm.round(6).tolist(),
     }
+
+
+def per_source_metrics(y_true: np.ndarray, y_pred: np.ndarray, sources: list[str], labels: list[str]) -> dict:
+    """Accuracy per source and recall per class x source (the cells a user can compare)."""
+    out: dict[str, dict] = {}
+    src = np.array(sources)
+    for name in dict.fromkeys(sources):
+        m = src == name
+        yt, yp = y_true[m], y_pred[m]
+        per_class = {}
+        for i, lab in enumerate(labels):
+            n = int((yt == i).sum())
+            if n:
+                per_class[lab] = {"recall": float((yp[yt == i] == i).mean()), "support": n}
+        out[name] = {
+            "accuracy": float((yt == yp).mean()),
+            "balanced_accuracy": float(np.mean([c["recall"] for c in per_class.values()])),
+            "n_images": int(m.sum()),
+            "per_class": per_class,
+        }
+    return out
 
 
 def _batches(paths: list[str], size: int, batch: int, pool: ThreadPoolExecutor, unreadable: dict[str, str]):
@@ -241,11 +267,7 @@ def _evaluate_files(
             for p, r in zip(files.paths, files.rel_paths, strict=True)
             if p in unreadable
         ]
-        files = D.SplitFiles(
-            [p for p, k in zip(files.paths, keep, strict=True) if k],
-            files.labels[keep],
-            [r for r, k in zip(files.rel_paths, keep, strict=True) if k],
-        )
+        files = files.select(keep)
         probs = probs[keep]
     seconds = time.perf_counter() - t0
     y = files.labels
@@ -265,6 +287,9 @@ def _evaluate_files(
     }
     pred = probs.argmax(axis=1)
     conf = probs.max(axis=1)
+    several = len(set(files.sources)) > 1
+    if several:
+        result["per_source"] = per_source_metrics(y, pred, files.sources, run.labels)
     result["predictions"] = [
         {
             "path": files.rel_paths[i],
@@ -272,6 +297,7 @@ def _evaluate_files(
             "pred": run.labels[pred[i]],
             "confidence": float(conf[i]),
             "probs": [round(float(v), 6) for v in probs[i]],
+            **({"source": files.sources[i]} if several else {}),
         }
         for i in range(len(y))
     ]
@@ -279,6 +305,56 @@ def _evaluate_files(
     right = np.nonzero(pred == y)[0]
     result["misclassified"] = [files.rel_paths[i] for i in wrong[np.argsort(-conf[wrong], kind="stable")]]
     result["low_confidence_correct"] = [files.rel_paths[i] for i in right[np.argsort(conf[right], kind="stable")][:50]]
+    return result
+
+
+def evaluate_source(
+    run_dir: str | Path,
+    source: str,
+    *,
+    batch_size: int = 64,
+    engine: str = "auto",
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    write: bool = True,
+) -> dict:
+    """Evaluate a run on every image (train, val and test) of one source of its split, which the
+    run must have held out (``hold_out_source``): the honest figure for a sensor it never saw."""
+    from landgui.core.runs import output_dir_for, read_run
+    from landgui.core.split import SPLITS, source_names
+
+    run = read_run(run_dir)
+    held = (run.config.get("params") or {}).get("hold_out_source")
+    if held != source:
+        raise LandguiError(
+            f"{run.run_dir} was not trained with source {source!r} held out"
+            + (f" (it held out {held!r})" if held else "")
+            + ": its images of that source may be training images"
+        )
+    manifest = load_split(run.config["split"])
+    if source not in source_names(manifest):
+        raise LandguiError(f"source {source!r} is not in the run's split {manifest['_path']}")
+    files, missing = D.split_files(manifest, tuple(SPLITS), run.labels, missing_ok=True, only_source=source)
+    if not files.paths:
+        raise LandguiError(f"source {source!r} has no images to evaluate ({len(missing)} missing)")
+    present = sorted({int(i) for i in files.labels})
+    result = _evaluate_files(
+        run,
+        files,
+        f"holdout-{source}",
+        rows=present,
+        batch_size=batch_size,
+        progress=progress,
+        should_stop=should_stop,
+        engine=engine,
+    )
+    result["held_out_source"] = source
+    result["missing"] = missing
+    result["dataset_root"] = manifest["dataset_root"]
+    result["split_file"] = manifest["_path"]
+    result["missing_classes"] = [c for i, c in enumerate(run.labels) if i not in present]
+    if write:
+        write_results(output_dir_for(run.run_dir), result)
     return result
 
 
@@ -442,9 +518,14 @@ def report_text(result: dict) -> str:
     labels = result["labels"]
     rows = result.get("row_labels") or labels
     w = max([len(lab) for lab in labels] + [12])
-    what = (f"folder {result['data_folder']}" if result.get("data_folder") else f"{result['split']} split") + (
-        " (adapted to it)" if result.get("adapted") else ""
-    )
+    if result.get("held_out_source"):
+        what = (
+            f"held-out source {result['held_out_source']} (every image of it; the model was trained and "
+            "selected on the other sources only, so this is how the recipe does on a sensor it never saw)"
+        )
+    else:
+        what = f"folder {result['data_folder']}" if result.get("data_folder") else f"{result['split']} split"
+    what += " (adapted to it)" if result.get("adapted") else ""
     lines = [
         f"{what}: {result['n_images']} images"
         + (f" ({len(result['missing'])} missing files not evaluated)" if result["missing"] else "")
@@ -477,6 +558,20 @@ def report_text(result: dict) -> str:
     ]
     for lab, row in zip(rows, result["confusion_matrix"], strict=True):
         lines.append(f"{lab:<{cw}} " + " ".join(f"{v:>10}" for v in row))
+    if result.get("per_source"):
+        names = list(result["per_source"])
+        sw = max(max(len(n) for n in names), 8)
+        lines += ["", "per source: accuracy, then recall per class (images)"]
+        lines.append(f"{'source':<{sw}} {'accuracy':>9} " + " ".join(f"{lab[:12]:>16}" for lab in rows))
+        for n in names:
+            ps = result["per_source"][n]
+            cells = [
+                f"{ps['per_class'][lab]['recall']:>9.4f} ({ps['per_class'][lab]['support']:>4})"
+                if lab in ps["per_class"]
+                else f"{'-':>16}"
+                for lab in rows
+            ]
+            lines.append(f"{n:<{sw}} {ps['accuracy']:>9.4f} " + " ".join(cells))
     if result.get("missing_classes"):
         lines.append(f"(no images of {', '.join(result['missing_classes'])} in the folder: no row)")
     if result.get("ignored_classes"):

@@ -4,10 +4,17 @@ Units of assignment are duplicate groups (see :mod:`landgui.core.dataset`): all 
 land in the same split, so no image nor a near-copy of it is on both sides. Groups whose members
 carry different labels (labelling conflicts) are excluded and listed under ``excluded``.
 
-Per class, groups are shuffled with a seeded generator and each is given to the split whose
+Per stratum, groups are shuffled with a seeded generator and each is given to the split whose
 remaining quota (target count minus current count) is largest, test and val before train on ties.
-Targets are ``round(n * ratio)`` but at least 1 for every non-empty split, so every class with at
-least as many usable images as there are non-empty splits (3 with the defaults) appears in each.
+Targets are ``round(n * ratio)`` but at least 1 for every non-empty split, so every stratum with at
+least as many usable groups as there are non-empty splits (3 with the defaults) appears in each.
+
+Several sources (dataset folders from different sensors, see
+:func:`landgui.core.dataset.scan_sources`): the strata are class x source, every entry records its
+``source``, ``sources`` maps each name to its folder and ``counts_by_source`` holds the counts per
+source, class and split. A duplicate group spanning two sources is one unit, placed in the
+stratum of its first member. Paths are relative to ``dataset_root``, the sources' common parent.
+A schema-1 file (one source, no ``source`` fields) is upgraded when read.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from landgui.core.dataset import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
 from landgui.core.errors import LandguiError
 
 SCHEMA = "landgui.split"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SPLITS = ("train", "val", "test")
 MATERIALIZE_MODES = ("none", "copy", "link")
 
@@ -73,12 +80,13 @@ def assign_splits(scan: ScanResult, params: SplitParams) -> tuple[dict[str, list
         for m in grp.members:
             group_of[m] = gidx
     excluded: list[dict] = []
-    units: dict[str, list[list[str]]] = {c: [] for c in scan.classes}
+    source_of = {r.path: r.source for r in scan.images}
+    units: dict[tuple[str, str], list[list[str]]] = {}
     seen_groups: set[int] = set()
     for rec in scan.images:
         gi = group_of.get(rec.path)
         if gi is None:
-            units[rec.label].append([rec.path])
+            units.setdefault((rec.label, rec.source), []).append([rec.path])
             continue
         if gi in seen_groups:
             continue
@@ -90,20 +98,22 @@ def assign_splits(scan: ScanResult, params: SplitParams) -> tuple[dict[str, list
                     {
                         "path": m,
                         "label": lab,
+                        "source": source_of.get(m, ""),
                         "reason": f"label conflict: same or near-same image in classes {sorted(set(dg.labels))}",
                     }
                 )
             continue
-        units[rec.label].append(sorted(dg.members))
+        units.setdefault((rec.label, rec.source), []).append(sorted(dg.members))
 
-    too_small = {c: sum(len(u) for u in us) for c, us in units.items() if sum(len(u) for u in us) < need}
+    per_class = {c: [u for (lab, _), us in units.items() if lab == c for u in us] for c in scan.classes}
+    too_small = {c: sum(len(u) for u in us) for c, us in per_class.items() if sum(len(u) for u in us) < need}
     if too_small:
         desc = ", ".join(f"'{c}' ({n})" for c, n in too_small.items())
         raise LandguiError(
             f"class(es) with fewer than {need} usable images cannot appear in every split: {desc}; "
             "add images, remove the class folder, or lower the number of splits with --val 0"
         )
-    small_groups = {c for c, us in units.items() if len(us) < need}
+    small_groups = {c for c, us in per_class.items() if len(us) < need}
     if small_groups:
         raise LandguiError(
             f"class(es) {sorted(small_groups)} have fewer than {need} distinct (non-duplicate) images; "
@@ -111,43 +121,62 @@ def assign_splits(scan: ScanResult, params: SplitParams) -> tuple[dict[str, list
         )
 
     out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    source_names = list(scan.sources) or [""]
     for ci, cls in enumerate(scan.classes):
-        groups = units[cls]
-        n = sum(len(g) for g in groups)
-        targets = _targets(n, ratios)
-        rng = np.random.default_rng([params.seed, ci])
-        order = rng.permutation(len(groups))
-        # Larger groups first so they fit the quotas; the seeded order breaks ties.
-        ordered = sorted((groups[i] for i in order), key=len, reverse=True)
-        counts = dict.fromkeys(SPLITS, 0)
-        plan: list[tuple[str, list[str]]] = []
-        # Guarantee every active split one of the smallest groups, then fill by largest quota left.
-        for s in ("test", "val", "train"):
-            if targets[s] > 0:
-                g = ordered.pop()
+        for si, src in enumerate(source_names):
+            groups = units.get((cls, src), [])
+            if not groups:
+                continue
+            n = sum(len(g) for g in groups)
+            # a stratum too small for every split is placed by quota alone (its class is checked above)
+            targets = _targets(n, ratios) if len(groups) >= need else _plain_targets(n, ratios)
+            # the first source keeps the single-source seeds, so a one-folder split is unchanged
+            rng = np.random.default_rng([params.seed, ci] if si == 0 else [params.seed, ci, si])
+            order = rng.permutation(len(groups))
+            # Larger groups first so they fit the quotas; the seeded order breaks ties.
+            ordered = sorted((groups[i] for i in order), key=len, reverse=True)
+            counts = dict.fromkeys(SPLITS, 0)
+            plan: list[tuple[str, list[str]]] = []
+            # Guarantee every active split one of the smallest groups, then fill by largest quota left.
+            if len(groups) >= need:
+                for s in ("test", "val", "train"):
+                    if targets[s] > 0:
+                        g = ordered.pop()
+                        counts[s] += len(g)
+                        plan.append((s, g))
+            for g in ordered:
+                s = max(
+                    ("train", "test", "val") if len(groups) < need else ("test", "val", "train"),
+                    key=lambda k: targets[k] - counts[k],
+                )
                 counts[s] += len(g)
                 plan.append((s, g))
-        for g in ordered:
-            s = max(("test", "val", "train"), key=lambda k: targets[k] - counts[k])
-            counts[s] += len(g)
-            plan.append((s, g))
-        for s, g in plan:
-            for path in g:
-                rec = by_path[path]
-                out[s].append({"path": rec.path, "label": rec.label, "sha256": rec.sha256})
+            for s, g in plan:
+                for path in g:
+                    rec = by_path[path]
+                    out[s].append({"path": rec.path, "label": rec.label, "sha256": rec.sha256, "source": rec.source})
     for s in SPLITS:
         out[s].sort(key=lambda e: e["path"])
     return out, excluded
 
 
-def check_out_dir(dataset_root: Path, out_dir: Path) -> None:
-    ds = dataset_root.resolve()
+def _plain_targets(n: int, ratios: dict[str, float]) -> dict[str, int]:
+    t = {s: int(round(n * ratios[s])) for s in ("val", "test")}
+    t["train"] = n - t["val"] - t["test"]
+    return t
+
+
+def check_out_dir(dataset_root: Path | list[Path], out_dir: Path) -> None:
+    """The split is never written inside a dataset (source) folder, where it would be read as a class."""
+    roots = dataset_root if isinstance(dataset_root, list) else [dataset_root]
     out = out_dir.resolve()
-    if out == ds or out.is_relative_to(ds):
-        raise LandguiError(
-            f"refusing to write the split inside the dataset folder ({out}); choose an --out outside {ds} "
-            "(a new folder there would be read as a class)"
-        )
+    for root in roots:
+        ds = root.resolve()
+        if out == ds or out.is_relative_to(ds):
+            raise LandguiError(
+                f"refusing to write the split inside the dataset folder ({out}); choose an --out outside {ds} "
+                "(a new folder there would be read as a class)"
+            )
 
 
 def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
@@ -156,6 +185,12 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
     for s, entries in splits.items():
         for e in entries:
             counts[e["label"]][s] += 1
+    sources = scan.sources or {Path(scan.root).name or "dataset": scan.root}
+    by_source: dict[str, dict[str, dict[str, int]]] = {n: {} for n in sources}
+    for s, entries in splits.items():
+        for e in entries:
+            row = by_source.setdefault(e["source"], {}).setdefault(e["label"], dict.fromkeys(SPLITS, 0))
+            row[s] += 1
     split_of = {e["path"]: s for s, entries in splits.items() for e in entries}
     groups = []
     for g in scan.duplicate_groups:
@@ -174,6 +209,7 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
         "landgui_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "dataset_root": scan.root,
+        "sources": sources,
         "classes": scan.classes,
         "params": {
             "val": params.val,
@@ -188,6 +224,7 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
         },
         "splits": splits,
         "counts": counts,
+        "counts_by_source": by_source,
         "duplicate_groups": groups,
         "excluded": excluded,
         "skipped": [{"path": b.path, "reason": b.reason} for b in scan.bad_files],
@@ -257,7 +294,7 @@ def split_entry_path(root: Path, rel: str) -> Path:
 
 def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams) -> dict:
     out = Path(out_dir)
-    check_out_dir(Path(scan.root), out)
+    check_out_dir([Path(r) for r in (scan.sources or {"": scan.root}).values()], out)
     manifest = build_manifest(scan, params)
     out.mkdir(parents=True, exist_ok=True)
     materialize(manifest, out, params.materialize)
@@ -276,9 +313,11 @@ def load_split(path: str | Path) -> dict:
         manifest = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise LandguiError(f"cannot read {p}: {exc}") from None
-    if manifest.get("schema") != SCHEMA or manifest.get("schema_version") != SCHEMA_VERSION:
+    if manifest.get("schema") != SCHEMA or manifest.get("schema_version") not in (1, SCHEMA_VERSION):
         raise LandguiError(f"{p} is not a landgui split file (schema version {SCHEMA_VERSION})")
     _check_manifest(manifest, p)
+    if manifest["schema_version"] == 1:
+        manifest = upgrade_v1(manifest)
     manifest["_path"] = str(p.resolve())
     return manifest
 
@@ -300,6 +339,13 @@ def _check_manifest(m: dict, p: Path) -> None:
                 for e in m["splits"][s]
             )
             and all(isinstance(m["counts"][c][s], int) for c in m["classes"] for s in SPLITS)
+            and (
+                m["schema_version"] == 1
+                or (
+                    isinstance(m["sources"], dict)
+                    and all(e["source"] in m["sources"] for s in SPLITS for e in m["splits"][s])
+                )
+            )
         )
     except (KeyError, TypeError):
         ok = False
@@ -310,6 +356,24 @@ def _check_manifest(m: dict, p: Path) -> None:
             r = Path(e["path"])
             if r.is_absolute() or ".." in r.parts:
                 raise LandguiError(f"{p}: entry {e['path']!r} points outside the dataset folder; refused")
+
+
+def upgrade_v1(m: dict) -> dict:
+    """A schema-1 split (one dataset folder) in schema 2's terms: one source named after the folder."""
+    name = Path(m["dataset_root"]).name or "dataset"
+    m = {**m, "schema_version": SCHEMA_VERSION, "sources": {name: m["dataset_root"]}}
+    m["splits"] = {s: [{**e, "source": name} for e in m["splits"][s]] for s in SPLITS}
+    by_source: dict[str, dict[str, dict[str, int]]] = {name: {}}
+    for c in m["classes"]:
+        if sum(m["counts"][c].values()):
+            by_source[name][c] = dict(m["counts"][c])
+    m["counts_by_source"] = by_source
+    return m
+
+
+def source_names(manifest: dict) -> list[str]:
+    """The split's sources in the order they were given."""
+    return list(manifest.get("sources") or {})
 
 
 def split_hash(manifest: dict) -> str:
@@ -359,6 +423,17 @@ def summary_table(manifest: dict) -> str:
         lines.append(f"{c:<{w}}  {row['train']:>7} {row['val']:>7} {row['test']:>7} {sum(row.values()):>7}")
     lines.append("-" * len(lines[0]))
     lines.append(f"{'total':<{w}}  {tot['train']:>7} {tot['val']:>7} {tot['test']:>7} {sum(tot.values()):>7}")
+    by_source = manifest.get("counts_by_source") or {}
+    if len(by_source) > 1:
+        sw = max([len(n) for n in by_source] + [6])
+        lines += ["", f"{'source':<{sw}}  {'class':<{w}}  {'train':>7} {'val':>7} {'test':>7} {'total':>7}"]
+        for name, rows in by_source.items():
+            for c in classes:
+                if c in rows:
+                    r = rows[c]
+                    lines.append(
+                        f"{name:<{sw}}  {c:<{w}}  {r['train']:>7} {r['val']:>7} {r['test']:>7} {sum(r.values()):>7}"
+                    )
     groups = manifest["duplicate_groups"]
     n_exact = sum(1 for g in groups if g["kind"] == "exact")
     n_pixels = sum(1 for g in groups if g["kind"] == "same pixels")

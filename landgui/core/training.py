@@ -87,6 +87,13 @@ class TrainParams:
     # devices that train the run: 1 (TensorFlow's default placement, no strategy), a number N or
     # "all" (tf.distribute.MirroredStrategy over them; batch_size is then the global batch)
     devices: int | str = 1
+    # several sources (split.json "sources"): weight each image so that every source of a class
+    # carries the same share of that class (landgui.core.data.source_balance_weights), in training
+    # and in the validation loss that selects the epoch; no effect with one source
+    balance_sources: bool = True
+    # train and select on the other sources only; the front doors then evaluate the run on every
+    # image of this source (landgui.core.evaluation.evaluate_source): a sensor it never saw
+    hold_out_source: str | None = None
 
     def check(self) -> None:
         """One clear error per unusable setting (the CLI and the GUI share these messages)."""
@@ -538,10 +545,15 @@ class _Trainer:
         keras.utils.set_random_seed(self.params.seed + len(self.history))
         manifest = load_split(self.config["split"])
         classes = self.spec.classes
-        train_files, _ = D.split_files(manifest, "train", classes)
-        val_files, _ = D.split_files(manifest, "val", classes)
+        held = self.params.hold_out_source
+        train_files, _ = D.split_files(manifest, "train", classes, exclude_source=held)
+        val_files, _ = D.split_files(manifest, "val", classes, exclude_source=held)
         if len(val_files.paths) == 0:
             val_files = train_files  # no validation split: monitor the training loss instead
+        w_train = w_val = None
+        if self.params.balance_sources and len(set(train_files.sources)) > 1:
+            w_train = D.source_balance_weights(train_files, len(classes))
+            w_val = D.source_balance_weights(val_files, len(classes))
         size, p = self.spec.image_size, self.params
         self.set_status("running", stage="loading")
         prog = _stage_progress(self.progress)
@@ -558,9 +570,10 @@ class _Trainer:
             seed=p.seed,
             cached=cached_train,
             recipe=p.augment_recipe(),
+            weights=w_train,
         )
         val_ds = D.make_dataset(
-            val_files, size, p.batch_size, training=False, augment=False, seed=p.seed, cached=cached_val
+            val_files, size, p.batch_size, training=False, augment=False, seed=p.seed, cached=cached_val, weights=w_val
         )
         with self.scope():  # every model, optimizer and fit of every stage lives under the strategy
             if self.spec.model == "scratch":
@@ -578,7 +591,9 @@ class _Trainer:
                     self._restore_best(model)
                 final = model
             else:
-                final = self._run_transfer(train_files, val_files, cached_train, cached_val, train_aug, val_ds)
+                final = self._run_transfer(
+                    train_files, val_files, cached_train, cached_val, train_aug, val_ds, w_train, w_val
+                )
         if not (self.run / "model.keras").exists():
             self.save_model_atomic(final)  # stopped before any epoch completed: still loadable
         status = "stopped" if self.stopped else "completed"
@@ -605,7 +620,9 @@ class _Trainer:
             self.history,
         )
 
-    def _run_transfer(self, train_files, val_files, cached_train, cached_val, train_aug, val_ds) -> Any:
+    def _run_transfer(
+        self, train_files, val_files, cached_train, cached_val, train_aug, val_ds, w_train=None, w_val=None
+    ) -> Any:
         import keras
 
         from landgui.core.models import build_transfer, set_fine_tune
@@ -638,8 +655,13 @@ class _Trainer:
                 fval = self._features(backbone, val_files, cached_val, "features val")
                 import tensorflow as tf
 
-                tr = tf.data.Dataset.from_tensor_slices((ftr, ytr)).shuffle(len(ftr), seed=p.seed).batch(p.batch_size)
-                va = tf.data.Dataset.from_tensor_slices((fval, val_files.labels)).batch(p.batch_size)
+                tr_t: tuple = (ftr, ytr)
+                va_t: tuple = (fval, val_files.labels)
+                if w_train is not None:
+                    tr_t = (ftr, ytr, np.tile(w_train, len(ftr) // len(w_train)))
+                    va_t = (fval, val_files.labels, w_val)
+                tr = tf.data.Dataset.from_tensor_slices(tr_t).shuffle(len(ftr), seed=p.seed).batch(p.batch_size)
+                va = tf.data.Dataset.from_tensor_slices(va_t).batch(p.batch_size)
                 head.compile(optimizer=opt1, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
                 if self.state.get("last"):
                     self.restore_checkpoint(head)
@@ -779,25 +801,40 @@ def train(
     manifest = load_split(split_path)
     spec.classes = list(manifest["classes"])
     spec.check()
-    present = [c for c in spec.classes if manifest["counts"][c]["train"] > 0]
+    held = params.hold_out_source
+    from landgui.core.split import source_names
+
+    if held is not None:
+        names = source_names(manifest)
+        if held not in names:
+            raise LandguiError(f"--hold-out-source {held!r} is not a source of this split (its sources: {names})")
+        if len(names) < 2:
+            raise LandguiError(f"the split has one source ({held}); holding it out leaves nothing to train on")
+    train_files, _ = D.split_files(manifest, "train", spec.classes, exclude_source=held)
+    val_files, _ = D.split_files(manifest, "val", spec.classes, exclude_source=held)  # missing -> one clear error
+    present = [c for i, c in enumerate(spec.classes) if (train_files.labels == i).any()]
     if len(present) < 2:
         raise LandguiError(
-            f"the training split holds {len(present)} class(es) {present}; a classifier needs at least 2"
+            f"the training split holds {len(present)} class(es) {present}"
+            + (f" without source {held!r}" if held else "")
+            + "; a classifier needs at least 2"
         )
-    for s in ("train", "val"):
-        D.split_files(manifest, s, spec.classes)  # missing files -> one clear error, nothing written
     plan = plan_devices(params.devices, params.batch_size)
     run = Path(run_dir)
-    from landgui.core.split import resolve_dataset_root
-
-    root = resolve_dataset_root(manifest).resolve()
-    if run.resolve() == root or run.resolve().is_relative_to(root):
-        raise LandguiError(
-            f"refusing to write the run inside the dataset folder {root}; choose an --out outside it "
-            "(a new folder there would be read as a class)"
-        )
+    roots = [Path(r).resolve() for r in (manifest.get("sources") or {}).values()]
+    for root in roots:
+        if run.resolve() == root or run.resolve().is_relative_to(root):
+            raise LandguiError(
+                f"refusing to write the run inside the dataset folder {root}; choose an --out outside it "
+                "(a new folder there would be read as a class)"
+            )
     prepare_run_dir(run, overwrite)
     config = {**new_run_config(split_path, spec, params), "devices": plan.devices, "strategy": plan.strategy}
+    # what trained and selected the model, per source (a held-out source appears in neither)
+    config["images_by_source"] = {
+        s: {src: f.sources.count(src) for src in dict.fromkeys(f.sources)}
+        for s, f in (("train", train_files), ("val", val_files))
+    }
     folder = RunFolder(run)
     folder.write_config(config)
     folder.write_labels(spec.classes)
