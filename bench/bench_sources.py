@@ -75,9 +75,13 @@ def run_one(args: argparse.Namespace) -> dict:
         balance_sources=not args.no_balance,
         hold_out_source=args.hold_out_source,
     )
-    t0 = time.perf_counter()
-    res = T.train(split, run, spec, params, overwrite=True)
-    seconds = time.perf_counter() - t0
+    if args.eval_only:
+        old = json.loads((OUT / f"{args.tag}-s{args.seed}.json").read_text())
+        seconds, epochs = old["train_seconds"], old["epochs_done"]
+    else:
+        t0 = time.perf_counter()
+        res = T.train(split, run, spec, params, overwrite=True)
+        seconds, epochs = time.perf_counter() - t0, res.epochs_done
     rec: dict = {
         "tag": args.tag,
         "seed": args.seed,
@@ -86,9 +90,10 @@ def run_one(args: argparse.Namespace) -> dict:
         "balance_sources": not args.no_balance,
         "hold_out_source": args.hold_out_source,
         "train_seconds": round(seconds, 1),
-        "epochs_done": res.epochs_done,
+        "epochs_done": epochs,
         "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "spec": asdict(spec),
+        "val": _brief(evaluate_run(run, "val")),  # the selection data
         "test": _brief(evaluate_run(run, "test")),
         "aid_cross": _brief(evaluate_folder(run, SHARED / "aid_cross")),
         "cloud38": _brief(evaluate_folder(run, SHARED / "cloud38")),
@@ -110,6 +115,9 @@ def _row(rec: dict) -> dict[str, float]:
     }
     for name, ps in (t.get("per_source") or {}).items():
         row[f"{name} test"] = 100 * ps["accuracy"]
+    if "val" in rec:  # the selection score: mean over sources of the validation accuracy
+        per = rec["val"].get("per_source") or {"all": {"accuracy": rec["val"]["accuracy"]}}
+        row["selection (val)"] = 100 * float(np.mean([ps["accuracy"] for ps in per.values()]))
     if "held_out" in rec:
         row[f"held-out {rec['hold_out_source']}"] = 100 * rec["held_out"]["accuracy"]
         for c, v in rec["held_out"]["recall"].items():
@@ -142,6 +150,7 @@ def main() -> None:
     ap.add_argument("--no-balance", action="store_true")
     ap.add_argument("--hold-out-source")
     ap.add_argument("--table", nargs="+", metavar="TAG")
+    ap.add_argument("--eval-only", action="store_true", help="re-evaluate an existing run")
     args = ap.parse_args()
     if args.table:
         table(args.table)

@@ -67,6 +67,31 @@ def test_transfer_two_stages_fast_path(tiny_split, tmp_path):
 
     bns = [lyr for lyr in _flat_layers(run.model) if isinstance(lyr, keras.layers.BatchNormalization)]
     assert bns
+    _unfamiliar_images_score_high(tiny_split, tmp_path / "run", run.model)
+
+
+def _unfamiliar_images_score_high(split_dir, run_dir, model) -> None:
+    """The run kept its training data's footprint: the split's own test images score as familiar,
+    images unlike anything it trained on (saturated magenta and cyan stripes) as unfamiliar."""
+    from synth import textured_image
+
+    from landgui.core import data as D
+    from landgui.core.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share
+    from landgui.core.finetune import keras_extractor, split_model
+    from landgui.core.split import load_split
+
+    fam = Familiarity.load(run_dir)
+    assert fam is not None, "a fast-path transfer run writes familiarity.npz"
+    extract = keras_extractor(split_model(model)[0])
+    files, _ = D.split_files(load_split(split_dir), "test", ["desert", "green_area", "water"])
+    own = fam.score(extract(D.decode_all(files.paths, 32).astype(np.float32)))
+    rng = np.random.default_rng(5)
+    odd = np.stack([textured_image(rng, (255, 0, 255) if i % 2 else (0, 255, 255), 32) for i in range(8)])
+    odd[:, ::4] = 0  # stripes: a structure no training image has
+    strange = fam.score(extract(odd.astype(np.float32)))
+    assert 0.0 <= own.min() and strange.max() <= 1.0
+    assert np.median(own) < 0.9 and unfamiliar_share(own) <= 0.25
+    assert strange.min() > UNFAMILIAR_ABOVE, strange
 
 
 def test_fine_tune_keeps_batch_norm_frozen():

@@ -666,6 +666,9 @@ class _Trainer:
                 if self.state.get("last"):
                     self.restore_checkpoint(head)
                 self._fit(head, tr, va, 1, "head", p.epochs, model)
+                if not self.stopped:
+                    n = len(train_files.paths)  # the un-augmented view comes first
+                    self._save_familiarity(ftr[:n], fval)
             else:
                 model.compile(optimizer=opt1, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
                 if self.state.get("last"):
@@ -691,9 +694,22 @@ class _Trainer:
             if not self.stopped:
                 if self.state.get("best_stage") == 2:
                     self._restore_best(model)
+                    # the backbone changed: the training data's footprint is measured again
+                    self._save_familiarity(
+                        self._features(backbone, train_files, cached_train, "features train"),
+                        self._features(backbone, val_files, cached_val, "features val"),
+                    )
                 else:  # fine-tuning never beat the head alone
                     model.load_weights(self.ckpt / "stage1.weights.h5")
         return model
+
+    def _save_familiarity(self, train_features: np.ndarray, val_features: np.ndarray) -> None:
+        """familiarity.npz: the unfamiliarity score's references and calibration
+        (:mod:`landgui.core.familiarity`)."""
+        from landgui.core.familiarity import FAMILIARITY_FILE, Familiarity
+
+        fam = Familiarity.build(train_features, val_features, seed=self.params.seed)
+        fam.save(self.run / FAMILIARITY_FILE)
 
     def _source_statistics(self, backbone: Any, files: D.SplitFiles, cached: np.ndarray | None) -> None:
         """Batch-norm statistics of the backbone re-estimated on (a seeded sample of) the training images."""
