@@ -74,6 +74,7 @@ def run_one(args: argparse.Namespace) -> dict:
         seed=args.seed,
         balance_sources=not args.no_balance,
         hold_out_source=args.hold_out_source,
+        synthetic_clouds=args.synthetic_clouds,
     )
     if args.eval_only:
         old = json.loads((OUT / f"{args.tag}-s{args.seed}.json").read_text())
@@ -89,6 +90,7 @@ def run_one(args: argparse.Namespace) -> dict:
         "model": args.model,
         "balance_sources": not args.no_balance,
         "hold_out_source": args.hold_out_source,
+        "synthetic_clouds": args.synthetic_clouds,
         "train_seconds": round(seconds, 1),
         "epochs_done": epochs,
         "machine": f"{cpu_model()}, {os.cpu_count()} cores",
@@ -149,6 +151,7 @@ def main() -> None:
     ap.add_argument("--sources", nargs="+", default=["kaggle4", "nwpu45"])
     ap.add_argument("--no-balance", action="store_true")
     ap.add_argument("--hold-out-source")
+    ap.add_argument("--synthetic-clouds", type=float, default=0.0, help="TrainParams.synthetic_clouds")
     ap.add_argument("--table", nargs="+", metavar="TAG")
     ap.add_argument("--eval-only", action="store_true", help="re-evaluate an existing run")
     args = ap.parse_args()

@@ -14,6 +14,7 @@ import pytest
 from landgui.core import training as T
 from landgui.core.errors import LandguiError
 from landgui.core.models import ModelSpec, load_run
+from landgui.core.split import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,10 +52,14 @@ def test_scratch_run_folder(tiny_split, tmp_path):
 
 def test_transfer_two_stages_fast_path(tiny_split, tmp_path):
     spec = ModelSpec(model="transfer", image_size=32, fine_tune_layers=5)
-    params = T.TrainParams(epochs=2, fine_tune_epochs=1, batch_size=8)
+    # synthetic clouds over the clear images (water plays the cloud class here): 0.5 per water image
+    params = T.TrainParams(epochs=2, fine_tune_epochs=1, batch_size=8, synthetic_clouds=0.5, cloud_class="water")
     records = []
     res = T.train(tiny_split, tmp_path / "run", spec, params, progress=records.append)
     assert res.status == "completed"
+    n_water = sum(1 for e in load_split(tiny_split)["splits"]["train"] if e["label"] == "water")
+    syn = [r for r in records if r["kind"] == "prepare" and r["stage"] == "features synthetic clouds"]
+    assert syn and syn[-1]["done"] == syn[-1]["total"] == 2 * round(0.5 * n_water)
     stages = [h["stage"] for h in res.history]
     assert stages == ["head", "head", "fine-tune"]
     assert any(r["kind"] == "prepare" and r["stage"] == "features train" for r in records), "fast path features"

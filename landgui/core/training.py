@@ -94,6 +94,11 @@ class TrainParams:
     # train and select on the other sources only; the front doors then evaluate the run on every
     # image of this source (landgui.core.evaluation.evaluate_source): a sensor it never saw
     hold_out_source: str | None = None
+    # fast path: synthetic clouds (landgui.core.clouds) rendered over clear training images of
+    # every source, this many per real training image of ``cloud_class``, labelled as it; as many
+    # clear images again under light haze keep their labels (0 = off)
+    synthetic_clouds: float = 0.0
+    cloud_class: str = "cloudy"
 
     def check(self) -> None:
         """One clear error per unusable setting (the CLI and the GUI share these messages)."""
@@ -113,6 +118,8 @@ class TrainParams:
             raise LandguiError(f"patience must be at least 1, got {self.patience}")
         if self.feature_views < 0:
             raise LandguiError(f"feature views must be 0 or more, got {self.feature_views}")
+        if not 0 <= self.synthetic_clouds <= 5:
+            raise LandguiError(f"synthetic clouds must be between 0 and 5 per cloud image, got {self.synthetic_clouds}")
         self.devices = parse_devices(self.devices)
 
     def augment_recipe(self) -> Any:
@@ -655,10 +662,12 @@ class _Trainer:
                 fval = self._features(backbone, val_files, cached_val, "features val")
                 import tensorflow as tf
 
+                wtr = None if w_train is None else np.tile(w_train, len(ftr) // len(w_train))
+                ftr, ytr, wtr = self._synthetic_cloud_features(backbone, train_files, cached_train, ftr, ytr, wtr)
                 tr_t: tuple = (ftr, ytr)
                 va_t: tuple = (fval, val_files.labels)
-                if w_train is not None:
-                    tr_t = (ftr, ytr, np.tile(w_train, len(ftr) // len(w_train)))
+                if wtr is not None:
+                    tr_t = (ftr, ytr, wtr)
                     va_t = (fval, val_files.labels, w_val)
                 tr = tf.data.Dataset.from_tensor_slices(tr_t).shuffle(len(ftr), seed=p.seed).batch(p.batch_size)
                 va = tf.data.Dataset.from_tensor_slices(va_t).batch(p.batch_size)
@@ -703,6 +712,43 @@ class _Trainer:
                     model.load_weights(self.ckpt / "stage1.weights.h5")
         return model
 
+    def _synthetic_cloud_features(
+        self,
+        backbone: Any,
+        files: D.SplitFiles,
+        cached: np.ndarray | None,
+        ftr: np.ndarray,
+        ytr: np.ndarray,
+        wtr: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The training features with those of synthetic cloudy and hazed images appended (see
+        ``TrainParams.synthetic_clouds``); augmented like the other views. Each synthetic image
+        weighs as much as an average real image of its class."""
+        from landgui.core.clouds import synthetic_cloud_sets
+
+        p, classes = self.params, self.spec.classes
+        if p.synthetic_clouds <= 0 or p.cloud_class not in classes:
+            return ftr, ytr, wtr
+        if cached is None:
+            self.progress(
+                {"kind": "note", "message": "synthetic clouds skipped: the training images do not fit in memory"}
+            )
+            return ftr, ytr, wtr
+        k = classes.index(p.cloud_class)
+        n = int(round(p.synthetic_clouds * int((files.labels == k).sum())))
+        cloudy, yc, hazed, yh = synthetic_cloud_sets(cached, files.labels, k, n, p.seed)
+        if n == 0:
+            return ftr, ytr, wtr
+        images = np.concatenate([cloudy, hazed])
+        seed = p.seed * 1000 + 999 if p.augment else None
+        fs = self._features(backbone, None, images, "features synthetic clouds", augment_seed=seed)
+        ys = np.concatenate([yc, yh]).astype(ytr.dtype)
+        ws = None
+        if wtr is not None:
+            mean_w = {c: float(wtr[: len(files.labels)][files.labels == c].mean()) for c in np.unique(ys)}
+            ws = np.concatenate([wtr, np.array([mean_w[int(c)] for c in ys], np.float32)])
+        return np.concatenate([ftr, fs]), np.concatenate([ytr, ys]), ws
+
     def _save_familiarity(self, train_features: np.ndarray, val_features: np.ndarray) -> None:
         """familiarity.npz: the unfamiliarity score's references and calibration
         (:mod:`landgui.core.familiarity`)."""
@@ -735,7 +781,7 @@ class _Trainer:
     def _features(
         self,
         backbone: Any,
-        files: D.SplitFiles,
+        files: D.SplitFiles | None,
         cached: np.ndarray | None,
         stage: str,
         augment_seed: int | None = None,
@@ -750,7 +796,7 @@ class _Trainer:
 
         fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
         bs = 64
-        n = len(files.paths)
+        n = len(cached) if cached is not None else len(files.paths) if files is not None else 0
         out = []
         for start in range(0, n, bs):
             if self.should_stop():
@@ -759,6 +805,7 @@ class _Trainer:
             if cached is not None:
                 batch = cached[start : start + bs]
             else:
+                assert files is not None
                 batch = np.stack([D.load_resized(pth, self.spec.image_size) for pth in files.paths[start : start + bs]])
             if seeds is not None:
                 batch = augment_batch(batch, seeds.spawn(1)[0], recipe)
