@@ -121,6 +121,7 @@ class RunFolder:
     MODEL = "model.keras"
     EVALUATION_PREFIX = "evaluation-"  # evaluation-<name>.json: <name> is a split or data-<folder>
     DATA_PREFIX = "data-"  # an evaluation on a folder: evaluation-data-<folder name>[-adapted].json
+    HOLDOUT_PREFIX = "holdout-"  # on every image of the source held out: evaluation-holdout-<source>.json
     # everything landgui writes into a run: replacing a run removes these and nothing else
     FILES = (
         CONFIG,
@@ -340,6 +341,8 @@ class RunFolder:
         ev = self.evaluation("test") or {}
         vals = [h["val_accuracy"] for h in hist if h.get("val_accuracy") is not None]
         m = cfg["model"]
+        held = (cfg.get("params") or {}).get("hold_out_source")
+        held_ev = (self.evaluation(f"{self.HOLDOUT_PREFIX}{held}") or {}) if held else {}
         return {
             "name": self.name,
             "path": str(self.path),
@@ -355,6 +358,11 @@ class RunFolder:
             "macro_f1": (ev.get("macro_avg") or {}).get("f1"),
             "has_model": self.has_model,
             "data_accuracy": self.data_evaluations(),
+            # with several sources: test accuracy per source; the source held out in training
+            # (hold_out_source) and the accuracy on every image of it (evaluation-holdout-NAME)
+            "source_accuracy": {n: s["accuracy"] for n, s in (ev.get("per_source") or {}).items()},
+            "hold_out_source": held,
+            "held_out_accuracy": held_ev.get("accuracy"),
             "created": cfg.get("created", ""),
         }
 

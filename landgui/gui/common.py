@@ -127,3 +127,33 @@ class FormScroll(QScrollArea):
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         inner = self.widget().minimumSizeHint().expandedTo(self.widget().minimumSize())
         return QSize(inner.width() + self.verticalScrollBar().sizeHint().width() + 2, 120)
+
+
+def choose_save_path(
+    parent: QWidget, kind: str, title: str, name: str, suffix: str = ".csv", file_filter: str = "CSV files (*.csv)"
+) -> str | None:
+    """A save dialog starting at the last folder of this ``kind`` with ``name`` filled in; the
+    suffix is added when not typed, and a file that then exists is replaced only if the user says
+    so (the dialog asks itself about the name as typed). None when cancelled."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    start = str(Path(last_dir(kind) or Path.home()) / name)
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, file_filter)
+    if not path:
+        return None
+    if not path.lower().endswith(suffix):
+        path += suffix
+        if Path(path).exists():
+            answer = QMessageBox.question(
+                parent,
+                "Replace the file?",
+                f"{path} already exists. Replace it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+    remember_dir(kind, path)
+    return path

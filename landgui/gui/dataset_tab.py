@@ -1,15 +1,12 @@
-"""Dataset tab: choose or drop a class-folder dataset, see its classes, split it in a worker."""
+"""Dataset tab: choose or drop a class-folder dataset (or several: sources, e.g. one per sensor,
+split as one), see its classes per source, split it in a worker."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -20,20 +17,16 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from landgui.gui.class_table import THUMB, ClassTableModel
 from landgui.gui.common import (
     EtaProgressBar,
     FormScroll,
@@ -41,87 +34,33 @@ from landgui.gui.common import (
     last_dir,
     remember_dir,
     show_error,
-    show_placeholder,
 )
+from landgui.gui.sources_panel import SourcesPanel, source_names
+from landgui.gui.split_view import SplitView
 from landgui.gui.state import AppState
-from landgui.gui.thumbnails import ThumbnailLoader, blank_strip, paint_into
 from landgui.gui.workers import JobRegistry, TabJobs
 
-THUMB = 48
 SPLIT_JOB = "split"
 
 
-def default_split_folder(dataset: Path) -> Path:
+def default_split_folder(dataset: Path | list[Path]) -> Path:
     """Where a dataset's split goes unless the user says otherwise: a sibling ``<name>-split``
     next to the dataset, never inside it (a new folder there would be read as a class); under
-    ~/landgui-data when the dataset's parent folder cannot be written."""
-    dataset = Path(os.path.abspath(dataset.expanduser()))
-    name = f"{dataset.name or 'dataset'}-split"
-    if dataset.parent != dataset and os.access(dataset.parent, os.W_OK):
-        return dataset.parent / name
+    ~/landgui-data when the dataset's parent folder cannot be written. Several source folders:
+    ``<a>+<b>-split`` in their common parent folder."""
+    folders = [
+        Path(os.path.abspath(Path(d).expanduser())) for d in (dataset if isinstance(dataset, list) else [dataset])
+    ]
+    name = "+".join(d.name or "dataset" for d in folders)[:80] + "-split"
+    parent = folders[0].parent
+    if len(folders) > 1:
+        try:
+            parent = Path(os.path.commonpath(folders))
+        except ValueError:  # on different drives
+            pass
+    if parent not in folders and os.access(parent, os.W_OK):
+        return parent / name
     return Path.home() / "landgui-data" / name
-
-
-class ClassTableModel(QAbstractTableModel):
-    """Classes of a dataset folder: name, number of files, three sample thumbnails (decoded off
-    the GUI thread: a row shows its thumbnails as they arrive)."""
-
-    HEADERS = ("class", "files", "samples")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[str, int, list[str]]] = []
-        self._icons: dict[int, QIcon] = {}
-        self._strips: dict[int, QPixmap] = {}
-        self.thumbs = ThumbnailLoader(self)
-        self.thumbs.ready.connect(self._thumbnail_ready)
-
-    def set_folder(self, root: Path) -> None:
-        self.thumbs.cancel_pending()
-        self.beginResetModel()
-        self.rows = []
-        self._icons, self._strips = {}, {}
-        for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = sorted(f.path for f in os.scandir(d) if f.is_file() and not f.name.startswith("."))
-            self.rows.append((d.name, len(files), files[:3]))
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008,N802
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008,N802
-        return 3
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
-
-    def _samples_icon(self, row: int) -> QIcon:
-        if row not in self._icons:
-            self._strips[row] = blank_strip(3, THUMB)
-            self._icons[row] = QIcon(self._strips[row])
-            for i, f in enumerate(self.rows[row][2]):
-                self.thumbs.request((row, i), f, THUMB)
-        return self._icons[row]
-
-    def _thumbnail_ready(self, key: object, image: QImage) -> None:
-        row, slot = key  # type: ignore[misc]
-        if row in self._strips:
-            paint_into(self._strips[row], slot, image, THUMB)
-            self._icons[row] = QIcon(self._strips[row])
-            index = self.index(row, 2)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        name, n, _ = self.rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return name if index.column() == 0 else (n if index.column() == 1 else None)
-        if role == Qt.ItemDataRole.DecorationRole and index.column() == 2:
-            return self._samples_icon(index.row())
-        return None
 
 
 class DatasetTab(TabJobs, QWidget):
@@ -143,6 +82,12 @@ class DatasetTab(TabJobs, QWidget):
         self.folder_edit.textChanged.connect(self.folder_edit.setToolTip)  # the whole path, however narrow
         browse = QPushButton("Choose dataset…")
         browse.clicked.connect(self.choose_dataset)
+        add = QPushButton("Add folder…")
+        add.setToolTip(
+            "add another dataset folder (e.g. another sensor's patches) as a source: the folders are split as "
+            "one dataset, stratified by class x source, and each image keeps its source"
+        )
+        add.clicked.connect(self.choose_source)
         open_split = QPushButton("Open split.json…")
         open_split.clicked.connect(self.choose_split_file)
         self.sample_button = QPushButton("Use the sample dataset")
@@ -154,6 +99,7 @@ class DatasetTab(TabJobs, QWidget):
         top.addWidget(QLabel("Dataset:"))
         top.addWidget(self.folder_edit, 1)
         top.addWidget(browse)
+        top.addWidget(add)
         top.addWidget(open_split)
         top.addWidget(self.sample_button)
 
@@ -162,7 +108,10 @@ class DatasetTab(TabJobs, QWidget):
         self.class_table.setModel(self.class_model)
         self.class_table.setIconSize(QSize(THUMB * 3 + 8, THUMB))
         self.class_table.verticalHeader().setDefaultSectionSize(THUMB + 6)
-        self.class_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.class_table.horizontalHeader().setStretchLastSection(True)  # the samples
+        self.sources_panel = SourcesPanel()
+        self.sources_panel.remove_requested.connect(self.remove_sources)
 
         self.val_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, singleStep=0.05, value=0.15)
         self.test_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, singleStep=0.05, value=0.15)
@@ -203,45 +152,25 @@ class DatasetTab(TabJobs, QWidget):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.sources_panel)
         lv.addWidget(self.class_table, 1)
         lv.addWidget(split_box)
         left.setMinimumHeight(split_box.sizeHint().height() + 120)  # the form, and a few classes
         self.left_scroll = FormScroll(left)  # the form stays readable in a small window: it scrolls
 
-        self.figure = Figure(figsize=(5, 3), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        show_placeholder(
-            self.figure,
-            "Choose a dataset folder (or Use the sample dataset) and press Split: "
-            "the images per class and split appear here.",
+        self.view = SplitView()  # the split's counts, duplicate groups and skipped files
+        v = self.view  # its widgets, as the tests and tools name them
+        self.figure, self.canvas, self.summary_label = v.figure, v.canvas, v.summary_label
+        self.dup_list, self.skipped_table, self.source_table, self.result_tabs = (
+            v.dup_list,
+            v.skipped_table,
+            v.source_table,
+            v.result_tabs,
         )
-        self.summary_label = QLabel("No split yet.")
-        self.summary_label.setWordWrap(True)
-        self.dup_list = QListWidget()
-        self.dup_list.setWordWrap(True)  # long member lists wrap instead of running off the right edge
-        self.dup_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.dup_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.dup_list.setIconSize(QSize(THUMB * 4 + 12, THUMB))
-        self._dup_strips: list[QPixmap] = []
-        self.dup_thumbs = ThumbnailLoader(self)
-        self.dup_thumbs.ready.connect(self._dup_thumbnail_ready)
-        self.skipped_table = QTableWidget(0, 2)
-        self.skipped_table.setHorizontalHeaderLabels(["file", "reason"])
-        self.skipped_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.result_tabs = QTabWidget()
-        self.result_tabs.addTab(self.dup_list, "Duplicate groups")
-        self.result_tabs.addTab(self.skipped_table, "Skipped files")
-
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(self.summary_label)
-        rv.addWidget(self.canvas, 1)
-        rv.addWidget(self.result_tabs, 1)
 
         splitter = QSplitter()
         splitter.addWidget(self.left_scroll)
-        splitter.addWidget(right)
+        splitter.addWidget(self.view)
         splitter.setSizes([520, 700])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -255,6 +184,17 @@ class DatasetTab(TabJobs, QWidget):
         if d:
             remember_dir("dataset", d)
             self.set_dataset(d)
+
+    def choose_source(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Add a dataset folder (a source)", last_dir("dataset"))
+        if d:
+            remember_dir("dataset", d)
+            self.add_source(d)
+
+    @property
+    def folders(self) -> list[str]:
+        """The dataset's folders (the application state's): one, or several sources."""
+        return self.state.datasets
 
     def use_sample(self) -> None:
         """Copy the shipped sample dataset to the user's data folder (once) and open it."""
@@ -278,12 +218,15 @@ class DatasetTab(TabJobs, QWidget):
         elif d:
             self.out_edit.setText(d)
 
-    def _inside_dataset(self, out: str) -> bool:
-        data = self.folder_edit.text()
-        if not (out and data):
+    def _inside_dataset(self, out: str, folders: list[str] | None = None) -> bool:
+        if not out:
             return False
-        o, ds = Path(out).expanduser().resolve(), Path(data).expanduser().resolve()
-        return o == ds or o.is_relative_to(ds)
+        o = Path(out).expanduser().resolve()
+        for data in self.folders if folders is None else folders:
+            ds = Path(data).expanduser().resolve()
+            if o == ds or o.is_relative_to(ds):
+                return True
+        return False
 
     def choose_split_file(self) -> None:
         f, _ = QFileDialog.getOpenFileName(
@@ -294,27 +237,60 @@ class DatasetTab(TabJobs, QWidget):
             self.open_split(f)
 
     def set_dataset(self, folder: str) -> None:
-        p = Path(folder)
-        if not folder or not p.is_dir():
-            if folder:
+        """One dataset folder (replacing any sources)."""
+        self.set_sources([folder] if folder else [])
+
+    def add_source(self, folder: str) -> None:
+        """Add a dataset folder as one more source (the first one is the dataset itself)."""
+        self.set_sources(self.folders + [folder])
+
+    def remove_sources(self, folders: list[str]) -> None:
+        self.set_sources([f for f in self.folders if f not in folders])
+
+    def set_sources(self, folders: list[str]) -> None:
+        """The dataset's folders: one (as ``set_dataset``), or several sources, each named after
+        its folder. Folders that are missing, share a name or lie inside one another are refused
+        with one line, and nothing changes."""
+        from landgui.core.errors import LandguiError
+
+        for folder in folders:
+            if not Path(folder).is_dir():
                 show_error(self, "Dataset", f"not a folder: {folder}")
+                return
+        if not folders:
             return
-        self.folder_edit.setText(str(p))
-        self.class_model.set_folder(p)
-        self.state.set_dataset(str(p))
+        try:
+            named = source_names(folders)
+        except LandguiError as exc:
+            show_error(self, "Dataset", f"{exc}; remove one or rename its folder")
+            return
+        self._show_sources(named)
         # the output folder follows the dataset unless the user typed one, and is never inside it
         typed = self.out_edit.text()
         if not typed or typed == getattr(self, "_derived_out", None) or self._inside_dataset(typed):
-            self._derived_out = str(default_split_folder(p))
+            self._derived_out = str(default_split_folder([Path(f) for f in folders]))
             self.out_edit.setText(self._derived_out)
         n = self.class_model.rowCount()
-        self.split_button.setEnabled(n > 0)
+        what = str(folders[0]) if len(folders) == 1 else f"{len(folders)} sources ({', '.join(named)})"
         if n == 0:
             self.status.emit(
-                f"{p} holds no class folders: a dataset is one sub-folder of images per class (e.g. water/, desert/)"
+                f"{what} holds no class folders: a dataset is one sub-folder of images per class (e.g. water/, desert/)"
             )
         else:
-            self.status.emit(f"dataset {p}: {n} classes")
+            self.status.emit(f"dataset {what}: {n} classes")
+
+    def _show_sources(self, named: dict[str, str]) -> None:
+        """Show the folders (``{source name: folder}``) and make them the state's dataset."""
+        folders = [str(Path(f)) for f in named.values()]
+        single = len(folders) == 1
+        self.folder_edit.setEnabled(single)
+        self.folder_edit.setText(folders[0] if single else "")
+        if not single:
+            self.folder_edit.setPlaceholderText(f"{len(folders)} dataset folders (sources): listed below")
+        self.sources_panel.show_sources(dict(zip(named, folders, strict=True)))
+        self.class_model.set_folders({name: Path(f) for name, f in zip(named, folders, strict=True)})
+        self.state.set_datasets(folders)
+        self.split_button.setEnabled(self.class_model.rowCount() > 0)
 
     def open_split(self, path: str, quiet: bool = False) -> None:
         """Show a split.json (and its dataset); ``quiet``: a bad file is named in the status bar,
@@ -330,12 +306,9 @@ class DatasetTab(TabJobs, QWidget):
             else:
                 show_error(self, "Open split", str(exc))
             return
-        root = Path(manifest["dataset_root"])
-        if root.is_dir():
-            self.folder_edit.setText(str(root))
-            self.class_model.set_folder(root)
-            self.split_button.setEnabled(True)
-            self.state.set_dataset(str(root))
+        sources = manifest.get("sources") or {Path(manifest["dataset_root"]).name: manifest["dataset_root"]}
+        if all(Path(f).is_dir() for f in sources.values()):
+            self._show_sources(sources)
         self.show_manifest(manifest)
         self.state.set_split(manifest["_path"])
         self.split_written.emit(manifest["_path"])
@@ -345,8 +318,13 @@ class DatasetTab(TabJobs, QWidget):
             accept_copy(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802
-        for url in event.mimeData().urls():
-            p = url.toLocalFile()
+        paths = [url.toLocalFile() for url in event.mimeData().urls()]
+        folders = [p for p in paths if os.path.isdir(p)]
+        if len(folders) > 1:  # several folders dropped at once: several sources
+            accept_copy(event)
+            self.set_sources(folders)
+            return
+        for p in paths:
             accept_copy(event)
             if os.path.isdir(p):
                 self.set_dataset(p)
@@ -360,10 +338,10 @@ class DatasetTab(TabJobs, QWidget):
 
     # -- splitting ----------------------------------------------------------------------
     def start_split(self) -> None:
-        from landgui.core.dataset import scan_dataset
+        from landgui.core.dataset import scan_sources
         from landgui.core.split import SplitParams, write_split
 
-        dataset, out = self.folder_edit.text(), self.out_edit.text()
+        folders, out = self.folders, self.out_edit.text()
         existing = Path(out) / "split.json"
         if out and existing.exists() and not self._confirm_replace(existing):
             self.status.emit("split not written: the existing split.json was kept")
@@ -377,8 +355,8 @@ class DatasetTab(TabJobs, QWidget):
 
         def job(progress, should_stop):
             params.check()
-            scan = scan_dataset(
-                dataset,
+            scan = scan_sources(
+                folders,
                 min_correlation=params.near_duplicate_min_correlation,
                 progress=progress,
                 should_stop=should_stop,
@@ -435,56 +413,7 @@ class DatasetTab(TabJobs, QWidget):
         self._end("split failed")
         show_error(self, "Split failed", message, details)
 
-    def _dup_thumbnail_ready(self, key: object, image: QImage) -> None:
-        group, slot = key  # type: ignore[misc]
-        item = self.dup_list.item(group)
-        if item is not None and group < len(self._dup_strips):
-            paint_into(self._dup_strips[group], slot, image, THUMB)
-            item.setIcon(QIcon(self._dup_strips[group]))
-
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
-        from landgui.core.split import split_warnings
-
         self.manifest = manifest
-        classes = manifest["classes"]
-        counts = manifest["counts"]
-        self.figure.clear()
-        ax = self.figure.add_subplot(111)
-        x = np.arange(len(classes))
-        colours = {"train": "#0072B2", "val": "#E69F00", "test": "#009E73"}
-        for k, s in enumerate(("train", "val", "test")):
-            ax.bar(x + (k - 1) * 0.27, [counts[c][s] for c in classes], width=0.27, label=s, color=colours[s])
-        ax.set_xticks(x, classes, rotation=20)
-        ax.set_ylabel("images")
-        ax.set_title("Images per class and split")
-        ax.set_ylim(0, max([counts[c][s] for c in classes for s in ("train", "val", "test")] + [1]) * 1.25)
-        ax.legend(ncols=3, loc="upper center")  # above the bars, never over them
-        self.canvas.draw_idle()
-        total = {s: len(manifest["splits"][s]) for s in ("train", "val", "test")}
-        groups = manifest["duplicate_groups"]
-        self.summary_label.setText(
-            f"<b>{manifest.get('_path', '')}</b><br>train {total['train']}, val {total['val']}, test {total['test']} · "
-            f"{len(groups)} duplicate groups (each kept within one split) · "
-            f"{len(manifest['excluded'])} files excluded for label conflicts · {len(manifest['skipped'])} skipped"
-            + "".join(f"<br><span style='color:#b00020'>warning: {w}</span>" for w in split_warnings(manifest))
-        )
-        root = Path(manifest["dataset_root"])
-        self.dup_thumbs.cancel_pending()
-        self.dup_list.clear()
-        self._dup_strips = []
-        for k, g in enumerate(groups):
-            members = g["members"]
-            self._dup_strips.append(blank_strip(min(len(members), 4), THUMB))
-            for i, m in enumerate(members[:4]):  # decoded off the GUI thread, painted as they arrive
-                self.dup_thumbs.request((k, i), root / m["path"], THUMB)
-            where = g["split"] or "excluded"
-            tag = "CONFLICT " if g["conflict"] else ""
-            text = f"{tag}{g['kind']} ×{len(members)} → {where}\n" + ", ".join(m["path"] for m in members[:4])
-            self.dup_list.addItem(QListWidgetItem(QIcon(self._dup_strips[-1]), text))
-        self.skipped_table.setRowCount(0)
-        for b in manifest["skipped"] + manifest["excluded"]:
-            r = self.skipped_table.rowCount()
-            self.skipped_table.insertRow(r)
-            self.skipped_table.setItem(r, 0, QTableWidgetItem(b["path"]))
-            self.skipped_table.setItem(r, 1, QTableWidgetItem(b["reason"]))
+        self.view.show_manifest(manifest)

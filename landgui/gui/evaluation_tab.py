@@ -1,5 +1,6 @@
-"""Evaluation tab: evaluate a run on a split in a worker; metrics, per-class table, clickable
-confusion matrix listing the images of a (true, predicted) pair; runs compared side by side."""
+"""Evaluation tab: evaluate a run on a split (or on the source it held out) in a worker; metrics,
+per-class and per-source tables, clickable confusion matrix listing the images of a (true,
+predicted) pair; runs compared side by side."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.gui.common import EtaProgressBar, FormScroll, fill_run_combo, show_error, show_placeholder
+from landgui.gui.compare_runs import CompareRunsTable
+from landgui.gui.per_source_table import PerSourceTable
 from landgui.gui.state import AppState
 from landgui.gui.thumbnails import ThumbnailLoader, placeholder_pixmap
 from landgui.gui.workers import JobRegistry, JobWorker, ProcessJobWorker, TabJobs
@@ -37,6 +40,7 @@ THUMB = 72
 EVALUATION_JOB = "evaluation"  # evaluate, evaluate on a folder and predict run one at a time
 #: The item's record for the preview dialog and the CSV export: {path, pred, confidence, probs, true?}.
 INFO_ROLE = Qt.ItemDataRole.UserRole + 1
+HOLDOUT = "holdout-"  # the Split box's data for "held-out source NAME" (evaluation-holdout-NAME.json)
 
 
 class EvaluationTab(TabJobs, QWidget):
@@ -53,8 +57,12 @@ class EvaluationTab(TabJobs, QWidget):
         self.run_combo = QComboBox()
         self.run_combo.setMinimumWidth(200)
         self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.split_combo = QComboBox()
-        self.split_combo.addItems(["test", "val", "train"])
+        self.split_combo = QComboBox()  # the splits, and the source the run held out (if it did)
+        self.split_combo.setToolTip(
+            "the split to evaluate on; for a run trained with a source held out, also every image of that source"
+        )
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._fill_split_combo(None)
         self.eval_button = QPushButton("Evaluate")
         self.eval_button.clicked.connect(self.evaluate)
         refresh = QPushButton("Refresh runs")
@@ -96,6 +104,11 @@ class EvaluationTab(TabJobs, QWidget):
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.source_table = PerSourceTable()
+        self.report_tabs = QTabWidget()
+        self.report_tabs.addTab(self.table, "Per class")
+        self.report_tabs.addTab(self.source_table, "Per source")
+        self.report_tabs.setTabVisible(1, False)  # only for an evaluation of several sources
         self.figure = Figure(figsize=(5, 4.2), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.mpl_connect("button_press_event", self._on_click)
@@ -129,7 +142,7 @@ class EvaluationTab(TabJobs, QWidget):
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 4, 0)
         lv.addWidget(self.headline)
-        lv.addWidget(self.table, 1)
+        lv.addWidget(self.report_tabs, 1)
         cell_row = QHBoxLayout()
         cell_row.addWidget(self.cell_label, 1)
         cell_row.addWidget(self.export_button)
@@ -142,11 +155,7 @@ class EvaluationTab(TabJobs, QWidget):
         split.addWidget(self.canvas)
         split.setSizes([600, 640])
 
-        self.compare = QTableWidget(0, 8)
-        self.compare.setHorizontalHeaderLabels(
-            ["run", "status", "model", "backbone", "size", "epochs", "test acc", "macro F1"]
-        )
-        self.compare.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.compare = CompareRunsTable()
         tabs = QTabWidget()
         tabs.addTab(split, "Report")
         tabs.addTab(self.compare, "Compare runs")
@@ -157,6 +166,7 @@ class EvaluationTab(TabJobs, QWidget):
         layout.addLayout(actions)
         layout.addWidget(tabs, 1)
         self.follow_state()
+        self.run_combo.currentIndexChanged.connect(lambda _: self._fill_split_combo(self._held_out_source()))
 
     def _sync_buttons(self) -> None:
         busy = self.jobs.busy(EVALUATION_JOB)
@@ -176,36 +186,43 @@ class EvaluationTab(TabJobs, QWidget):
 
         runs = fill_run_combo(self.run_combo, self.state.runs, select or self.state.run)
         self.state.set_run(self.run_combo.currentData())
+        self._fill_split_combo(self._held_out_source())
         shipped = run_info(shipped_run_dir())
         runs = runs + ([{**shipped, "name": f"{SHIPPED_NAME} (shipped)"}] if shipped else [])
-        folders = sorted({name for r in runs for name in r.get("data_accuracy", {})})
-        heads = ["run", "status", "model", "backbone", "size", "epochs", "test acc", "macro F1"]
-        self.compare.setColumnCount(len(heads) + len(folders))
-        self.compare.setHorizontalHeaderLabels(heads + [f"{f} acc" for f in folders])
-        self.compare.setRowCount(0)
-        for r in runs:
-            row = self.compare.rowCount()
-            self.compare.insertRow(row)
-            vals = [
-                r["name"],
-                r["status_text"],
-                r["model"],
-                r["backbone"],
-                r["image_size"],
-                r["epochs"],
-                "" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}",
-                "" if r["macro_f1"] is None else f"{r['macro_f1']:.4f}",
-                *[f"{r['data_accuracy'][f]:.4f}" if f in r.get("data_accuracy", {}) else "" for f in folders],
-            ]
-            for c, v in enumerate(vals):
-                self.compare.setItem(row, c, QTableWidgetItem(str(v)))
+        self.compare.show_runs(runs)
+
+    def _held_out_source(self) -> str | None:
+        """The source the selected run held out in training (from the state's run list)."""
+        run = self.run_combo.currentData()
+        return next((r.get("hold_out_source") for r in self.state.runs if r["path"] == run), None)
+
+    def _fill_split_combo(self, held: str | None) -> None:
+        """test / val / train, and "held-out source NAME" for a run that held one out."""
+        current = self.split_combo.currentData()
+        blocked = self.split_combo.blockSignals(True)
+        self.split_combo.clear()
+        for name in ("test", "val", "train"):
+            self.split_combo.addItem(name, name)
+        if held:
+            self.split_combo.addItem(f"held-out source {held}", f"{HOLDOUT}{held}")
+            self.split_combo.setItemData(
+                3, f"every image of {held}: the run was trained and selected without it", Qt.ItemDataRole.ToolTipRole
+            )
+        self.split_combo.setCurrentIndex(max(self.split_combo.findData(current), 0))
+        self.split_combo.blockSignals(blocked)
 
     def evaluate(self) -> None:
         run = self.run_combo.currentData()
         if not run:
             show_error(self, "Evaluation", "no run with a model in the runs folder; train one first")
             return
-        split = self.split_combo.currentText()
+        split = self.split_combo.currentData() or "test"
+        if split.startswith(HOLDOUT):  # every image of the source the run never saw
+            if self.adapt_check.isChecked():
+                self.status.emit("adapt is not offered on a held-out source: evaluated as trained")
+            source = split[len(HOLDOUT) :]
+            self._start("landgui.core.evaluation:evaluate_source", {"run_dir": run, "source": source})
+            return
         adapt = self.adapt_check.isChecked()
         self._start("landgui.core.evaluation:evaluate_run", {"run_dir": run, "split": split, "adapt": adapt})
 
@@ -267,11 +284,21 @@ class EvaluationTab(TabJobs, QWidget):
             missing += f" · {len(result['skipped'])} unreadable files skipped"
         top2 = f" · top-2 {result['top2_accuracy']:.2%}" if result["top2_accuracy"] is not None else ""
         name = Path(result["data_folder"]).name if result.get("data_folder") else f"{result['split']} split"
+        held = result.get("held_out_source")
+        name = f"held-out source {held}" if held else name
         name += " (adapted)" if result.get("adapted") else ""
+        never_seen = (
+            f"<br>every image of {held}, a sensor the model never saw: trained and selected on the other sources only"
+            if held
+            else ""
+        )
+        per_source = " · ".join(f"{n} {ps['accuracy']:.2%}" for n, ps in (result.get("per_source") or {}).items())
         self.headline.setText(
             f"<span style='font-size:15pt'><b>{name} accuracy {result['accuracy']:.2%}</b> · "
             f"macro F1 {result['macro_avg']['f1']:.3f}</span><br>balanced accuracy {result['balanced_accuracy']:.2%}"
             f"{top2} · {result['n_images']} images · {len(result['misclassified'])} misclassified{missing}"
+            + (f"<br>per source: {per_source} (see Per source)" if per_source else "")
+            + never_seen
         )
         self.table.setRowCount(0)
         for lab in result.get("row_labels") or result["labels"]:
@@ -282,6 +309,12 @@ class EvaluationTab(TabJobs, QWidget):
                 [lab, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"])]
             ):
                 self.table.setItem(r, c, QTableWidgetItem(v))
+        several = self.source_table.show_result(result)
+        self.report_tabs.setTabVisible(1, several)
+        bar = self.report_tabs.tabBar().sizeHint().height()
+        self.report_tabs.setMinimumHeight(self.source_table.full_height() + bar + 8 if several else 0)
+        if not several:
+            self.report_tabs.setCurrentIndex(0)
         confusion_figure(result, self.figure)
         self._cell_patch = None  # the figure was cleared: no cell outlined yet
         self.selected_cell = None
@@ -426,34 +459,12 @@ class EvaluationTab(TabJobs, QWidget):
 
     # -- CSV export -------------------------------------------------------------------------------
     def choose_export(self) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
-        from landgui.gui.common import last_dir, remember_dir
+        from landgui.gui.common import choose_save_path
 
         run = Path(self.run_combo.currentData() or "run").name
-        start = str(Path(last_dir("export-csv") or Path.home()) / f"predictions-{run}.csv")
-        # the save dialog itself asks before replacing an existing file
-        path, _ = QFileDialog.getSaveFileName(self, "Export predictions as CSV", start, "CSV files (*.csv)")
-        if not path:
-            return
-        if not path.lower().endswith(".csv"):
-            path += ".csv"
-            if Path(path).exists() and not self._confirm_replace(Path(path)):
-                return
-        remember_dir("export-csv", path)
-        self.export_csv(path)
-
-    def _confirm_replace(self, path: Path) -> bool:
-        from PySide6.QtWidgets import QMessageBox
-
-        answer = QMessageBox.question(
-            self,
-            "Replace the file?",
-            f"{path} already exists. Replace it?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        path = choose_save_path(self, "export-csv", "Export predictions as CSV", f"predictions-{run}.csv")
+        if path:
+            self.export_csv(path)
 
     def export_csv(self, path: str) -> None:
         """Write the listed predictions (all of them, not only the thumbnails shown) as CSV, atomically."""

@@ -111,17 +111,17 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.scene_tab)
 
     def restore_session(self) -> bool:
-        """Reopen the last session's split, dataset and scenes (its run is selected already);
+        """Reopen the last session's split, dataset folders and scenes (its run is selected already);
         quietly: what cannot be reopened is only named in the status bar. False if there was none."""
         s = self.state
-        dataset, split, scenes, scene = s.dataset, s.split, s.scenes, s.scene
+        datasets, split, scenes, scene = s.datasets, s.split, s.scenes, s.scene
         if split:
             self.dataset_tab.open_split(split, quiet=True)
-        if dataset and dataset != self.dataset_tab.folder_edit.text() and Path(dataset).is_dir():
-            self.dataset_tab.set_dataset(dataset)
+        if datasets and datasets != self.dataset_tab.folders and all(Path(d).is_dir() for d in datasets):
+            self.dataset_tab.set_sources(datasets)  # one folder, or several sources
         if scenes:
             self.scene_tab.open_scenes(scenes, quiet=True, show=scene)
-        return bool(dataset or split or scenes)
+        return bool(datasets or split or scenes)
 
     def open_demo_if_empty(self) -> None:
         """First start with no data given: show the bundled demo scene."""

@@ -1,8 +1,9 @@
 """The application's state, in one object that every tab follows (glue's viewer state, napari's
-layer list): the runs folder and its runs, the current dataset, split, scenes and run.
+layer list): the runs folder and its runs, the current dataset (one folder, or several: its
+sources, e.g. one per sensor), split, scenes and run.
 
 Tabs change it through its setters and follow it through its signals; they keep no copy of
-their own. The session part (dataset, split, scenes, run) is kept across restarts in
+their own. The session part (dataset folders, split, scenes, run) is kept across restarts in
 ``session.json`` in the user's state folder (:func:`landgui.core.logs.state_dir`), written
 atomically on every change. A missing, damaged or outdated file, or paths that no longer exist,
 are ignored quietly: the app then starts as new.
@@ -25,7 +26,8 @@ def session_path() -> Path:
 
 
 def load_session(path: str | Path | None = None) -> dict:
-    """The last session's ``dataset``, ``split``, ``scenes``, ``scene`` and ``run`` that still
+    """The last session's ``dataset``, ``datasets`` (several source folders, when there were
+    several and they all still exist), ``split``, ``scenes``, ``scene`` and ``run`` that still
     exist; ``{}`` when the file is missing, damaged or of another version. Never raises."""
     p = Path(path) if path is not None else session_path()
     try:
@@ -43,8 +45,12 @@ def load_session(path: str | Path | None = None) -> dict:
 
     raw = data.get("scenes")
     scenes = [s for s in raw if existing(s, "file")] if isinstance(raw, list) else []
+    raw = data.get("datasets")
+    folders = [d for d in raw if existing(d, "dir")] if isinstance(raw, list) else []
+    several = len(folders) > 1 and len(folders) == len(raw)  # a source gone: not the same dataset
     out = {
         "dataset": existing(data.get("dataset"), "dir"),
+        "datasets": folders if several else None,
         "split": existing(data.get("split"), "file"),
         "scenes": scenes,
         "scene": data.get("scene") if data.get("scene") in scenes else None,
@@ -54,11 +60,14 @@ def load_session(path: str | Path | None = None) -> dict:
 
 
 class AppState(QObject):
-    """Runs folder, runs, dataset, split, scenes and the current run, with a change signal each."""
+    """Runs folder, runs, dataset, split, scenes and the current run, with a change signal each.
+
+    The dataset is a list of folders (``datasets``): one, or several sources split as one
+    (:func:`landgui.core.dataset.scan_sources`); ``dataset`` is the first of them."""
 
     runs_dir_changed = Signal(str)
     runs_changed = Signal()  # ``runs`` re-read (a run was trained, evaluated, fine-tuned...)
-    dataset_changed = Signal(str)
+    dataset_changed = Signal(str)  # the first dataset folder; ``datasets`` has them all
     split_changed = Signal(str)
     scenes_changed = Signal()  # ``scenes`` or the current ``scene``
     run_changed = Signal(str)
@@ -68,7 +77,8 @@ class AppState(QObject):
         session = session or {}
         self._runs_dir = str(runs_dir)
         self._runs: list[dict] = []
-        self._dataset: str | None = session.get("dataset")
+        first = session.get("dataset")
+        self._datasets: list[str] = list(session.get("datasets") or ([first] if first else []))
         self._split: str | None = session.get("split")
         self._scenes: list[str] = list(session.get("scenes") or [])
         self._scene: str | None = session.get("scene")
@@ -88,7 +98,13 @@ class AppState(QObject):
 
     @property
     def dataset(self) -> str | None:
-        return self._dataset
+        """The dataset folder (the first source's, with several)."""
+        return self._datasets[0] if self._datasets else None
+
+    @property
+    def datasets(self) -> list[str]:
+        """Every dataset folder: one, or the sources of a multi-source dataset in their order."""
+        return list(self._datasets)
 
     @property
     def split(self) -> str | None:
@@ -123,10 +139,15 @@ class AppState(QObject):
             self.runs_changed.emit()
 
     def set_dataset(self, path: str | None) -> None:
-        if path != self._dataset:
-            self._dataset = path
+        self.set_datasets([path] if path else [])
+
+    def set_datasets(self, paths: list[str]) -> None:
+        """The dataset's folders: one, or several sources in their order."""
+        paths = list(dict.fromkeys(paths))
+        if paths != self._datasets:
+            self._datasets = paths
             self._changed()
-            self.dataset_changed.emit(path or "")
+            self.dataset_changed.emit(self.dataset or "")
 
     def set_split(self, path: str | None) -> None:
         if path != self._split:
@@ -156,7 +177,8 @@ class AppState(QObject):
     def session(self) -> dict:
         return {
             "version": SESSION_VERSION,
-            "dataset": self._dataset,
+            "dataset": self.dataset,
+            "datasets": self._datasets,
             "split": self._split,
             "scenes": self._scenes,
             "scene": self._scene,

@@ -1,13 +1,15 @@
-"""Training tab: settings, Start / Stop / Resume, live loss and accuracy curves, past runs."""
+"""Training tab: settings, Start / Stop / Resume, live loss and accuracy curves, past runs.
+
+With a split of several sources (e.g. one per sensor) it offers to hold one out (train and select
+on the others, then evaluate on every image of it, in the same background job) and to weigh the
+sources of a class equally."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -29,134 +31,13 @@ from PySide6.QtWidgets import (
 
 from landgui.core.progress import format_seconds
 from landgui.gui.common import EtaProgressBar, FormScroll, show_error
+from landgui.gui.curves import CurvesCanvas
 from landgui.gui.state import AppState
 from landgui.gui.workers import JobRegistry, ProcessJobWorker, TabJobs
 
 BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
 TRAINING_JOB = "training"
 REDRAW_INTERVAL = 0.2  # seconds between live batch-curve updates within an epoch
-
-
-class CurvesCanvas(FigureCanvasQTAgg):
-    """Loss and accuracy for train and validation; batch-level train curve within the epoch.
-
-    Drawing the axes costs 150+ ms of GUI-thread time on a 2-core machine (tick labels are most
-    of it), so within an epoch only the batch curve is redrawn, by blitting it over a saved
-    background (a few ms); the full figure is redrawn at most once a second, at epoch ends.
-    """
-
-    FULL_REDRAW_INTERVAL = 1.0
-
-    def __init__(self) -> None:
-        self.figure = Figure(figsize=(6, 4), dpi=80)
-        self.figure.subplots_adjust(left=0.1, right=0.98, top=0.97, bottom=0.09, hspace=0.18)
-        super().__init__(self.figure)
-        self.ax_loss = self.figure.add_subplot(211)
-        self.ax_acc = self.figure.add_subplot(212)
-        self.lines = {}
-        for ax, key in ((self.ax_loss, "loss"), (self.ax_acc, "accuracy")):
-            self.lines[key] = (
-                ax.plot([], [], "o-", color="#0072B2", label=f"train {key}")[0],
-                ax.plot([], [], "s-", color="#D55E00", label=f"val {key}")[0],
-                ax.plot([], [], "-", color="#56B4E9", alpha=0.8, label="train (this epoch)", animated=True)[0],
-            )
-            ax.set_ylabel(key)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8, loc="center right")
-        self.ax_acc.set_xlabel("epoch")
-        self.empty_text = self.figure.text(
-            0.5,
-            0.5,
-            "Choose a split and press Start:\nthe loss and accuracy curves appear here.\n"
-            "Select a past run to see its curves.",
-            ha="center",
-            va="center",
-            color="#666666",
-            fontsize=12,
-        )
-        self._background = None
-        self._last_full = 0.0
-        self._pending = False
-        self.mpl_connect("draw_event", self._on_draw)
-        self.clear_data()
-
-    def clear_data(self) -> None:
-        self.epochs: list[dict] = []
-        self.batch_x: list[float] = []
-        self.batch_loss: list[float] = []
-        self.batch_acc: list[float] = []
-        self.redraw()
-
-    def set_history(self, history: list[dict]) -> None:
-        self.epochs = list(history)
-        self.batch_x, self.batch_loss, self.batch_acc = [], [], []
-        self.redraw()
-
-    def add_batch(self, rec: dict) -> None:
-        if not self.ax_loss.get_visible():
-            self.redraw()  # the first batch: show the axes
-        total = max(rec.get("batches") or 1, 1)
-        self.batch_x.append(len(self.epochs) + rec["batch"] / total)
-        self.batch_loss.append(rec["metrics"].get("loss", float("nan")))
-        self.batch_acc.append(rec["metrics"].get("accuracy", float("nan")))
-
-    def add_epoch(self, rec: dict) -> None:
-        self.epochs.append(rec)
-        self.batch_x, self.batch_loss, self.batch_acc = [], [], []
-
-    def _set_batch_data(self) -> None:
-        self.lines["loss"][2].set_data(self.batch_x, self.batch_loss)
-        self.lines["accuracy"][2].set_data(self.batch_x, self.batch_acc)
-
-    def redraw(self) -> None:
-        """Full redraw (axes rescaled), at most once per FULL_REDRAW_INTERVAL."""
-        wait = self._last_full + self.FULL_REDRAW_INTERVAL - time.monotonic()
-        if wait > 0:
-            if not self._pending:
-                self._pending = True
-                QTimer.singleShot(int(wait * 1000) + 1, self._redraw_now)
-            return
-        self._redraw_now()
-
-    def _redraw_now(self) -> None:
-        self._pending = False
-        self._last_full = time.monotonic()
-        empty = not self.epochs and not self.batch_x
-        self.empty_text.set_visible(empty)
-        for ax in (self.ax_loss, self.ax_acc):
-            ax.set_visible(not empty)
-        xs = [h["epoch"] for h in self.epochs]
-        for ax, key in ((self.ax_loss, "loss"), (self.ax_acc, "accuracy")):
-            train, val, _ = self.lines[key]
-            train.set_data(xs, [_num(h.get(key)) for h in self.epochs])
-            val.set_data(xs, [_num(h.get(f"val_{key}")) for h in self.epochs])
-            ax.relim()
-            ax.autoscale_view()
-            ax.set_xlim(0.8, len(xs) + 1.2)  # room for the running epoch's batch curve
-        self._set_batch_data()
-        self.draw_idle()
-
-    def _on_draw(self, _event) -> None:
-        self._background = self.copy_from_bbox(self.figure.bbox)
-        self._blit_batches()
-
-    def _blit_batches(self) -> None:
-        for key in ("loss", "accuracy"):
-            self.lines[key][2].axes.draw_artist(self.lines[key][2])
-        self.blit(self.figure.bbox)
-
-    def update_batches(self) -> None:
-        """Cheap update within an epoch: only the batch curve, blitted over the saved background."""
-        if self._background is None:
-            self.redraw()
-            return
-        self._set_batch_data()
-        self.restore_region(self._background)
-        self._blit_batches()
-
-
-def _num(v) -> float:
-    return float("nan") if v is None else float(v)
 
 
 class TrainingTab(TabJobs, QWidget):
@@ -202,6 +83,18 @@ class TrainingTab(TabJobs, QWidget):
         self.augment_check = QCheckBox("augment (flips, rotations, resolution, blur, JPEG, colour, noise)")
         self.augment_check.setChecked(True)
         self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.holdout_combo = QComboBox()
+        self.holdout_combo.setToolTip(
+            "train and select the model on the other sources only; when training completes the run is evaluated "
+            "on every image of this source: how the recipe does on a sensor it never saw"
+        )
+        self.balance_check = QCheckBox("each source of a class weighs the same")
+        self.balance_check.setToolTip(
+            "weight the images so that every source of a class carries the same share of it, in training and in "
+            "the validation loss that picks the best epoch (otherwise a large source outweighs a small one)"
+        )
+        self.balance_check.setChecked(True)
+        self.split_sources: list[str] = []  # the sources of the split in the Split field
 
         form = QFormLayout()
         form.addRow("Split", _row(self.split_edit, split_btn))
@@ -216,6 +109,9 @@ class TrainingTab(TabJobs, QWidget):
         form.addRow("Learning rate", self.lr_spin)
         form.addRow("Seed", self.seed_spin)
         form.addRow(self.augment_check)
+        form.addRow("Hold out a source", self.holdout_combo)
+        form.addRow("Balance sources", self.balance_check)
+        self.form = form
         box = QGroupBox("Training settings")
         box.setLayout(form)
 
@@ -259,6 +155,7 @@ class TrainingTab(TabJobs, QWidget):
         self.state.runs_changed.connect(self.refresh_runs)
         self.state.runs_dir_changed.connect(self.runs_edit.setText)
         self.state.split_changed.connect(self.set_split)
+        self._update_sources()
 
     # -- settings helpers -----------------------------------------------------------------------
     def _choose_split(self) -> None:
@@ -281,6 +178,30 @@ class TrainingTab(TabJobs, QWidget):
     def set_split(self, path: str) -> None:
         self.split_edit.setText(path)
         self.state.set_split(path or None)
+        self._update_sources()
+
+    def _update_sources(self) -> None:
+        """Offer the source options when the split has several sources (read from its split.json)."""
+        from landgui.core.errors import LandguiError
+        from landgui.core.split import load_split, source_names
+
+        path = self.split_edit.text()
+        try:
+            sources = source_names(load_split(path)) if path else []
+        except LandguiError:
+            sources = []  # named when training starts
+        if sources == self.split_sources and self.holdout_combo.count():
+            return
+        self.split_sources = sources
+        keep = self.holdout_combo.currentData()
+        self.holdout_combo.clear()
+        self.holdout_combo.addItem("none: train on every source", None)
+        for name in sources:
+            self.holdout_combo.addItem(name, name)
+        self.holdout_combo.setCurrentIndex(max(self.holdout_combo.findData(keep), 0))
+        several = len(sources) > 1
+        self.form.setRowVisible(self.holdout_combo, several)
+        self.form.setRowVisible(self.balance_check, several)
 
     def refresh_runs(self) -> None:
         """List the state's runs (``AppState.runs``)."""
@@ -288,6 +209,8 @@ class TrainingTab(TabJobs, QWidget):
         self.runs_list.clear()
         for info in self.state.runs:
             acc = f"val {info['best_val_accuracy']:.3f}" if info["best_val_accuracy"] is not None else "no epochs"
+            if info.get("held_out_accuracy") is not None:
+                acc += f", held-out {info['hold_out_source']} {info['held_out_accuracy']:.3f}"
             item = QListWidgetItem(
                 f"{info['name']}  [{info['status_text']}]  {info['model']} {info['backbone']} "
                 f"{info['image_size']}px, {info['epochs']} epochs, {acc}"
@@ -333,14 +256,7 @@ class TrainingTab(TabJobs, QWidget):
             image_size=self.size_spin.value(),
             resolution=T.DEFAULT_RESOLUTION[model],
         )
-        params = T.TrainParams(
-            epochs=self.epochs_spin.value(),
-            fine_tune_epochs=self.ft_spin.value() if model == "transfer" else 0,
-            batch_size=self.batch_spin.value(),
-            lr=self.lr_spin.value(),
-            seed=self.seed_spin.value(),
-            augment=self.augment_check.isChecked(),
-        )
+        params = self.train_params()
         overwrite = False
         if RunFolder(run_dir).is_run:  # the CLI's --resume / --overwrite, as a question
             choice = self._existing_run_choice(run_dir)
@@ -355,6 +271,24 @@ class TrainingTab(TabJobs, QWidget):
         self._launch(
             "landgui.core.training:train",
             {"split_path": split, "run_dir": str(run_dir), "spec": spec, "params": params, "overwrite": overwrite},
+        )
+
+    def train_params(self):
+        """The settings as :class:`landgui.core.training.TrainParams` (the source options only
+        when the split has several sources)."""
+        from landgui.core import training as T
+
+        several = len(self.split_sources) > 1
+        transfer = self.model_combo.currentText() == "transfer"
+        return T.TrainParams(
+            epochs=self.epochs_spin.value(),
+            fine_tune_epochs=self.ft_spin.value() if transfer else 0,
+            batch_size=self.batch_spin.value(),
+            lr=self.lr_spin.value(),
+            seed=self.seed_spin.value(),
+            augment=self.augment_check.isChecked(),
+            balance_sources=self.balance_check.isChecked() if several else True,
+            hold_out_source=self.holdout_combo.currentData() if several else None,
         )
 
     def _existing_run_choice(self, run_dir: Path) -> str:
@@ -452,12 +386,57 @@ class TrainingTab(TabJobs, QWidget):
     def _done(self, result) -> None:
         acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
         self.curves.set_history(result.history)
-        self._end(f"{result.status}: {result.epochs_done} epochs, best val accuracy {acc}", result.run_dir)
-        self.run_finished.emit(result.run_dir)
+        text = f"{result.status}: {result.epochs_done} epochs, best val accuracy {acc}"
+        held = _held_out_source(result.run_dir)
+        if result.status == "completed" and held:
+            self._evaluate_held_out(result.run_dir, held, text)
+        else:
+            self._finish(text, result.run_dir)
+
+    def _finish(self, text: str, run_dir: str) -> None:
+        self._end(text, run_dir)
+        self.run_finished.emit(run_dir)
+
+    def _evaluate_held_out(self, run_dir: str, source: str, text: str) -> None:
+        """The run held a source out: evaluate it on every image of that source, in a child
+        process as the training was (the CLI's and the API's train do the same)."""
+        self.held_out_result = None
+        worker = self.jobs.start(
+            self,
+            TRAINING_JOB,  # the training job's last step: Start stays disabled, Stop cancels it
+            ProcessJobWorker("landgui.core.evaluation:evaluate_source", {"run_dir": run_dir, "source": source}, self),
+            label=f"evaluating {Path(run_dir).name} on held-out source {source}",
+            progress=self.progress.update_progress,
+            on_done=lambda ev: self._held_out_done(ev, text, run_dir),
+            on_failed=lambda message, details: self._held_out_failed(message, details, text, run_dir),
+            on_cancelled=lambda: self._finish(f"{text}; evaluation on held-out source {source} cancelled", run_dir),
+        )
+        if worker is None:
+            self._finish(text, run_dir)
+        else:
+            self.info.setText(f"{text}; evaluating on every image of held-out source {source}…")
+
+    def _held_out_done(self, ev: dict, text: str, run_dir: str) -> None:
+        self.held_out_result = ev
+        self._finish(
+            f"{text} · held-out source {ev['held_out_source']}: accuracy {ev['accuracy']:.2%} on its "
+            f"{ev['n_images']} images, a sensor the model never saw (not trained or selected on it)",
+            run_dir,
+        )
+
+    def _held_out_failed(self, message: str, details: str, text: str, run_dir: str) -> None:
+        self._finish(f"{text}; the evaluation on the held-out source failed", run_dir)
+        show_error(self, "Held-out evaluation failed", message, details)
 
     def _failed(self, message: str, details: str) -> None:
         self._end("training failed")
         show_error(self, "Training failed", message, details)
+
+
+def _held_out_source(run_dir: str) -> str | None:
+    from landgui.core.runs import RunFolder
+
+    return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 
 
 def _row(*widgets) -> QHBoxLayout:
