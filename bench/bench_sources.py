@@ -7,7 +7,7 @@ stopping on the validation loss), their test parts report. Then the run is evalu
 select) and on all 15 ``cloud38`` patches (Landsat 8 clouds, never trained on).
 
     python bench/bench_sources.py --tag NAME --seed S [--no-balance] [--hold-out-source kaggle4|nwpu45]
-        [--model scratch] [--sources kaggle4 nwpu45]
+        [--model scratch] [--sources kaggle4 nwpu45] [--backbone NAME] [--image-size PX]
     python bench/bench_sources.py --table TAG [TAG ...]      # mean and spread over the seeds run
 
 Writes bench/out/sources/NAME-sS.json (every figure, per class and per source) and prints a row.
@@ -66,9 +66,11 @@ def run_one(args: argparse.Namespace) -> dict:
     run = OUT / f"{args.tag}-s{args.seed}"
     spec = ModelSpec(
         model=args.model,
-        image_size=T.DEFAULT_IMAGE_SIZE[args.model],
+        image_size=args.image_size or T.DEFAULT_IMAGE_SIZE[args.model],
         resolution=T.DEFAULT_RESOLUTION[args.model],
     )
+    if args.backbone:
+        spec.backbone = args.backbone
     params = T.TrainParams(
         epochs=T.DEFAULT_EPOCHS[args.model],
         seed=args.seed,
@@ -88,6 +90,8 @@ def run_one(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "sources": args.sources,
         "model": args.model,
+        "backbone": spec.backbone if args.model == "transfer" else None,
+        "image_size": spec.image_size,
         "balance_sources": not args.no_balance,
         "hold_out_source": args.hold_out_source,
         "synthetic_clouds": args.synthetic_clouds,
@@ -134,7 +138,9 @@ def table(tags: list[str]) -> None:
             print(f"{tag}: no runs")
             continue
         rows = [_row(r) for r in recs]
-        print(f"\n{tag}: seeds {[r['seed'] for r in recs]} ({recs[0]['machine']})")
+        what = f"{recs[0]['spec']['backbone']}, " if recs[0]["model"] == "transfer" else ""
+        what += f"{recs[0]['spec']['image_size']} px, "
+        print(f"\n{tag}: {what}seeds {[r['seed'] for r in recs]} ({recs[0]['machine']})")
         for k in rows[0]:
             vals = np.array([r.get(k, np.nan) for r in rows], float)
             each = ", ".join(f"{v:.1f}" for v in vals)
@@ -151,6 +157,8 @@ def main() -> None:
     ap.add_argument("--sources", nargs="+", default=["kaggle4", "nwpu45"])
     ap.add_argument("--no-balance", action="store_true")
     ap.add_argument("--hold-out-source")
+    ap.add_argument("--backbone", help="transfer backbone (default: landgui's, models.DEFAULT_BACKBONE)")
+    ap.add_argument("--image-size", type=int, metavar="PX", help="input size (default: training's for the model)")
     ap.add_argument("--synthetic-clouds", type=float, default=0.0, help="TrainParams.synthetic_clouds")
     ap.add_argument("--table", nargs="+", metavar="TAG")
     ap.add_argument("--eval-only", action="store_true", help="re-evaluate an existing run")

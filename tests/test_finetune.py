@@ -183,3 +183,44 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     assert np.abs(again.probs - direct.probs).max() < 1e-5 and (again.classes == direct.classes).all()
     assert S.reclassify_with_head(direct, new_pred) is None, "no features kept: re-map the usual way"
     sc.close()
+    _unfamiliar_in_maps_and_predictions(run, finetune_new, lite, before, again, direct, tmp_path)
+
+
+def _unfamiliar_in_maps_and_predictions(run, finetune_new, lite, before, again, direct, tmp_path):
+    """Every map and prediction of a run with a familiarity file says how unlike the training data
+    each patch is: noise patches unlike, patches drawn like the training images familiar."""
+    import csv
+
+    from synth import CLASS_COLOURS, write_image
+
+    from landgui.cli import main
+    from landgui.core import scenes as S
+    from landgui.core.familiarity import FAMILIARITY_FILE, UNFAMILIAR_ABOVE
+    from landgui.core.inference import predict_files
+
+    assert (run / FAMILIARITY_FILE).is_file() and (finetune_new / FAMILIARITY_FILE).is_file()
+    # the noise scene: every patch unlike the training images, with or without kept features,
+    # and the same after re-mapping with a fine-tuned head (same backbone)
+    assert before.unfamiliar.shape == (1, 6) and (before.unfamiliar > UNFAMILIAR_ABOVE).all(), before.unfamiliar
+    np.testing.assert_allclose(direct.unfamiliar, before.unfamiliar, atol=1e-6)
+    np.testing.assert_array_equal(again.unfamiliar, before.unfamiliar)
+    rng = np.random.default_rng(3)
+    like = [textured_image(rng, CLASS_COLOURS[c]) for c in ("desert", "green_area", "water") for _ in range(2)]
+    write_image(tmp_path / "like.png", np.concatenate(like, axis=1))
+    sc = S.open_scene(tmp_path / "like.png")
+    familiar = S.classify_scene(lite, lite.labels, 32, sc, patch=32)
+    sc.close()
+    assert np.median(familiar.unfamiliar) < np.median(before.unfamiliar)
+    assert (familiar.unfamiliar <= UNFAMILIAR_ABOVE).sum() >= 4, familiar.unfamiliar
+    # the CLI: the warning line, the CSV column and the summary
+    out = tmp_path / "maps"
+    argv = ["segment", str(run), str(tmp_path / "scene.png"), "--out", str(out), "--patch", "32", "--quiet"]
+    assert main([*argv, "--formats", "png,csv"]) == 0
+    rows = list(csv.DictReader(open(out / "scene.patches.csv")))
+    assert [float(r["unfamiliar"]) for r in rows] == pytest.approx(before.unfamiliar.ravel().tolist(), abs=1e-3)
+    summary = json.loads((out / "scene.summary.json").read_text())
+    assert summary["unfamiliar"]["share"] == 1.0 and "100 % of this scene's patches" in summary["unfamiliar"]["warning"]
+    # predictions of files carry the score too
+    write_image(tmp_path / "one_like.png", like[int(np.argmin(familiar.unfamiliar.ravel()))])
+    preds = predict_files(run, [str(tmp_path / "one_like.png"), str(tmp_path / "scene.png")])["predictions"]
+    assert preds[0]["unfamiliar"] < preds[1]["unfamiliar"]

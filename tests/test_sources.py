@@ -182,6 +182,11 @@ def test_hold_out_source_trains_without_it_and_reports_it(two_sources, tmp_path,
         assert test["per_source"][name]["n_images"] == len(entries)
         right = sum(1 for p in test["predictions"] if p["source"] == name and p["pred"] == Path(p["path"]).parts[1])
         assert test["per_source"][name]["accuracy"] == pytest.approx(right / len(entries))
+    # compare shows the test accuracy per source and the held-out figure
+    capsys.readouterr()
+    assert main(["compare", str(run)]) == 0
+    table = capsys.readouterr().out
+    assert "test a" in table and "test b" in table and f"b {ev['accuracy']:.4f}" in table
     # a held-out evaluation of a source the run trained on is refused
     with pytest.raises(LandguiError, match="not trained with source 'a' held out"):
         from landgui.core.evaluation import evaluate_source

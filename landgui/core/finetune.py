@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -358,6 +359,10 @@ def save_finetuned(
     folder.write_config(config)
     folder.write_labels(meta.labels)
     folder.copy_palette_from(RunFolder(meta.run_dir))
+    from landgui.core.familiarity import FAMILIARITY_FILE
+
+    if (meta.run_dir / FAMILIARITY_FILE).is_file():  # same backbone, same training data behind it
+        shutil.copyfile(meta.run_dir / FAMILIARITY_FILE, out / FAMILIARITY_FILE)
     folder.write_history([{"stage": "fine-tune on corrections", **h, "seconds": 0.0} for h in fitted.history])
     litert_error = None
     if fitted.predictor is not None:  # same backbone: the parent's LiteRT file serves, with the new head

@@ -73,16 +73,32 @@ def predict_files(
         predictor = KerasPredictor(adapted, predictor.run_dir, predictor.labels, predictor.image_size)
     probs = predict_images(predictor, stack, progress=progress, should_stop=should_stop)
     labels = predictor.labels
+    unfamiliar = _unfamiliar(predictor, stack)
     rows = [
         {
             "path": n,
             "pred": labels[int(p.argmax())],
             "confidence": float(p.max()),
             "probs": {lab: float(v) for lab, v in zip(labels, p, strict=True)},
+            **({"unfamiliar": round(float(unfamiliar[i]), 4)} if unfamiliar is not None else {}),
         }
-        for n, p in zip(names, probs, strict=True)
+        for i, (n, p) in enumerate(zip(names, probs, strict=True))
     ]
     return {"labels": labels, "predictions": rows, "errors": bad, "engine": predictor.engine}
+
+
+def _unfamiliar(predictor: Any, images: np.ndarray, batch_size: int = 64) -> np.ndarray | None:
+    """The unfamiliarity score of each image (landgui.core.familiarity), or None where the model
+    has no backbone features or no familiarity file."""
+    if not getattr(predictor, "has_features", False):
+        return None
+    from landgui.core.familiarity import Familiarity
+
+    fam = Familiarity.load(predictor.run_dir)
+    if fam is None:
+        return None
+    feats = [predictor.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return fam.score(np.concatenate(feats))
 
 
 def predictions_csv(predictions: list[dict], labels: list[str]) -> str:

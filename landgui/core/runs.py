@@ -136,6 +136,7 @@ class RunFolder:
         "model.tflite",
         "model.tflite.json",
         "head.npz",
+        "familiarity.npz",  # landgui.core.familiarity.FAMILIARITY_FILE
         FINETUNE,
     )
 

@@ -255,6 +255,13 @@ class SceneTab(TabJobs, QWidget):
             "re-estimate the model's batch-norm statistics on this scene's patches before classifying "
             "(helps on imagery from another satellite; the run itself is not changed)"
         )
+        self.context_check = QCheckBox("Use neighbouring patches (context)")  # the CLI's --no-context
+        self.context_check.setChecked(True)
+        self.context_check.setToolTip(
+            "smooth each patch's class probabilities with those of its 4 grid neighbours, so a lone "
+            "misclassified patch inside a region takes the region's class; confident patches and real "
+            "boundaries are kept (measured in docs/benchmarks.md). Off: each patch is classified alone"
+        )
         from landgui.core.scenes import UNCERTAIN_BELOW
 
         self.uncertain_spin = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
@@ -317,6 +324,7 @@ class SceneTab(TabJobs, QWidget):
         form.addRow("Edges", self.edge_combo)
         form.addRow(self.nodata_check)
         form.addRow(self.adapt_check)
+        form.addRow(self.context_check)
         form.addRow(_hb(self.classify_button, self.cancel_button, self.export_button))
         form.addRow(self.progress)
         form.addRow(self.map_label)
@@ -479,6 +487,9 @@ class SceneTab(TabJobs, QWidget):
             return
         path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
         adapt, threshold = self.adapt_check.isChecked(), self.uncertain_spin.value()
+        from landgui.core.scenes.context import DEFAULT_CONTEXT
+
+        context = DEFAULT_CONTEXT if self.context_check.isChecked() else 0.0
         edge, ignore_nodata = self.edge_combo.currentData(), self.nodata_check.isChecked()
         from landgui.core.errors import LandguiError
         from landgui.core.runs import read_run
@@ -505,6 +516,7 @@ class SceneTab(TabJobs, QWidget):
                 ignore_nodata=ignore_nodata,
                 adapt=adapt,
                 uncertain_below=threshold,
+                context=context,
                 progress=progress,
                 should_stop=should_stop,
                 partial=on_partial,
@@ -598,7 +610,7 @@ class SceneTab(TabJobs, QWidget):
             if res is None
             else f"map on screen: {Path(res.run).name or 'run'}, {res.grid.patch} px patches, stride "
             f"{res.grid.stride}{', partial edge patches skipped' if res.grid.edge == 'skip' else ''}"
-            f"{', adapted' if res.adapted else ''} ({res.engine})"
+            f"{', adapted' if res.adapted else ''}{', with context' if res.context > 0 else ''} ({res.engine})"
         )
         if res is None:
             self.overlay_item.setPixmap(QPixmap())
@@ -754,14 +766,21 @@ class SceneTab(TabJobs, QWidget):
         ax = fig.add_subplot(111)
         colours = [self.palette.get(lab, "#888888") for lab in res.labels]
         ax.barh(res.labels, probs, color=colours)
+        raw = None if res.raw_probs is None else res.raw_probs[r, c]
+        if raw is not None:  # the model's own answer, before the neighbours had their say
+            ax.scatter(raw, range(len(res.labels)), marker="|", s=200, color="black", label="patch alone")
+            ax.legend(fontsize=7, loc="lower right")
         ax.set_xlim(0, 1)
         ax.invert_yaxis()
         ax.set_title(f"patch ({r}, {c})", fontsize=9)
         ax.tick_params(labelsize=8)
         self.prob_canvas.draw_idle()
-        self.hover_label.setText(
-            f"patch row {r}, col {c}: " + ", ".join(f"{lab} {p:.2f}" for lab, p in zip(res.labels, probs, strict=True))
+        text = f"patch row {r}, col {c}: " + ", ".join(
+            f"{lab} {p:.2f}" for lab, p in zip(res.labels, probs, strict=True)
         )
+        if raw is not None and int(np.argmax(raw)) != int(np.argmax(probs)):
+            text += f" (alone: {res.labels[int(np.argmax(raw))]} {float(raw.max()):.2f}; its neighbours changed it)"
+        self.hover_label.setText(text)
 
     # -- teach it this scene -----------------------------------------------------------------------
     def label_menu(self, x: float, y: float) -> QMenu | None:

@@ -28,6 +28,12 @@ Class map
     the cell: every pixel of a cell is covered by exactly the same patches, so this is the
     per-pixel average at a fraction of the memory. Without overlap a cell is a patch.
 
+Context
+    Neighbouring patches are correlated: by default each patch's probabilities are smoothed with
+    those of its 4 grid neighbours (:mod:`landgui.core.scenes.context`, a LAME / mean-field Potts
+    step of measured strength) before the classes, confidence and coverage are computed; the
+    model's own are kept as ``raw_probs``. ``context=0`` (``--no-context``) maps each patch alone.
+
 Uncertainty
     Each cell's confidence is its highest (averaged) probability and its margin the gap to the
     second. A cell whose confidence is below ``uncertain_below`` (default

@@ -24,6 +24,11 @@ Client
     Dask (up to ``distributed.scheduler.allowed-failures`` deaths per task); Ctrl+C (or any
     exception in the client) cancels every task still pending.
 
+Context
+    The smoothing over grid neighbours (:mod:`landgui.core.scenes.context`) runs on the client,
+    in :func:`~landgui.core.scenes.pipeline.assemble_result`, once all of a scene's blocks are
+    joined: a patch on a block's edge hears the neighbours of the next block, as in-process.
+
 ``--adapt`` is refused with a cluster: adaptation changes the model per scene and needs the
 Keras model (TensorFlow) on every worker; map those scenes without ``--cluster``.
 """
@@ -40,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.errors import LandguiError
+from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
 from landgui.core.scenes.grid import Grid, make_grid
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
 
@@ -59,6 +65,7 @@ class MapSettings:
     edge: str = "pad"
     ignore_nodata: bool = False
     uncertain_below: float = UNCERTAIN_BELOW
+    context: float = DEFAULT_CONTEXT  # strength of the smoothing over grid neighbours, 0 = off
 
 
 def block_rows_for(grid: Grid, budget: int = BLOCK_PIXELS) -> int:
@@ -189,6 +196,7 @@ def map_on_cluster(
     s = settings or MapSettings()
     if not 0.0 <= s.uncertain_below <= 1.0:
         raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {s.uncertain_below}")
+    check_context(s.context)
     if block_rows is not None and block_rows < 1:
         raise LandguiError(f"--block-rows must be at least 1, got {block_rows}")
     from landgui.core.scenes.pipeline import batch_for
@@ -314,4 +322,5 @@ def _assemble(plan: _Plan, labels: list[str], s: MapSettings, engine: str, run: 
         uncertain_below=s.uncertain_below,
         engine=engine,
         run=run,
+        context=s.context,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.errors import LandguiError
+from landgui.core.scenes.context import CONTEXT_ITERATIONS, CONTEXT_NEIGHBOURS
 from landgui.core.scenes.io import Scene
 from landgui.core.scenes.result import (
     UNCERTAIN,
@@ -134,8 +135,12 @@ def _write_patches_csv(result: SceneResult, path: Path) -> None:
     g = result.grid
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(
-            "row,col,x,y,class,confidence,margin,uncertain," + ",".join(f"p_{lab}" for lab in result.labels) + "\n"
+            "row,col,x,y,class,confidence,margin,uncertain,"
+            + ",".join(f"p_{lab}" for lab in result.labels)
+            + (",unfamiliar" if result.unfamiliar is not None else "")
+            + "\n"
         )
+        unf = result.unfamiliar
         top2 = np.sort(result.probs, axis=-1)[..., -2:]
         for r in range(g.rows):
             for c in range(g.cols):
@@ -148,6 +153,8 @@ def _write_patches_csv(result: SceneResult, path: Path) -> None:
                     cls = result.labels[k]
                 else:
                     cls, pr = "", ",,," + ",".join("" for _ in result.labels)
+                if unf is not None:
+                    pr += f",{unf[r, c]:.4f}" if k >= 0 else ","
                 fh.write(f"{r},{c},{c * g.stride},{r * g.stride},{cls},{pr}\n")
 
 
@@ -187,7 +194,21 @@ def _write_class_png(
         chunk(fh, b"IEND", b"")
 
 
+def context_dict(result: SceneResult) -> dict:
+    """Whether the map used context over grid neighbours, with what settings, and how many
+    patches it changed (the ``context`` entry of the summary JSON)."""
+    on = result.context > 0
+    return {
+        "on": on,
+        "strength": result.context,
+        "neighbours": CONTEXT_NEIGHBOURS if on else None,
+        "iterations": CONTEXT_ITERATIONS if on else None,
+        "changed_patches": result.stats.get("context_changed", 0),
+    }
+
+
 def summary_dict(result: SceneResult) -> dict:
+    """The scene's summary JSON: grid, settings, coverage, timing and georeference."""
     g = result.grid
     return {
         "scene": result.scene,
@@ -201,6 +222,7 @@ def summary_dict(result: SceneResult) -> dict:
         "ignored_patches": result.stats.get("ignored", 0),
         "coverage": result.coverage,
         "uncertain_below": result.uncertain_below,
+        "context": context_dict(result),
         "adapted": result.adapted,
         "run": result.run,
         "engine": result.engine,
@@ -208,6 +230,24 @@ def summary_dict(result: SceneResult) -> dict:
         "patches_per_s": round(result.patches_per_s, 1),
         "georeferenced": result.crs is not None,
         "crs": str(result.crs) if result.crs is not None else None,
+        "unfamiliar": unfamiliar_summary(result),
+    }
+
+
+def unfamiliar_summary(result: SceneResult) -> dict | None:
+    """How much of the scene is unlike the model's training data (landgui.core.familiarity):
+    the share of patches above the threshold, the mean score and the warning, if any."""
+    if result.unfamiliar is None:
+        return None
+    from landgui.core.familiarity import UNFAMILIAR_ABOVE, unfamiliar_share, warning_line
+
+    u = result.unfamiliar[np.isfinite(result.unfamiliar)]
+    share = unfamiliar_share(u)
+    return {
+        "share": round(share, 4),
+        "mean": round(float(u.mean()), 4) if len(u) else None,
+        "above": UNFAMILIAR_ABOVE,
+        "warning": warning_line(share),
     }
 
 

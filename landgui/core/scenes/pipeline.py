@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context, smooth_probs
 from landgui.core.scenes.grid import Grid, average_cells, make_grid
 from landgui.core.scenes.io import Scene, open_scene
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
@@ -199,13 +200,24 @@ def assemble_result(
     adapted: bool = False,
     engine: str = "",
     run: str = "",
+    context: float = DEFAULT_CONTEXT,
 ) -> SceneResult:
     """A :class:`SceneResult` from a whole scene's patch probabilities and valid mask (as
     :func:`classify_rows` gives them, any shape with ``grid.n`` patches): classes, per-cell
-    averages, coverage at ``uncertain_below``."""
+    averages, coverage at ``uncertain_below``.
+
+    ``context``: the strength of the smoothing over grid neighbours
+    (:func:`landgui.core.scenes.context.smooth_probs`; 0 = off). With it on, the classes, cell
+    probabilities, confidence, uncertainty and coverage all come from the smoothed probabilities,
+    and the model's own are kept as ``raw_probs``. It runs on the whole scene's grid, so a scene
+    mapped in blocks (:mod:`landgui.core.scenes.blocks`) is smoothed once its blocks are joined."""
+    check_context(context)
     n_classes = len(labels)
     probs3 = np.asarray(probs, np.float32).reshape(grid.rows, grid.cols, n_classes)
     valid2 = np.asarray(valid, bool).reshape(grid.rows, grid.cols)
+    raw = None
+    if context > 0:
+        raw, probs3 = probs3, smooth_probs(probs3, valid2, context)
     classes = np.where(valid2, probs3.argmax(axis=-1), -1).astype(np.int16)
     cell_probs, cnt = average_cells(grid, probs3, valid2)
     cell_classes = np.where(cnt > 0, cell_probs.argmax(axis=-1), -1).astype(np.int16)
@@ -225,7 +237,11 @@ def assemble_result(
         adapted=adapted,
         engine=engine,
         run=run,
+        raw_probs=raw,
+        context=float(context),
     )
+    if raw is not None:  # patches whose class the neighbours changed
+        result.stats["context_changed"] = int((valid2 & (raw.argmax(axis=-1) != classes)).sum())
     result.set_threshold(uncertain_below)
     return result
 
@@ -248,6 +264,7 @@ def classify_scene(
     partial: Callable[[Any, np.ndarray], None] | None = None,
     partial_every: float = 0.5,
     keep_features: bool = False,
+    context: float = DEFAULT_CONTEXT,
 ) -> SceneResult:
     """Classify every patch of a scene with a model (input 0..255 RGB of ``input_size``).
 
@@ -259,11 +276,13 @@ def classify_scene(
     patches (AdaBN, :mod:`landgui.core.adaptation`; the saved model is not touched).
     ``keep_features``: keep every patch's backbone features on the result (a LiteRT transfer
     model, up to :data:`FEATURES_MAX_BYTES`), for :func:`reclassify_with_head`.
+    ``context``: the strength of the smoothing over grid neighbours (0 = off; :func:`assemble_result`).
     """
     from landgui.core.engine import KerasPredictor, as_predictor
 
     if not 0.0 <= uncertain_below <= 1.0:
         raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {uncertain_below}")
+    check_context(context)
     grid = make_grid(scene.width, scene.height, patch, patch if stride is None else stride, edge)
     predict = as_predictor(model, labels, input_size)
     if adapt:
@@ -274,14 +293,22 @@ def classify_scene(
         )
         predict = KerasPredictor(adapted, predict.run_dir, labels, input_size)
     k = len(labels)
-    width = k
     run_model: Callable[[np.ndarray], np.ndarray] = predict
-    lite: Any = predict if keep_features and getattr(predict, "has_features", False) else None
-    if lite is not None and grid.n * (k + lite.head.n_features) * 4 <= FEATURES_MAX_BYTES:
-        width = k + lite.head.n_features  # each batch's (probabilities | features), split below
+    lite: Any = predict if getattr(predict, "has_features", False) else None
+    fam = None
+    if lite is not None:
+        from landgui.core.familiarity import Familiarity
+
+        fam = Familiarity.load(lite.run_dir)
+    keep = keep_features and lite is not None and grid.n * (k + lite.head.n_features) * 4 <= FEATURES_MAX_BYTES
+    n_fam = 1 if fam is not None else 0
+    width = k + n_fam + (lite.head.n_features if keep else 0)
+    if width > k:  # each batch's (probabilities | unfamiliar | features), split below
 
         def with_features(imgs: np.ndarray) -> np.ndarray:
-            return np.concatenate(lite.predict_with_features(imgs), axis=1)
+            p, f = lite.predict_with_features(imgs)
+            cols = [p, fam.score(f)[:, None]] if fam is not None else [p]
+            return np.concatenate([*cols, f] if keep else cols, axis=1)
 
         run_model = with_features
 
@@ -323,16 +350,20 @@ def classify_scene(
         adapted=adapt,
         engine=predict.engine,
         run=str(predict.run_dir),
+        context=context,
     )
-    if width > k:
-        result.features, result.features_from = both[:, k:], lite.backbone_id
+    if fam is not None:
+        result.unfamiliar = np.where(valid, both[:, k], np.nan).reshape(grid.rows, grid.cols).astype(np.float32)
+    if keep:
+        result.features, result.features_from = both[:, k + n_fam :], lite.backbone_id
     return result
 
 
 def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | None:
     """The scene re-mapped by ``predictor`` (a LiteRT backbone with another head, e.g. a run just
     fine-tuned on corrections) from the features kept on ``result``: no image is read and no
-    network run, so it takes milliseconds. None when the result kept no features of that backbone."""
+    network run, so it takes milliseconds; the context step of ``result`` (its strength) is applied
+    again. None when the result kept no features of that backbone."""
     head = getattr(predictor, "head", None)
     if result.features is None or head is None or result.features_from != getattr(predictor, "backbone_id", None):
         return None
@@ -352,8 +383,10 @@ def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | N
         uncertain_below=result.uncertain_below,
         engine=predictor.engine,
         run=str(predictor.run_dir),
+        context=result.context,
     )
     new.features, new.features_from = result.features, result.features_from
+    new.unfamiliar = result.unfamiliar  # same backbone, same features
     return new
 
 

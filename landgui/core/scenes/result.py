@@ -20,7 +20,7 @@ class SceneResult:
     labels: list[str]
     grid: Grid
     classes: np.ndarray  # (rows, cols) int16, -1 = not classified
-    probs: np.ndarray  # (rows, cols, K) float32
+    probs: np.ndarray  # (rows, cols, K) float32, after the context step when it is on
     cell_probs: np.ndarray  # (cell rows, cell cols, K) averaged over covering patches
     cell_classes: np.ndarray  # (cell rows, cell cols) int16, -1 = not classified
     coverage: dict[str, float]
@@ -36,6 +36,13 @@ class SceneResult:
     # that a head retrained on corrections re-maps the scene at once (reclassify_with_head)
     features: Any = None
     features_from: str = ""  # the id (SHA-256) of the LiteRT backbone file that made them
+    # how unlike the training data each patch is, (rows, cols) float32 0..1, NaN where not
+    # classified (landgui.core.familiarity); None for a model without a familiarity file
+    unfamiliar: Any = None
+    # the model's own per-patch probabilities (rows, cols, K) before the context step (None when
+    # context is off: then they are ``probs``), and the strength of that step (0 = off)
+    raw_probs: Any = None
+    context: float = 0.0
 
     @property
     def patches_per_s(self) -> float:
