@@ -611,6 +611,7 @@ class SceneTab(TabJobs, QWidget):
             else f"map on screen: {Path(res.run).name or 'run'}, {res.grid.patch} px patches, stride "
             f"{res.grid.stride}{', partial edge patches skipped' if res.grid.edge == 'skip' else ''}"
             f"{', adapted' if res.adapted else ''}{', with context' if res.context > 0 else ''} ({res.engine})"
+            + _unfamiliar_line(res)
         )
         if res is None:
             self.overlay_item.setPixmap(QPixmap())
@@ -780,6 +781,11 @@ class SceneTab(TabJobs, QWidget):
         )
         if raw is not None and int(np.argmax(raw)) != int(np.argmax(probs)):
             text += f" (alone: {res.labels[int(np.argmax(raw))]} {float(raw.max()):.2f}; its neighbours changed it)"
+        if res.unfamiliar is not None and np.isfinite(res.unfamiliar[r, c]):
+            from landgui.core.familiarity import UNFAMILIAR_ABOVE
+
+            u = float(res.unfamiliar[r, c])
+            text += f"; unfamiliar {u:.2f}" + (" (unlike the training data)" if u > UNFAMILIAR_ABOVE else "")
         self.hover_label.setText(text)
 
     # -- teach it this scene -----------------------------------------------------------------------
@@ -897,3 +903,11 @@ def _hb(*widgets) -> QHBoxLayout:
     for w in widgets:
         lay.addWidget(w)
     return lay
+
+
+def _unfamiliar_line(res) -> str:
+    """The map's one-line warning when many patches are unlike the model's training data."""
+    from landgui.core.scenes.outputs import unfamiliar_summary
+
+    unf = unfamiliar_summary(res)
+    return f"\n⚠ {unf['warning']}" if unf and unf["warning"] else ""

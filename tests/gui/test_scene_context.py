@@ -38,6 +38,10 @@ def test_the_context_option_maps_with_and_without_neighbours(window, qtbot, tmp_
         marks = tab.prob_figure.axes[0].collections  # the "patch alone" marks beside the bars
         assert ("with context" in tab.map_label.text()) == on
         assert len(marks) == (1 if on else 0)
+        # synthetic colour blobs are unlike the shipped model's real training patches: the map and
+        # the patch text say so (the shipped model keeps familiarity.npz)
+        assert "unlike the training data: expect lower accuracy; teach it" in tab.map_label.text()
+        assert "unfamiliar" in tab.hover_label.text()
     with_context, alone = results
     assert with_context.context == DEFAULT_CONTEXT and with_context.raw_probs is not None
     assert alone.context == 0.0 and alone.raw_probs is None
