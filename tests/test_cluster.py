@@ -325,10 +325,10 @@ def test_cli_three_scenes_one_corrupt_on_the_cluster_and_in_process(client, run_
     paths = [scenes / "a.tif", scenes / "bad.tif", f"/vsizip/{tmp_path / 'b.zip'}/b.tif"]
     address = client.scheduler.address
     assert _segment(run_dir, paths, tmp_path / "cl", "--cluster", address, "--block-rows", "2") == 1
-    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui")]
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui: error")]
     assert len(err) == 1 and "bad.tif" in err[0] and "cannot read" in err[0], err
     assert _segment(run_dir, paths, tmp_path / "ip") == 1
-    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui")]
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui: error")]
     assert len(err) == 1 and "bad.tif" in err[0], err
 
     for out in (tmp_path / "cl", tmp_path / "ip"):

@@ -96,9 +96,11 @@ def classify_block(
     r1: int,
     batch: int | None,
     ignore_nodata: bool,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """The worker's task: ``(probs, valid, seconds)`` of grid rows ``r0..r1`` of a scene (see
-    :func:`~landgui.core.scenes.pipeline.classify_rows`); the model is loaded once per process."""
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+    """The worker's task: ``(probs, valid, seconds, unfamiliar)`` of grid rows ``r0..r1`` of a scene
+    (see :func:`~landgui.core.scenes.pipeline.classify_rows`; ``unfamiliar`` as in
+    :func:`~landgui.core.scenes.pipeline.classify_scene`, None without a familiarity file); the model
+    is loaded once per process."""
     from landgui.core.engine import cached_predictor
     from landgui.core.scenes import pipeline
     from landgui.core.scenes.io import open_scene
@@ -115,18 +117,20 @@ def classify_block(
                     f"{scene_path} is {scene.width}x{scene.height} px here, {grid.width}x{grid.height} px on the client"
                 )
             t0 = time.perf_counter()
-            probs, valid = pipeline.classify_rows(
-                predictor,
+            run_model, extra = pipeline.with_unfamiliar(predictor)
+            both, valid = pipeline.classify_rows(
+                run_model,
                 scene,
                 grid,
                 predictor.image_size,
-                len(labels),
+                len(labels) + extra,
                 r0,
                 r1,
                 batch=batch,
                 ignore_nodata=ignore_nodata,
             )
-            return probs, valid, time.perf_counter() - t0
+            k = len(labels)
+            return both[:, :k], valid, time.perf_counter() - t0, (both[:, k] if extra else None)
         finally:
             scene.close()
     except LandguiError as exc:
@@ -159,6 +163,7 @@ class _Plan:
     blocks: dict[Any, tuple[int, int]]  # future -> (r0, r1)
     probs: np.ndarray | None = None
     valid: np.ndarray | None = None
+    unfamiliar: np.ndarray | None = None
     seconds: float = 0.0  # worker time, summed over the blocks
     done: int = 0  # patches of the blocks received
     failed: bool = False
@@ -270,13 +275,17 @@ def map_on_cluster(
                 done -= plan.done
                 fail(plan.index, plan.path, _error_line(fut))
                 continue
-            probs, valid, seconds = fut.result()
+            probs, valid, seconds, unfamiliar = fut.result()
             if plan.probs is None:
                 plan.probs = np.zeros((plan.grid.n, len(labels)), np.float32)
                 plan.valid = np.zeros(plan.grid.n, bool)
             assert plan.valid is not None
             a, b = r0 * plan.grid.cols, r1 * plan.grid.cols
             plan.probs[a:b], plan.valid[a:b] = probs, valid
+            if unfamiliar is not None:
+                if plan.unfamiliar is None:
+                    plan.unfamiliar = np.zeros(plan.grid.n, np.float32)
+                plan.unfamiliar[a:b] = unfamiliar
             plan.seconds += seconds
             plan.done += b - a
             done += b - a
@@ -284,7 +293,7 @@ def map_on_cluster(
                 progress(stage, done, total)
             if not plan.blocks:
                 result = _assemble(plan, labels, s, engine, run)
-                plan.probs = plan.valid = None
+                plan.probs = plan.valid = plan.unfamiliar = None
                 on_scene(plan.index, plan.path, result, None)
     except BaseException:
         pending = [f for f in plans if not f.done()]
@@ -307,10 +316,10 @@ def _error_line(fut: Any) -> str:
 
 
 def _assemble(plan: _Plan, labels: list[str], s: MapSettings, engine: str, run: str) -> SceneResult:
-    from landgui.core.scenes.pipeline import assemble_result
+    from landgui.core.scenes.pipeline import assemble_result, unfamiliar_grid
 
     assert plan.probs is not None and plan.valid is not None
-    return assemble_result(
+    result = assemble_result(
         plan.source,
         labels,
         plan.grid,
@@ -324,3 +333,6 @@ def _assemble(plan: _Plan, labels: list[str], s: MapSettings, engine: str, run: 
         run=run,
         context=s.context,
     )
+    if plan.unfamiliar is not None:
+        result.unfamiliar = unfamiliar_grid(plan.grid, plan.valid, plan.unfamiliar)
+    return result

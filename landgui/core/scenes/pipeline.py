@@ -353,10 +353,34 @@ def classify_scene(
         context=context,
     )
     if fam is not None:
-        result.unfamiliar = np.where(valid, both[:, k], np.nan).reshape(grid.rows, grid.cols).astype(np.float32)
+        result.unfamiliar = unfamiliar_grid(grid, valid, both[:, k])
     if keep:
         result.features, result.features_from = both[:, k + n_fam :], lite.backbone_id
     return result
+
+
+def with_unfamiliar(predictor: Any) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """``(predict, extra)``: the predictor itself and 0, or, for a transfer model with a familiarity
+    file (:mod:`landgui.core.familiarity`), a function whose rows are (probabilities | unfamiliar)
+    and 1 (the blocks of a cluster map use it as :func:`classify_scene` does)."""
+    if not getattr(predictor, "has_features", False):
+        return predictor, 0
+    from landgui.core.familiarity import Familiarity
+
+    fam = Familiarity.load(predictor.run_dir)
+    if fam is None:
+        return predictor, 0
+
+    def both(imgs: np.ndarray) -> np.ndarray:
+        p, f = predictor.predict_with_features(imgs)
+        return np.concatenate([p, fam.score(f)[:, None]], axis=1)
+
+    return both, 1
+
+
+def unfamiliar_grid(grid: Grid, valid: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per-patch scores as a (rows, cols) float32 grid, NaN where no patch was classified."""
+    return np.where(np.asarray(valid, bool), scores, np.nan).reshape(grid.rows, grid.cols).astype(np.float32)
 
 
 def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | None:
