@@ -85,6 +85,9 @@ def test_a_complete_run_reads_whole(tmp_path):
         "macro_f1": 0.7,
         "has_model": True,
         "data_accuracy": {"mine": 0.625},
+        "source_accuracy": {},  # one source: no per-source figures
+        "hold_out_source": None,
+        "held_out_accuracy": None,
         "created": CONFIG["created"],
     }
     # the module's functions are thin wrappers over it
