@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from landgui.core.models import BACKBONES  # one list for the CLI, the API and the app
 from landgui.core.progress import format_seconds
 from landgui.gui.common import EtaProgressBar, FormScroll, show_error
 from landgui.gui.curves import CurvesCanvas
 from landgui.gui.state import AppState
 from landgui.gui.workers import JobRegistry, ProcessJobWorker, TabJobs
 
-BACKBONES = ("efficientnet_lite0", "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
 TRAINING_JOB = "training"
 REDRAW_INTERVAL = 0.2  # seconds between live batch-curve updates within an epoch
 
