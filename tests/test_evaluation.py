@@ -32,9 +32,19 @@ def trained(tmp_path_factory):
     return base
 
 
-def _check_against_sklearn(res: dict) -> None:
+def _split_truth(run: Path, split: str) -> dict[str, str]:
+    """path -> class of every image of ``split``, read from the run's split.json (not from landgui)."""
+    manifest = json.loads(Path(json.loads((run / "config.json").read_text())["split"]).read_text())
+    return {e["path"]: e["label"] for e in manifest["splits"][split]}
+
+
+def _check_against_sklearn(res: dict, truth: dict[str, str]) -> None:
+    """The report's numbers against scikit-learn on the true classes ``truth`` (path -> class,
+    taken from split.json or the folder names, never from the report's own ``true``)."""
     labels = res["labels"]
-    y = np.array([labels.index(p["true"]) for p in res["predictions"]])
+    assert sorted(p["path"] for p in res["predictions"]) == sorted(truth), "every image of the truth, once"
+    y = np.array([labels.index(truth[p["path"]]) for p in res["predictions"]])
+    assert [p["true"] for p in res["predictions"]] == [labels[i] for i in y]
     probs = np.array([p["probs"] for p in res["predictions"]])
     pred = probs.argmax(1)
     assert [labels.index(p["pred"]) for p in res["predictions"]] == pred.tolist()
@@ -70,15 +80,17 @@ def test_metrics_match_sklearn_on_crafted_probabilities():
     probs /= probs.sum(1, keepdims=True)
     res = metrics(y, probs, labels)
     res["predictions"] = [
-        {"true": labels[t], "pred": labels[q.argmax()], "probs": q.tolist()} for t, q in zip(y, probs, strict=True)
+        {"path": f"{i}.png", "true": labels[t], "pred": labels[q.argmax()], "probs": q.tolist()}
+        for i, (t, q) in enumerate(zip(y, probs, strict=True))
     ]
-    _check_against_sklearn(res)
+    _check_against_sklearn(res, {f"{i}.png": labels[t] for i, t in enumerate(y)})
 
 
 def test_evaluate_run_numbers_and_files(trained):
     run = trained / "run"
     res = evaluate_run(run, "test")
-    _check_against_sklearn(res)
+    truth = _split_truth(run, "test")
+    _check_against_sklearn(res, truth)
     assert res["n_images"] == 3 * 4 and res["missing"] == []
     on_disk = json.loads((run / "evaluation-test.json").read_text())
     assert on_disk == json.loads(json.dumps(res)), "the JSON round-trips"
@@ -93,6 +105,7 @@ def test_evaluate_run_numbers_and_files(trained):
         "p_green_area",
         "p_water",
     }
+    assert {r["path"]: r["true"] for r in rows} == truth
     for name in ("confusion-test.png", "per-class-test.png"):
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     conf = {p["path"]: p["confidence"] for p in res["predictions"]}
@@ -208,8 +221,13 @@ def test_evaluate_folder_numbers_rows_and_files(trained, tmp_path):
     assert res["missing_classes"] == ["green_area"] and res["row_labels"] == ["desert", "water"]
     assert [s["path"] for s in res["skipped"]] == ["water/broken.jpg"]
     labels = res["labels"]
-    y = np.array([labels.index(p["true"]) for p in res["predictions"]])
+    # the truth: the folder each image was written to (the broken one left out)
+    truth = {str(p.relative_to(folder)): p.parent.name for p in folder.rglob("*.jpg") if p.name != "broken.jpg"}
+    assert sorted(p["path"] for p in res["predictions"]) == sorted(truth)
+    y = np.array([labels.index(truth[p["path"]]) for p in res["predictions"]])
+    assert [p["true"] for p in res["predictions"]] == [labels[i] for i in y]
     pred = np.array([labels.index(p["pred"]) for p in res["predictions"]])
+    assert pred.tolist() == np.argmax([p["probs"] for p in res["predictions"]], axis=1).tolist()
     rows = [0, 2]
     assert res["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
     p, r, f, s = skm.precision_recall_fscore_support(y, pred, labels=rows, zero_division=0)

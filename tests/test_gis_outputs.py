@@ -51,9 +51,14 @@ def hand_result(scene: S.Scene, cell_probs: np.ndarray, uncertain_below: float, 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     """A 1,280 x 896 px georeferenced map (20 x 14 cells): three classes in blocks, some cells
-    uncertain, a not-classified corner; larger than one 512 px tile, so the COG has overviews."""
+    uncertain, a not-classified corner; larger than one 512 px tile, so the COG has overviews.
+
+    Returns (result, files, listing, truth): ``truth`` holds what the files must say, built here
+    from the cells' true classes and confidences, not by landgui: ``codes`` (per cell: 255 not
+    classified, 254 below the 0.7 threshold, else the class), ``conf`` and ``margin`` (per cell,
+    -1 where not classified) and the scene's ``transform``."""
     tmp = tmp_path_factory.mktemp("gis")
-    write_geotiff(tmp / "scene.tif", np.zeros((896, 1280, 3), np.uint8))
+    transform = write_geotiff(tmp / "scene.tif", np.zeros((896, 1280, 3), np.uint8))
     scene = S.open_scene(tmp / "scene.tif")
     rng = np.random.default_rng(0)
     truth = np.repeat(np.repeat(rng.integers(0, 3, (4, 5)), 4, 0), 4, 1)[:14, :20]
@@ -66,11 +71,19 @@ def big(tmp_path_factory):
     files = S.export(res, scene, tmp / "out", "scene", PALETTE)
     listing = sorted(p.name for p in (tmp / "out").iterdir())
     scene.close()
-    return res, files, listing
+    codes = np.where(conf < 0.7, 254, truth)
+    codes[unclassified] = 255
+    truth = {
+        "codes": codes.astype(np.uint8),
+        "conf": np.where(unclassified, -1.0, conf),
+        "margin": np.where(unclassified, -1.0, conf - (1 - conf) / 2),  # top1 - top2
+        "transform": transform,  # the scene's, as written
+    }
+    return res, files, listing, truth
 
 
 def test_every_output_written_atomically_and_listed(big):
-    res, files, listing = big
+    res, files, listing, _ = big
     expected = {
         "classes_png": "scene.classes.png",
         "overlay_png": "scene.overlay.png",
@@ -92,15 +105,17 @@ def test_every_output_written_atomically_and_listed(big):
 def test_class_map_is_a_cog_with_colours_names_and_nearest_overviews(big):
     import rasterio
 
-    res, files, _ = big
+    res, files, _, truth = big
     table = code_colours(LABELS, PALETTE)
+    codes = truth["codes"]
+    assert {0, 1, 2, 254, 255} <= set(np.unique(codes).tolist()), "the fixture has every kind of cell"
     with rasterio.open(files["geotiff"]) as src:
         assert src.driver == "GTiff" and src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
-        assert src.crs.to_string() == "EPSG:32633" and src.transform == res.transform
+        assert src.crs.to_string() == "EPSG:32633" and src.transform == truth["transform"]
         assert (src.width, src.height, src.count, src.dtypes[0]) == (1280, 896, 1, "uint8")
         assert src.nodata == 255 and src.block_shapes == [(512, 512)]
         assert src.overviews(1) == [2, 4]  # halved until the smallest (320 x 224) fits one 512 px tile
-        np.testing.assert_array_equal(src.read(1), S.pixel_class_map(res))
+        np.testing.assert_array_equal(src.read(1), np.repeat(np.repeat(codes, CELL, 0), CELL, 1))
         cmap = src.colormap(1)
         for code in [0, 1, 2, S.UNCERTAIN_VALUE]:
             assert cmap[code] == tuple(int(v) for v in table[code])
@@ -108,14 +123,12 @@ def test_class_map_is_a_cog_with_colours_names_and_nearest_overviews(big):
         assert src.descriptions == ("class",)
         tags = src.tags(1)
         assert [tags[f"class_{i}"] for i in range(3)] == LABELS and tags["class_254"] == "uncertain"
-    codes = S.cell_class_codes(res)
-    assert {0, 1, 2, 254, 255} <= set(np.unique(codes).tolist())
     with rasterio.open(files["geotiff"], OVERVIEW_LEVEL=0) as ovr:  # classes never averaged
         np.testing.assert_array_equal(ovr.read(1), np.repeat(np.repeat(codes, CELL // 2, 0), CELL // 2, 1))
 
 
 def test_aux_xml_names_the_classes_for_gdal(big):
-    _, files, _ = big
+    _, files, _, _ = big
     band = ET.parse(files["geotiff_aux"]).getroot().find("PAMRasterBand")
     assert band is not None and band.get("band") == "1"
     cats = [c.text or "" for c in band.find("CategoryNames")]
@@ -141,7 +154,7 @@ def test_aux_xml_names_the_classes_for_gdal(big):
 
 
 def test_qml_is_a_paletted_style_with_the_class_colours(big):
-    _, files, _ = big
+    _, files, _, _ = big
     root = ET.parse(files["qgis_style"]).getroot()
     assert root.tag == "qgis"
     renderer = root.find("pipe/rasterrenderer")
@@ -157,16 +170,16 @@ def test_qml_is_a_paletted_style_with_the_class_colours(big):
 
 def test_confidence_cog(big):
     import rasterio
+    from rasterio.transform import Affine
 
-    res, files, _ = big
+    res, files, _, truth = big
     with rasterio.open(files["confidence_geotiff"]) as src:
         assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert src.count == 2 and src.descriptions == ("confidence", "margin") and src.nodata == -1.0
-        assert src.crs.to_string() == "EPSG:32633" and src.transform.a == 10.0 * CELL
-        conf = src.read(1)
-    ok = res.cell_classes >= 0
-    np.testing.assert_allclose(conf[ok], res.cell_confidence[ok], rtol=1e-6)
-    assert (conf[~ok] == -1).all()
+        assert src.crs.to_string() == "EPSG:32633" and src.transform == truth["transform"] @ Affine.scale(CELL)
+        conf, margin = src.read(1), src.read(2)
+    np.testing.assert_allclose(conf, truth["conf"], rtol=1e-6)
+    np.testing.assert_allclose(margin, truth["margin"], rtol=1e-5, atol=1e-6)
 
 
 def test_gpkg_has_the_geojson_polygons_with_mean_confidence(big):
@@ -174,8 +187,9 @@ def test_gpkg_has_the_geojson_polygons_with_mean_confidence(big):
     from pyogrio.raw import read
     from rasterio import features
     from rasterio.transform import Affine
+    from skimage.measure import label
 
-    res, files, _ = big
+    res, files, _, truth = big
     gj = json.loads(Path(files["geojson"]).read_text())["features"]
     info = pyogrio.read_info(files["gpkg"])
     assert [name for name, _ in pyogrio.list_layers(files["gpkg"])] == ["classes"]
@@ -184,14 +198,21 @@ def test_gpkg_has_the_geojson_polygons_with_mean_confidence(big):
     assert info["features"] == len(gj)
     with sqlite3.connect(files["gpkg"]) as db:  # GeoPackage 1.2: opens without warnings in older GDAL/QGIS
         assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
-    # one polygon per 4-connected region of one code, exactly as GDAL polygonizes the codes
-    codes = S.cell_class_codes(res)
-    shapes = list(features.shapes(codes, mask=codes != 255, transform=res.transform @ Affine.scale(CELL)))
+    # one polygon per 4-connected region of one code of the truth, exactly as GDAL polygonizes it
+    codes = truth["codes"]
+    shapes = list(features.shapes(codes, mask=codes != 255, transform=truth["transform"] @ Affine.scale(CELL)))
     assert len(gj) == len(shapes)
+    regions = label(codes.astype(np.int32) + 1, background=256, connectivity=1)  # 4-connected, 255 left out
+    want = sorted(
+        (int(codes[regions == r][0]), truth["conf"][regions == r].mean()) for r in range(1, regions.max() + 1)
+    )
     _, _, geometry, (names, index, mean_conf) = read(files["gpkg"])
     assert list(names) == [f["properties"]["class"] for f in gj]
     assert list(index) == [f["properties"]["class_index"] for f in gj]
     np.testing.assert_allclose(mean_conf, [f["properties"]["mean_confidence"] for f in gj], atol=1e-6)
+    got = sorted((int(i), float(m)) for i, m in zip(index, mean_conf, strict=True))
+    assert [c for c, _ in got] == [c for c, _ in want], "per region: its code"
+    np.testing.assert_allclose([m for _, m in got], [m for _, m in want], atol=1e-5)  # and its cells' mean
     assert ((mean_conf >= 0) & (mean_conf <= 1)).all()
     assert set(names) == {*LABELS, "uncertain"} and 255 not in set(index)
     assert bytes(geometry[0]) == polygon_wkb(gj[0]["geometry"])

@@ -93,6 +93,12 @@ def test_a_second_scene_job_cannot_start_while_classify_runs(window, qtbot, tmp_
 
     tab = window.scene_tab
     _open_scenes(qtbot, tab, [_scene(tmp_path / "a.png")])
+    with qtbot.waitSignal(tab.classified, timeout=60_000):  # a result, so that Export has something to write
+        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert tab.result is not None and tab.export_button.isEnabled()
+    refused = []
+    window.jobs.refused.connect(refused.append)
     calls = []
 
     def slow_segment(*args, should_stop, **kw):
@@ -103,31 +109,38 @@ def test_a_second_scene_job_cannot_start_while_classify_runs(window, qtbot, tmp_
 
     monkeypatch.setattr(scenes, "segment_file", slow_segment)
     other = window.jobs.start(window.evaluation_tab, "evaluation", waiting_job(), label="evaluate")
-    qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
-    classify = tab.worker
-    assert classify.label == "classify" and classify.isRunning()
-    assert not tab.classify_button.isEnabled() and tab.cancel_button.isEnabled()
-    assert not (tab.open_button.isEnabled() or tab.demo_button.isEnabled() or tab.export_button.isEnabled())
-    assert not window.evaluation_tab.eval_button.isEnabled(), "the Evaluation tab's job disables its buttons"
-    tab.classify()
-    tab.open_scenes([str(_scene(tmp_path / "b.png"))])
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "b.png"))])
-    tab.view.dropEvent(
-        QDropEvent(
-            QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    try:  # a failed check must not leave the jobs running: the window's close would ask and wait
+        qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
+        classify = tab.worker
+        assert classify.label == "classify" and classify.isRunning()
+        assert not tab.classify_button.isEnabled() and tab.cancel_button.isEnabled()
+        assert not (tab.open_button.isEnabled() or tab.demo_button.isEnabled() or tab.export_button.isEnabled())
+        assert not window.evaluation_tab.eval_button.isEnabled(), "the Evaluation tab's job disables its buttons"
+        tab.classify()
+        tab.export(("csv",), str(tmp_path / "out"))
+        tab.open_scenes([str(_scene(tmp_path / "b.png"))])
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "b.png"))])
+        tab.view.dropEvent(
+            QDropEvent(
+                QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+            )
         )
-    )
-    assert tab.worker is classify and window.jobs.running("scene") == [classify]
-    assert "classify is still running" in window.statusBar().currentMessage()
-    with qtbot.waitSignal(classify.cancelled, timeout=5000):
-        qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
-    assert other.isRunning() and not other.isInterruptionRequested(), "Cancel hit the classification only"
-    assert tab.classify_button.isEnabled() and tab.progress.format() == "cancelled"
-    assert len(calls) == 1 and list(tab.scenes) == [str(tmp_path / "a.png")]
-    with qtbot.waitSignal(other.cancelled, timeout=5000):
-        window.jobs.cancel("evaluation")
-    assert window.evaluation_tab.eval_button.isEnabled()
+        assert tab.worker is classify and window.jobs.running("scene") == [classify]
+        assert "classify is still running" in window.statusBar().currentMessage()
+        assert "export not started: classify is still running (wait for it or cancel it)" in refused, refused
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()), "nothing exported"
+        with qtbot.waitSignal(classify.cancelled, timeout=5000):
+            qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+        assert other.isRunning() and not other.isInterruptionRequested(), "Cancel hit the classification only"
+        assert tab.classify_button.isEnabled() and tab.progress.format() == "cancelled"
+        assert len(calls) == 1 and list(tab.scenes) == [str(tmp_path / "a.png")]
+        with qtbot.waitSignal(other.cancelled, timeout=5000):
+            window.jobs.cancel("evaluation")
+        assert window.evaluation_tab.eval_button.isEnabled()
+    finally:
+        window.jobs.cancel()
+        window.jobs.wait_all(10)
 
 
 def test_closing_awaits_jobs_with_a_timeout_and_does_not_hang(window, qtbot, monkeypatch):

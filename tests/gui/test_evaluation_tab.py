@@ -174,6 +174,10 @@ def test_predictions_show_file_names_and_export_to_csv(tab, result, tmp_path, mo
     target.parent.mkdir()
     asked = []
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: asked.append(a) or (str(target), ""))
+    from PySide6.QtWidgets import QMessageBox
+
+    questions, answers = [], [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: questions.append(a[1:3]) or answers.pop(0))
     assert tab.export_button.isEnabled()
     tab.export_button.click()
     written = target.with_suffix(".csv")
@@ -182,13 +186,14 @@ def test_predictions_show_file_names_and_export_to_csv(tab, result, tmp_path, mo
     assert rows[1] == [files[0], "water", "0.900000", "0.050000", "0.050000", "0.900000"]
     assert rows[2][:2] == [files[1], "desert"] and len(rows) == 3
     assert not list(written.parent.glob(f"*{PARTIAL}*")), "written through a partial file, none left"
+    assert questions == [], "the first export (no such file) asked nothing"
     # the file exists now: a second export without the suffix asks before replacing it
-    from PySide6.QtWidgets import QMessageBox
-
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
     written.write_text("keep me")
     tab.export_button.click()
-    assert written.read_text() == "keep me"
+    assert questions == [("Replace the file?", f"{written} already exists. Replace it?")]
+    assert written.read_text() == "keep me", "Cancel keeps the file"
+    tab.export_button.click()
+    assert len(questions) == 2 and list(csv.reader(written.open())) == rows, "Yes replaces it"
     # an evaluation cell exports with the true class
     tab.show_result(result)
     target = tmp_path / "exports" / "cell.csv"
