@@ -4,7 +4,8 @@ VRT mosaic (in-process and on the cluster alike).
 
 One LocalCluster of two worker processes serves the whole module. The model is the shipped run,
 copied: its LiteRT file is current (or converted once here, beside the copy), so the workers
-never import TensorFlow. Tests that need Dask skip when ``distributed`` is not installed.
+never import TensorFlow. Dask (``distributed``) is a [test] dependency: imported plainly, so a
+broken install fails here instead of skipping.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import distributed  # noqa: F401 - a [test] dependency
 import numpy as np
 import pytest
 from synth import CLASS_COLOURS, textured_image
@@ -30,10 +32,9 @@ from landgui.core import engine as E
 from landgui.core import scenes as S
 from landgui.core.scenes.blocks import MapSettings, map_on_cluster, plan_blocks
 
-HAVE_DASK = importlib.util.find_spec("distributed") is not None
-needs_dask = pytest.mark.skipif(not HAVE_DASK, reason='needs the cluster extra (pip install "landgui[cluster]")')
-needs_litert = pytest.mark.skipif(not E.litert_available(), reason="ai-edge-litert is not installed")
-pytestmark = needs_litert
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="ai-edge-litert has no Windows wheel (pyproject installs it everywhere else)"
+)
 
 FORMATS = ("png", "csv", "geotiff", "geojson")  # the deterministic ones (a GeoPackage stamps its time)
 SETTINGS = MapSettings(patch=32, stride=16, batch=4)  # a 7-patch row is cut into batches of 4 + 3
@@ -170,6 +171,7 @@ def _count_model_loads() -> None:
 
     engine.load_predictor = counted
     engine.model_loads = 0
+    engine._CACHE.clear()  # a model an earlier test left in the worker's cache would not be counted
 
 
 def _model_loads() -> int:
@@ -210,7 +212,6 @@ def _landgui_tasks(dask_scheduler=None) -> list[str]:
 # -- tests --------------------------------------------------------------------------------------
 
 
-@needs_dask
 def test_blocks_on_the_cluster_give_the_same_files_as_in_process(client, run_dir, scenes, ref_a, tmp_path):
     grid = S.make_grid(128, 96, 32, 16)
     assert (grid.rows, grid.cols) == (5, 7)
@@ -235,7 +236,8 @@ def test_blocks_on_the_cluster_give_the_same_files_as_in_process(client, run_dir
     np.testing.assert_array_equal(res.raw_probs, ref.raw_probs)
     _assert_same_files(ref_dir, tmp_path)
     loads = client.run(_model_loads)
-    assert all(n <= 1 for n in loads.values()), loads  # once per worker process, not per task
+    # once per worker process, not per task; and the count saw the loads (0 would pass the first test)
+    assert all(n <= 1 for n in loads.values()) and 1 <= sum(loads.values()) <= len(loads), loads
     from landgui.core.cluster import worker_threads
 
     n = worker_threads(2)  # the cores shared out: LiteRT does not oversubscribe them
@@ -243,7 +245,6 @@ def test_blocks_on_the_cluster_give_the_same_files_as_in_process(client, run_dir
         assert env == str(n) and set(loaded) <= {n}
 
 
-@needs_dask
 def test_a_killed_worker_has_its_task_run_again(client, run_dir, scenes, ref_a, tmp_path):
     ref, ref_dir = ref_a
     client.run(_slow_blocks, 2.0)
@@ -284,7 +285,6 @@ def test_a_killed_worker_has_its_task_run_again(client, run_dir, scenes, ref_a, 
     assert pid not in client.run(os.getpid).values()
 
 
-@needs_dask
 def test_ctrl_c_cancels_the_clusters_tasks(client, run_dir, scenes, tmp_path):
     client.run(_slow_blocks, 2.0)
 
@@ -303,7 +303,9 @@ def test_ctrl_c_cancels_the_clusters_tasks(client, run_dir, scenes, tmp_path):
                 block_rows=1,
                 progress=interrupt,
             )
-        deadline = time.monotonic() + 10
+        # cancelled tasks leave the scheduler once their worker lets go of them: wait on that state
+        # (a loaded 2-core machine can take more than 10 s), not on a speed
+        deadline = time.monotonic() + 90
         while client.run_on_scheduler(_landgui_tasks) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert client.run_on_scheduler(_landgui_tasks) == []
@@ -316,7 +318,6 @@ def _segment(run_dir, paths, out, *extra):
     return main([*args, "--batch", "4", "--formats", "csv,geotiff", "--quiet", *extra])
 
 
-@needs_dask
 def test_cli_three_scenes_one_corrupt_on_the_cluster_and_in_process(client, run_dir, scenes, tmp_path, capfd):
     import rasterio
 
@@ -361,7 +362,6 @@ def test_cli_three_scenes_one_corrupt_on_the_cluster_and_in_process(client, run_
         assert (tmp_path / "cl" / name).read_bytes() == (tmp_path / "ip" / name).read_bytes(), name
 
 
-@needs_dask
 def test_cli_ctrl_c_on_the_cluster_exits_130_with_one_line(client, run_dir, scenes, tmp_path, capfd, monkeypatch):
     from landgui.core.scenes import blocks
 
