@@ -59,11 +59,17 @@ def test_too_few_target_images(run_dir):
         adapt_to_images(run.model, np.zeros((5, 32, 32, 3), np.uint8))
 
 
-def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path):
+def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path, capsys):
+    """... and each front door really adapts: predict's probabilities are those of the model
+    adapted here to the same images (adapt_to_images, checked against the statistics above), not
+    the run's own; evaluate's and segment's differ from the unadapted ones."""
+    import json
+
     import cv2
     from synth import CLASS_COLOURS, textured_image, write_image
 
     from landgui.cli import main
+    from landgui.core import data as D
     from landgui.core.evaluation import evaluate_folder
 
     rng = np.random.default_rng(1)
@@ -76,8 +82,21 @@ def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path):
     before = tree_snapshot(run_dir)
     res = evaluate_folder(run_dir, folder, adapt=True, write=False)
     assert res["adapted"] and res["split"] == "data-target-adapted"
+    plain = evaluate_folder(run_dir, folder, write=False)
+    assert [p["path"] for p in res["predictions"]] == [p["path"] for p in plain["predictions"]]
+    probs = [np.array([p["probs"] for p in r["predictions"]]) for r in (res, plain)]
+    assert np.abs(probs[0] - probs[1]).max() > 1e-3, "evaluate --adapt gave the unadapted model's numbers"
     imgs = [str(p) for p in sorted(folder.rglob("*.png"))]
+    capsys.readouterr()
     assert main(["predict", str(run_dir), *imgs, "--adapt", "--json"]) == 0
+    run = load_run(run_dir)
+    got = np.array(
+        [[p["probs"][lab] for lab in run.labels] for p in json.loads(capsys.readouterr().out)["predictions"]]
+    )
+    stack = np.stack([D.load_resized(p, 32) for p in imgs]).astype("float32")
+    want = np.asarray(adapt_to_images(run.model, stack.astype(np.uint8))(stack, training=False))
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert np.abs(got - np.asarray(run.model(stack, training=False))).max() > 1e-3, "not the run's own numbers"
     out = tmp_path / "maps"
     assert (
         main(
@@ -95,10 +114,12 @@ def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path):
         )
         == 0
     )
+    argv = ["segment", str(run_dir), str(tmp_path / "scene.png"), "--out", str(tmp_path / "plain"), "--patch", "16"]
+    assert main([*argv, "--quiet"]) == 0
     assert tree_snapshot(run_dir) == before
-    import json
-
     assert json.loads((out / "scene.summary.json").read_text())["adapted"] is True
+    csv = (out / "scene.patches.csv").read_text()
+    assert csv != (tmp_path / "plain" / "scene.patches.csv").read_text(), "segment --adapt mapped as without it"
 
 
 def test_feature_method_only_touches_the_head_statistics():

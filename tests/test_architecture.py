@@ -16,11 +16,19 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_core_imports_no_qt_and_no_tensorflow():
+    """Every module of the core, at any depth (landgui.core.scenes.blocks too)."""
     import pkgutil
+    from pathlib import Path
 
     import landgui.core
 
-    names = [m.name for m in pkgutil.iter_modules(landgui.core.__path__, "landgui.core.")]
+    names = [m.name for m in pkgutil.walk_packages(landgui.core.__path__, "landgui.core.")]
+    root = Path(landgui.core.__file__).parent
+    on_disk = {
+        ".".join(("landgui", "core", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for p in root.rglob("*.py")
+    }
+    assert set(names) == on_disk - {"landgui.core"}, "every .py file under landgui/core is imported here"
     mods = _modules_after("\n".join(f"import {n}" for n in names))
     assert not any(m.startswith("PySide6") for m in mods)
     assert "tensorflow" not in mods and "keras" not in mods

@@ -15,10 +15,14 @@ def img():
 
 @pytest.mark.parametrize("fn", [A.geometry, A.resolution, A.blur, A.jpeg, A.colour, A.noise])
 def test_each_ingredient_keeps_shape_dtype_and_range(img, fn):
+    """Near the ends of the range values saturate instead of wrapping around (a uint8 overflow
+    turns 250 + 10 into 4): a uniform near-white image stays bright, a near-black one dark."""
+    bright, dark = np.full((48, 48, 3), 250, np.uint8), np.full((48, 48, 3), 5, np.uint8)
     for seed in range(5):
         out = fn(img, np.random.default_rng(seed))
         assert out.shape == img.shape and out.dtype == np.uint8
-        assert out.min() >= 0 and out.max() <= 255
+        assert fn(bright, np.random.default_rng(seed)).min() >= 128, "a bright pixel wrapped around to dark"
+        assert fn(dark, np.random.default_rng(seed)).max() < 128, "a dark pixel wrapped around to bright"
 
 
 def test_non_square_and_tiny_images(img):

@@ -253,7 +253,15 @@ def test_pixel_hash_and_thumbnail_ignore_encoding():
     assert ok
     assert ds.pixels_sha256(decode_image(buf.tobytes())) == ds.pixels_sha256(rgb)
     assert ds.pixels_sha256(rgb) != ds.pixels_sha256(rgb.reshape(32, 128, 3)), "the size is part of the hash"
-    assert ds.thumbnail(rgb).shape == (ds.THUMBNAIL_SIDE, ds.THUMBNAIL_SIDE, 3)
+    thumb = ds.thumbnail(rgb)
+    assert thumb.shape == (ds.THUMBNAIL_SIDE, ds.THUMBNAIL_SIDE, 3) and thumb.dtype == np.uint8
+    np.testing.assert_array_equal(ds.thumbnail(decode_image(buf.tobytes())), thumb)  # the PNG's pixels, its thumbnail
+    # area averaging, computed here: each pixel of the 32 px thumbnail is the mean of a 2 x 2 block
+    np.testing.assert_allclose(thumb, rgb.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3)), atol=0.5)
+    # a lossy re-encoding: other pixels (another hash), nearly the same thumbnail
+    ok, jpg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok and ds.pixels_sha256(decode_image(jpg.tobytes())) != ds.pixels_sha256(rgb)
+    assert np.abs(ds.thumbnail(decode_image(jpg.tobytes())).astype(int) - thumb).max() <= 3
 
 
 def test_progress_and_stop(tmp_path: Path):

