@@ -393,22 +393,8 @@ def test_a_kill_anywhere_in_a_segment_export_leaves_no_summary_no_partial_file_a
 _SPLIT_POINTS = [
     ("copy", 5, "after"),  # part-way through copying into the staging folder
     ("replace", 1, "before"),  # everything copied, nothing renamed into place
-    pytest.param(
-        ("replace", 1, "after"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="split.materialize renames train/, val/, test/ one by one: a kill between them leaves train/ "
-            "without a split.json, and the rerun refuses the non-empty train/ (issue 26, item 1)",
-        ),
-    ),
-    pytest.param(
-        ("replace", -1, "before"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a kill after the layout is in place but before split.json: the rerun refuses the "
-            "non-empty train/ (issue 26, item 1)",
-        ),
-    ),
+    ("replace", 1, "after"),  # train/ in place, val/ and test/ not yet: cleared by the rerun (marker)
+    ("replace", -1, "before"),  # the whole layout in place, no split.json yet
 ]
 
 

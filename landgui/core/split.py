@@ -240,6 +240,7 @@ def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
     if mode == "none":
         return
     root = resolve_dataset_root(manifest)
+    clear_unfinished_layout(out_dir)
     check_materialize_target(out_dir)
     staging = out_dir / ".landgui-layout.partial"
     if staging.exists():
@@ -257,6 +258,9 @@ def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
                         os.link(src, dst)
                     except OSError:
                         os.symlink(src, dst)
+        # From here until split.json is written the marker says that train/, val/ and test/ are
+        # landgui's own unfinished layout, so a rerun after a kill may clear them (and only then).
+        (out_dir / LAYOUT_PENDING).write_bytes(b"")
         for s in SPLITS:
             if (staging / s).exists():
                 if (out_dir / s).exists():
@@ -271,8 +275,27 @@ def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+LAYOUT_PENDING = ".landgui-layout.pending"
+
+
+def clear_unfinished_layout(out_dir: Path) -> None:
+    """Remove the train/, val/ and test/ folders of a layout whose run was killed before its
+    split.json was written (the pending marker proves landgui put them there: it is written only
+    after the folders were found empty or absent)."""
+    marker = out_dir / LAYOUT_PENDING
+    if not marker.exists():
+        return
+    for s in SPLITS:
+        if (out_dir / s).is_dir():
+            shutil.rmtree(out_dir / s)
+    marker.unlink()
+
+
 def check_materialize_target(out_dir: Path) -> None:
-    """A materialized layout never goes over files: OUT/{train,val,test} must be empty or absent."""
+    """A materialized layout never goes over files: OUT/{train,val,test} must be empty or absent
+    (or landgui's own unfinished layout, which materialize clears)."""
+    if (out_dir / LAYOUT_PENDING).exists():
+        return
     for s in SPLITS:
         d = out_dir / s
         if d.is_dir() and any(d.iterdir()):
@@ -299,6 +322,7 @@ def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams) -> d
     out.mkdir(parents=True, exist_ok=True)
     materialize(manifest, out, params.materialize)
     write_json_atomic(out / "split.json", manifest)
+    (out / LAYOUT_PENDING).unlink(missing_ok=True)  # the layout and its split.json are complete
     return manifest
 
 
