@@ -225,7 +225,7 @@ def main() -> None:
 
     from distributed import Client
 
-    from landgui.core import threads
+    from landgui.core.base import threads
     from landgui.core.cluster import start_local_cluster, worker_threads
     from landgui.core.engine import litert_file
     from landgui.core.scenes.blocks import BLOCK_PIXELS

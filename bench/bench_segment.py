@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landgui.core import threads
+from landgui.core.base import threads
 
 
 def make_geotiff(path: Path, size: int) -> None:

@@ -9,7 +9,7 @@
     rgb = api.class_map_rgb(result)                    # (H, W, 3) uint8, for plt.imshow
     api.predict("default", images)                     # (N, classes) probabilities of arrays
 
-Every function raises :class:`landgui.core.errors.LandguiError` with a one-line message for
+Every function raises :class:`landgui.core.base.errors.LandguiError` with a one-line message for
 problems the user can fix. ``"default"`` names the shipped ``landcover4`` model wherever a run is
 asked for. TensorFlow is imported only by training, adaptation and the Keras engine.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 __all__ = [
     "LandguiError",

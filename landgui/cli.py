@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from landgui import __version__
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from landgui.core.atomic import ensure_writable_dir
+    from landgui.core.base.atomic import ensure_writable_dir
     from landgui.core.dataset import parse_sources, scan_sources
-    from landgui.core.progress import TerminalProgress
+    from landgui.core.base.progress import TerminalProgress
     from landgui.core.split import (
         SplitParams,
         check_materialize_target,
@@ -52,7 +52,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
 
 def _train_progress(quiet: bool):
-    from landgui.core.progress import TerminalProgress
+    from landgui.core.base.progress import TerminalProgress
 
     bar = TerminalProgress(enabled=not quiet, unit="batches")
     bar_prep = TerminalProgress(enabled=not quiet, unit="images")
@@ -102,7 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     held = _held_out_source(result.run_dir)
     if result.status == "completed" and held:
         from landgui.core.evaluation import evaluate_source, report_text
-        from landgui.core.progress import TerminalProgress
+        from landgui.core.base.progress import TerminalProgress
 
         ev = evaluate_source(result.run_dir, held, progress=TerminalProgress(enabled=not args.quiet, unit="images"))
         if not args.quiet:
@@ -160,7 +160,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from landgui.core.evaluation import evaluate_run, report_text
-    from landgui.core.progress import TerminalProgress
+    from landgui.core.base.progress import TerminalProgress
 
     bar = TerminalProgress(enabled=not (args.quiet or args.json), unit="images")
     if args.data:
@@ -311,7 +311,7 @@ def _note_stage(quiet: bool) -> Any:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from landgui.core.atomic import ensure_writable_dir
+    from landgui.core.base.atomic import ensure_writable_dir
     from landgui.core.scenes import demo_scene_path
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
@@ -368,7 +368,7 @@ def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tu
     """Map the scenes one after the other in this process; returns (labels, palette, summary rows)."""
     from landgui.core.engine import load_predictor
     from landgui.core.palette import run_palette
-    from landgui.core.progress import TerminalProgress
+    from landgui.core.base.progress import TerminalProgress
     from landgui.core.scenes import classify_scene, export, open_scene
     from landgui.core.scenes.mosaic import scene_row
 
@@ -416,7 +416,7 @@ def _segment_on_cluster(args: argparse.Namespace, scenes: list[str], formats: tu
     completes; returns (labels, palette, summary rows)."""
     from landgui.core.cluster import connect, describe
     from landgui.core.palette import run_palette
-    from landgui.core.progress import TerminalProgress
+    from landgui.core.base.progress import TerminalProgress
     from landgui.core.runs import read_run
     from landgui.core.scenes import export, open_scene
     from landgui.core.scenes.blocks import MapSettings, map_on_cluster
@@ -519,7 +519,7 @@ def _write_batch_outputs(
     args: argparse.Namespace, rows: list[dict], labels: list[str], palette: dict, formats: tuple[str, ...]
 ) -> None:
     """summary.csv, coverage.csv and (georeferenced scenes in one CRS) mosaic.classes.vrt in --out."""
-    from landgui.core.atomic import ensure_writable_dir
+    from landgui.core.base.atomic import ensure_writable_dir
     from landgui.core.scenes.mosaic import write_batch_summary, write_mosaic_vrt
 
     out = ensure_writable_dir(args.out)
@@ -819,7 +819,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args.func = _cmd_gui
         args.paths = []
-    from landgui.core import logs
+    from landgui.core.base import logs
 
     log_path = logs.setup()
     logs.log.info("landgui %s %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
@@ -828,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LandguiError as exc:
         return _fail(one_line(str(exc)), exc)
     except OSError as exc:
-        from landgui.core.atomic import why
+        from landgui.core.base.atomic import why
 
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{why(exc)}", exc)
@@ -845,7 +845,7 @@ def one_line(text: str) -> str:
 
 
 def _fail(message: str, exc: BaseException) -> int:
-    from landgui.core import logs
+    from landgui.core.base import logs
 
     logs.error_seen(message, exc)
     print(f"landgui: error: {message}", file=sys.stderr)

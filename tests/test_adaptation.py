@@ -7,7 +7,7 @@ from synth import make_dataset, tree_snapshot
 
 from landgui.core import training as T
 from landgui.core.adaptation import adapt_to_images
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.models import ModelSpec, load_run
 
 

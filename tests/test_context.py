@@ -12,7 +12,7 @@ import pytest
 
 from landgui.core import scenes as S
 from landgui.core.engine import Predictor
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.scenes.context import (
     CONTEXT_ITERATIONS,
     CONTEXT_NEIGHBOURS,

@@ -9,7 +9,7 @@ from test_scenes import LABELS, centroid_model, mosaic
 
 from landgui.core import scenes as S
 from landgui.core.corrections import Corrections, corrections_dir, uncertain_order
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from PIL import Image
 from synth import CLASS_COLOURS, make_dataset, textured_image, tree_snapshot, write_image
 
 from landgui.core import dataset as ds
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.imageio import decode_image, read_image
 
 
@@ -269,7 +269,7 @@ def test_progress_and_stop(tmp_path: Path):
     seen = []
     ds.scan_dataset(root, progress=lambda s, d, t: seen.append((s, d, t)))
     assert seen[0] == ("scanning", 0, 120) and seen[-1] == ("scanning", 120, 120)
-    from landgui.core.errors import Cancelled
+    from landgui.core.base.errors import Cancelled
 
     with pytest.raises(Cancelled):
         ds.scan_dataset(root, should_stop=lambda: True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from landgui.core import training as T
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.models import load_run
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]

@@ -17,7 +17,7 @@ import pytest
 
 from landgui.core import engine as E
 from landgui.core import scenes as S
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 # ai-edge-litert is a dependency wherever it has a wheel: a broken install fails, it does not skip
 pytestmark = pytest.mark.skipif(
@@ -97,7 +97,7 @@ def test_read_only_run_converts_into_the_user_cache(run_dir, tmp_path, monkeypat
 
 
 def test_engine_names_and_threads(monkeypatch):
-    from landgui.core import threads
+    from landgui.core.base import threads
 
     with pytest.raises(LandguiError, match="unknown engine"):
         E.resolve_engine("onnx")

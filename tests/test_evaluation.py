@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 
 from landgui.cli import main
 from landgui.core import training as T
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.evaluation import evaluate_run, metrics
 from landgui.core.models import ModelSpec
 

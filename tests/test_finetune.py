@@ -7,7 +7,7 @@ import pytest
 from synth import textured_image, tree_snapshot, write_image
 
 from landgui.cli import main
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from landgui.core import efficientnet_lite as E
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
 
 

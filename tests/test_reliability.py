@@ -10,7 +10,7 @@ import pytest
 from test_scenes import LABELS, centroid_model, mosaic
 
 from landgui.core import scenes as S
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 PAL = {"red": "#FF0000", "green": "#00FF00", "blue": "#0000FF"}
 
@@ -128,7 +128,7 @@ def test_every_error_shown_is_logged_with_its_traceback(tmp_path, capsys, monkey
     import os
 
     from landgui import cli
-    from landgui.core import logs
+    from landgui.core.base import logs
 
     assert cli.main(["evaluate", str(tmp_path / "no-such-run")]) == 2
     err = capsys.readouterr().err

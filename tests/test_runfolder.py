@@ -15,7 +15,7 @@ import pytest
 
 from landgui import __version__
 from landgui.core import runs
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.runs import STALE_AFTER_S, RunFolder
 
 LANDGUI = Path(__file__).resolve().parents[1] / "landgui"

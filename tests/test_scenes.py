@@ -9,7 +9,7 @@ import pytest
 from synth import write_geotiff
 
 from landgui.core import scenes as S
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
 LABELS = ["red", "green", "blue"]
@@ -182,7 +182,7 @@ def test_bad_scenes(tmp_path):
 
 
 def test_stop_flag(tmp_path):
-    from landgui.core.errors import Cancelled
+    from landgui.core.base.errors import Cancelled
 
     cv2.imwrite(str(tmp_path / "m.png"), mosaic(np.zeros((8, 8), int), 16))
     with pytest.raises(Cancelled):

@@ -12,7 +12,7 @@ import pytest
 
 from landgui.cli import main
 from landgui.core import runs
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.sample import copy_sample_dataset, sample_dataset_dir
 
 SHIPPED = runs.shipped_run_dir()

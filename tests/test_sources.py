@@ -18,7 +18,7 @@ from landgui.cli import main
 from landgui.core import data as D
 from landgui.core import split as sp
 from landgui.core.dataset import scan_sources
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 CLASSES = ("desert", "green_area", "water")
 

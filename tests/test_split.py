@@ -15,7 +15,7 @@ from test_dataset import _plant_copies, _plant_flat_copies
 from landgui.cli import main
 from landgui.core import split as sp
 from landgui.core.dataset import scan_dataset
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 
 def _split_of(manifest: dict) -> dict[str, str]:
@@ -125,7 +125,7 @@ def test_split_json_schema_and_atomic_write(tmp_path: Path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt("interrupted mid-write")
 
-    import landgui.core.atomic as atomic
+    import landgui.core.base.atomic as atomic
 
     monkeypatch.setattr(atomic.os, "fsync", boom)  # the new file is written, not yet renamed
     with pytest.raises(KeyboardInterrupt):

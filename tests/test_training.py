@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from landgui.core import training as T
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.models import ModelSpec, load_run
 from landgui.core.split import load_split
 

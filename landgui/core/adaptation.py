@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.errors import Cancelled, LandguiError
 
 MIN_ADAPT_IMAGES = 16  # fewer images give batch statistics too noisy to trust
 MAX_ADAPT_IMAGES = 4096  # a random sample of this many is plenty for the statistics

@@ -6,7 +6,7 @@ imported only here, inside the functions, never when the app starts.
 
 Threads: a local cluster of N workers on C cores gives each worker one Dask thread (one task at
 a time) and ``LANDGUI_THREADS = max(1, C // N)`` for LiteRT, GDAL and OpenCV
-(:mod:`landgui.core.threads`), so the workers do not oversubscribe the cores. Workers started
+(:mod:`landgui.core.base.threads`), so the workers do not oversubscribe the cores. Workers started
 by hand take the same variable (``LANDGUI_THREADS=4 dask worker ... --nthreads 1``).
 """
 
@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 MISSING_EXTRA = '--cluster needs the cluster extra: pip install "landgui[cluster]"'
 CONNECT_TIMEOUT_S = 20
@@ -48,7 +48,7 @@ def require_dask() -> None:
 
 def worker_threads(n_workers: int, cores: int | None = None) -> int:
     """LiteRT/GDAL threads per worker of a local cluster: the cores shared out, at least one."""
-    from landgui.core import threads
+    from landgui.core.base import threads
 
     return max(1, (cores or threads.available_cores()) // n_workers)
 
@@ -59,7 +59,7 @@ def start_local_cluster(n_workers: int | None = None, **kw: Any) -> Any:
     require_dask()
     from distributed import LocalCluster
 
-    from landgui.core import threads
+    from landgui.core.base import threads
 
     n = n_workers or threads.available_cores()
     options: dict[str, Any] = {

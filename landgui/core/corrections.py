@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 Cell = tuple[int, int]
 
@@ -104,7 +104,7 @@ class Corrections:
         the map was made) and append it to ``corrections.json``. Returns the new files."""
         import cv2
 
-        from landgui.core.atomic import atomic_path, write_json_atomic
+        from landgui.core.base.atomic import atomic_path, write_json_atomic
 
         dest = Path(dest)
         index_path = dest / "corrections.json"

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.errors import Cancelled, LandguiError
 from landgui.core.imageio import ImageReadError, read_image
 
 CACHE_BUDGET_BYTES = 4 * 1024**3

@@ -55,7 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.errors import Cancelled, LandguiError
 from landgui.core.imageio import MAX_PATCH_PIXELS, ImageReadError, chromaticity, decode_image, perceptual_signature
 
 NEAR_DUPLICATE_MIN_CORRELATION = 0.95

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 # (expand ratio, kernel, stride, output channels, repeats) of EfficientNet-B0 / Lite0
 BLOCKS = [

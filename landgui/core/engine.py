@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from landgui import __version__
-from landgui.core import threads
-from landgui.core.errors import LandguiError
+from landgui.core.base import threads
+from landgui.core.base.errors import LandguiError
 
 ENGINES = ("auto", "litert", "keras")
 LITERT_FILE = "model.tflite"
@@ -330,7 +330,7 @@ def share_litert(parent_tflite: Path, run_dir: Path, head: Any) -> Path:
     """Give a run fine-tuned from a transfer run (same backbone, new head) its LiteRT model at
     once: the parent's file (linked, or copied where links are not possible) plus ``head.npz``,
     and ``model.tflite.json`` naming the head. Call after the run's model.keras is written."""
-    from landgui.core.atomic import write_json_atomic
+    from landgui.core.base.atomic import write_json_atomic
     from landgui.core.head import HEAD_FILE
 
     head.save(run_dir / HEAD_FILE)

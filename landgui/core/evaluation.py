@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core import data as D
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.split import load_split
 
 SCHEMA = "landgui.evaluation"
@@ -433,9 +433,9 @@ def evaluate_folder(
 
 
 def write_results(run_dir: Path, result: dict) -> None:
-    """The report files, each written whole (see :mod:`landgui.core.atomic`); the JSON last, as
+    """The report files, each written whole (see :mod:`landgui.core.base.atomic`); the JSON last, as
     the marker that this evaluation is complete (an older one is removed first)."""
-    from landgui.core.atomic import atomic_path, ensure_writable_dir, write_error, write_text_atomic
+    from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_error, write_text_atomic
     from landgui.core.runs import RunFolder
 
     split = result["split"]

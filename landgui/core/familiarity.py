@@ -87,7 +87,7 @@ class Familiarity:
 
     def save(self, path: str | Path) -> None:
         """Write the file whole (a hidden partial name renamed when complete)."""
-        from landgui.core.atomic import atomic_path
+        from landgui.core.base.atomic import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(

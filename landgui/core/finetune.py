@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.errors import Cancelled, LandguiError
 
 FINETUNE_EPOCHS = 40
 CORRECTION_WEIGHT = 10.0  # one correction counts as ten of the parent's training images
@@ -156,7 +156,7 @@ def _cached_features(key: str, extract: Any, paths: list[str], size: int, **kw: 
     except (OSError, ValueError):
         pass
     feats = backbone_features(extract, paths, size, **kw)
-    from landgui.core.atomic import atomic_path
+    from landgui.core.base.atomic import atomic_path
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +320,8 @@ def save_finetuned(
     when ``export_litert``."""
     import keras
 
-    from landgui.core import engine, logs
+    from landgui.core import engine
+    from landgui.core.base import logs
     from landgui.core.models import load_run
     from landgui.core.runs import RunFolder
     from landgui.core.training import prepare_run_dir

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.errors import Cancelled, LandguiError
 
 HEAD_FILE = "head.npz"
 
@@ -91,7 +91,7 @@ class LinearHead:
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        from landgui.core.atomic import atomic_path
+        from landgui.core.base.atomic import atomic_path
 
         arrays: dict[str, Any] = {
             "kernel": self.kernel,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 #: Decompression-bomb limit for a labelled patch: images whose header claims more pixels than
 #: this are refused before any decoding (50 megapixels, about 150 MB of RGB).

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import Cancelled
+from landgui.core.base.errors import Cancelled
 
 
 def predict_batches(
@@ -52,7 +52,7 @@ def predict_files(
     ``adapt``: first adapt a copy of the model to these images (AdaBN; the run is not changed)."""
     from landgui.core import data as D
     from landgui.core.engine import KerasPredictor, load_predictor
-    from landgui.core.errors import LandguiError
+    from landgui.core.base.errors import LandguiError
     from landgui.core.imageio import ImageReadError
 
     predictor = load_predictor(run_dir, "keras" if adapt else engine, progress=progress)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from landgui.core.efficientnet_lite import VARIANTS as LITE_VARIANTS
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.runs import RUN_SCHEMA_VERSION  # noqa: F401 - training imports it from here
 
 BACKBONES = (*LITE_VARIANTS, "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 # Okabe & Ito (2008) minus black (invisible on dark scenes), then Tol's muted scheme.
 PALETTE = [

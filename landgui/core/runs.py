@@ -13,7 +13,7 @@ A run folder holds (see :mod:`landgui.core.training` for what each record says):
 
 Readers of a file that may be missing return a default (None, [] or {}) when it is missing or
 damaged; :meth:`RunFolder.meta` checks a run for use and raises one :class:`LandguiError` line.
-Writers go through :func:`landgui.core.atomic.write_json_atomic`: a reader sees the old file or
+Writers go through :func:`landgui.core.base.atomic.write_json_atomic`: a reader sees the old file or
 the complete new one, never half of one. No TensorFlow here.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from landgui import __version__
-from landgui.core.atomic import write_bytes_atomic, write_error, write_json_atomic
-from landgui.core.errors import LandguiError
+from landgui.core.base.atomic import write_bytes_atomic, write_error, write_json_atomic
+from landgui.core.base.errors import LandguiError
 
 RUN_SCHEMA_VERSION = 1
 HEARTBEAT_EVERY_S = 10.0  # a running trainer rewrites status.json at least this often while it reports
@@ -367,7 +367,7 @@ class RunFolder:
             "created": cfg.get("created", ""),
         }
 
-    # -- writing (each file whole: see landgui.core.atomic) -------------------------------------
+    # -- writing (each file whole: see landgui.core.base.atomic) -------------------------------------
     def write_config(self, config: dict) -> None:
         """Write config.json."""
         write_json_atomic(self.config_file, config)

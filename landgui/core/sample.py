@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 SAMPLE_NAME = "landcover4-sample"
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from landgui import __version__
-from landgui.core.atomic import write_error, write_json_atomic
+from landgui.core.base.atomic import write_error, write_json_atomic
 from landgui.core.dataset import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 SCHEMA = "landgui.split"
 SCHEMA_VERSION = 2

@@ -46,8 +46,8 @@ import numpy as np
 
 from landgui import __version__
 from landgui.core import data as D
-from landgui.core.atomic import write_json_atomic
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.atomic import write_json_atomic
+from landgui.core.base.errors import Cancelled, LandguiError
 from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
 from landgui.core.runs import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, RunFolder
 from landgui.core.split import load_split, split_hash
@@ -954,7 +954,7 @@ def resume(
 def _execute(
     run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None, plan: DevicePlan
 ) -> TrainResult:
-    from landgui.core import logs
+    from landgui.core.base import logs
 
     with logs.run_log(run):
         logs.log.info(
@@ -972,7 +972,7 @@ def _execute(
 def _execute_logged(
     run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None, plan: DevicePlan
 ) -> TrainResult:
-    from landgui.core import logs
+    from landgui.core.base import logs
 
     trainer = _Trainer(run, config, progress, should_stop, plan)
     try:

@@ -9,7 +9,7 @@ import sys
 def run_app(paths: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from landgui.core import logs
+    from landgui.core.base import logs
     from landgui.gui.main_window import MainWindow, start_later
 
     logs.setup()

@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QScrollArea, QWidget
 
-from landgui.core.progress import format_seconds
+from landgui.core.base.progress import format_seconds
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> QMessageBox:

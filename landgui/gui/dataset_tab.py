@@ -198,7 +198,7 @@ class DatasetTab(TabJobs, QWidget):
 
     def use_sample(self) -> None:
         """Copy the shipped sample dataset to the user's data folder (once) and open it."""
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
 
         dest = Path.home() / "landgui-data" / SAMPLE_NAME
@@ -251,7 +251,7 @@ class DatasetTab(TabJobs, QWidget):
         """The dataset's folders: one (as ``set_dataset``), or several sources, each named after
         its folder. Folders that are missing, share a name or lie inside one another are refused
         with one line, and nothing changes."""
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
 
         for folder in folders:
             if not Path(folder).is_dir():
@@ -295,7 +295,7 @@ class DatasetTab(TabJobs, QWidget):
     def open_split(self, path: str, quiet: bool = False) -> None:
         """Show a split.json (and its dataset); ``quiet``: a bad file is named in the status bar,
         not in a dialog (restoring a session)."""
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.split import load_split
 
         try:

@@ -468,8 +468,8 @@ class EvaluationTab(TabJobs, QWidget):
 
     def export_csv(self, path: str) -> None:
         """Write the listed predictions (all of them, not only the thumbnails shown) as CSV, atomically."""
-        from landgui.core.atomic import write_text_atomic
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.atomic import write_text_atomic
+        from landgui.core.base.errors import LandguiError
         from landgui.core.inference import predictions_csv
 
         labels = list(self.listed[0]["probs"]) if self.listed else []

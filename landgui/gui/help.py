@@ -83,7 +83,7 @@ class TextDialog(QDialog):
 
 
 def guide_dialog(parent: QWidget | None = None) -> TextDialog:
-    from landgui.core.logs import user_log_path
+    from landgui.core.base.logs import user_log_path
 
     readme = readme_path()
     link = f'<a href="{QUrl.fromLocalFile(str(readme)).toString()}">README</a>' if readme else "README (Help > README)"

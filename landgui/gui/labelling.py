@@ -161,7 +161,7 @@ class LabelPanel(QGroupBox):
         return corrections_dir(res.run) if res is not None and res.run else None
 
     def save(self) -> list[Path]:
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.scenes import open_scene
         from landgui.gui.common import show_error
 

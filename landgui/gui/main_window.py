@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
 
     def open_demo_if_empty(self) -> None:
         """First start with no data given: show the bundled demo scene."""
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.scenes import demo_scene_path
 
         try:
@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
     def open_run(self, run_dir: str) -> None:
         """Show a run folder: its parent becomes the runs folder. A folder that is not a complete run
         is refused with its reason, and nothing changes (runs folder, recent files)."""
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.runs import read_run
 
         try:

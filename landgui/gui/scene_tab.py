@@ -390,7 +390,7 @@ class SceneTab(TabJobs, QWidget):
             self.open_scenes(files)
 
     def open_demo(self) -> None:
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.scenes import demo_scene_path
 
         try:
@@ -491,7 +491,7 @@ class SceneTab(TabJobs, QWidget):
 
         context = DEFAULT_CONTEXT if self.context_check.isChecked() else 0.0
         edge, ignore_nodata = self.edge_combo.currentData(), self.nodata_check.isChecked()
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.runs import read_run
 
         try:
@@ -696,7 +696,7 @@ class SceneTab(TabJobs, QWidget):
         """Double-click on a class in the legend: choose its colour, saved in the run's palette."""
         from PySide6.QtWidgets import QColorDialog
 
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.palette import save_palette
 
         res = self.result

@@ -4,7 +4,7 @@ sources, e.g. one per sensor), split, scenes and run.
 
 Tabs change it through its setters and follow it through its signals; they keep no copy of
 their own. The session part (dataset folders, split, scenes, run) is kept across restarts in
-``session.json`` in the user's state folder (:func:`landgui.core.logs.state_dir`), written
+``session.json`` in the user's state folder (:func:`landgui.core.base.logs.state_dir`), written
 atomically on every change. A missing, damaged or outdated file, or paths that no longer exist,
 are ignored quietly: the app then starts as new.
 """
@@ -20,7 +20,7 @@ SESSION_VERSION = 1
 
 
 def session_path() -> Path:
-    from landgui.core.logs import state_dir
+    from landgui.core.base.logs import state_dir
 
     return state_dir() / "session.json"
 
@@ -193,9 +193,9 @@ class AppState(QObject):
     def _changed(self) -> None:
         if self._save_to is None:
             return
-        from landgui.core.atomic import write_json_atomic
-        from landgui.core.errors import LandguiError
-        from landgui.core.logs import log
+        from landgui.core.base.atomic import write_json_atomic
+        from landgui.core.base.errors import LandguiError
+        from landgui.core.base.logs import log
 
         try:
             write_json_atomic(self._save_to, self.session())

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.models import BACKBONES  # one list for the CLI, the API and the app
-from landgui.core.progress import format_seconds
+from landgui.core.base.progress import format_seconds
 from landgui.gui.common import EtaProgressBar, FormScroll, show_error
 from landgui.gui.curves import CurvesCanvas
 from landgui.gui.state import AppState
@@ -182,7 +182,7 @@ class TrainingTab(TabJobs, QWidget):
 
     def _update_sources(self) -> None:
         """Offer the source options when the split has several sources (read from its split.json)."""
-        from landgui.core.errors import LandguiError
+        from landgui.core.base.errors import LandguiError
         from landgui.core.split import load_split, source_names
 
         path = self.split_edit.text()
@@ -321,7 +321,7 @@ class TrainingTab(TabJobs, QWidget):
         self._launch("landgui.core.training:resume", {"run_dir": str(run_dir)}, keep_curves=True)
 
     def _launch(self, target: str, kwargs: dict, keep_curves: bool = False) -> None:
-        """Training runs in a child process (see landgui.core.jobs): the window never waits on its GIL."""
+        """Training runs in a child process (see landgui.core.base.jobs): the window never waits on its GIL."""
         if not keep_curves:
             self.curves.clear_data()
         worker = self.jobs.start(

@@ -11,13 +11,13 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
-from landgui.core.errors import Cancelled, LandguiError
-from landgui.core.logs import error_seen
+from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.logs import error_seen
 
 
 def lower_thread_priority(nice: int = 10) -> None:
     """Let the GUI thread win the CPU over the calling worker thread (and the threads it starts,
-    such as LiteRT's), as ``landgui.core.jobs`` does for a child process. Linux keeps a nice
+    such as LiteRT's), as ``landgui.core.base.jobs`` does for a child process. Linux keeps a nice
     value per thread; elsewhere this does nothing."""
     import os
     import sys
@@ -118,7 +118,7 @@ class JobWorker(QThread):
 
 
 class ProcessJobWorker(JobWorker):
-    """Like :class:`JobWorker`, but the job runs in a child process (``landgui.core.jobs``).
+    """Like :class:`JobWorker`, but the job runs in a child process (``landgui.core.base.jobs``).
 
     ``target`` is ``"module:function"``; the function is called with ``kwargs`` plus
     ``progress`` and ``should_stop``. Its result must be picklable.
@@ -132,7 +132,7 @@ class ProcessJobWorker(JobWorker):
         import multiprocessing as mp
         import queue as queue_mod
 
-        from landgui.core.jobs import child_main
+        from landgui.core.base.jobs import child_main
 
         ctx = mp.get_context("spawn")
         q = ctx.Queue()

@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from landgui.core.errors import Cancelled
+from landgui.core.base.errors import Cancelled
 from landgui.gui.main_window import MainWindow
 from landgui.gui.workers import JobRegistry
 

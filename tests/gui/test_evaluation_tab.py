@@ -144,7 +144,7 @@ def test_enlarge_shows_the_image_at_full_size_with_its_classes(tab, result, qtbo
 
 
 def test_predictions_show_file_names_and_export_to_csv(tab, result, tmp_path, monkeypatch):
-    from landgui.core.atomic import PARTIAL
+    from landgui.core.base.atomic import PARTIAL
 
     root = Path(result["dataset_root"])
     files = [str(root / "water" / "water_000.png"), str(root / "desert" / "desert_001.png")]

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
 from landgui.core.scenes.grid import Grid, make_grid
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult

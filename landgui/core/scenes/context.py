@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 CONTEXT_STRENGTH = 3.0  # nats a fully agreeing neighbourhood adds (docs/benchmarks.md, "Context")
 CONTEXT_ITERATIONS = 3

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 UNCERTAIN = "uncertain"  # the coverage key of cells below the confidence threshold
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.imageio import apply_stretch, decode_image, stretch_limits
 
 MAX_SCENE_PIXELS = 400_000_000  # whole-decoded formats (JPEG/PNG/...): 400 MP = 1.2 GB of RGB

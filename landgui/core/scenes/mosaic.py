@@ -12,7 +12,7 @@
     names. Only for georeferenced, north-up scenes in one CRS; it references ``NAME.classes.tif``
     beside it, so it opens in QGIS or GDAL as one layer without copying a pixel.
 
-All three are written atomically (:mod:`landgui.core.atomic`).
+All three are written atomically (:mod:`landgui.core.base.atomic`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _pixel_area_m2(result: SceneResult) -> float | None:
 
 def write_batch_summary(out_dir: str | Path, rows: list[dict[str, Any]], labels: list[str]) -> dict[str, str]:
     """Write ``summary.csv`` and ``coverage.csv`` for the scenes' rows (:func:`scene_row`); returns {kind: path}."""
-    from landgui.core.atomic import write_text_atomic
+    from landgui.core.base.atomic import write_text_atomic
 
     out = Path(out_dir)
     keys = [*labels, UNCERTAIN]
@@ -114,7 +114,7 @@ def write_mosaic_vrt(
 
     import rasterio
 
-    from landgui.core.atomic import write_text_atomic
+    from landgui.core.base.atomic import write_text_atomic
     from landgui.core.scenes.result import code_colours
 
     out = Path(out_dir)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.scenes.context import CONTEXT_ITERATIONS, CONTEXT_NEIGHBOURS
 from landgui.core.scenes.io import Scene
 from landgui.core.scenes.result import (
@@ -57,7 +57,7 @@ def export(
     ``gpkg`` write the same polygons (one per 4-connected region of one class, with its mean
     confidence) as ``NAME.classes.geojson`` and ``NAME.classes.gpkg``."""
 
-    from landgui.core.atomic import atomic_path, ensure_writable_dir, write_error, write_json_atomic
+    from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_error, write_json_atomic
 
     out = ensure_writable_dir(out_dir)
     summary_path = out / f"{name}.summary.json"
@@ -300,8 +300,8 @@ def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
 
 def _side_file(path: Path, tag: str) -> Path:
     """A hidden work file beside the partial file ``path`` (``.NAME.<pid>-TAG.partial.EXT``), so
-    that a killed write leaves only files that :func:`~landgui.core.atomic.atomic_path` clears."""
-    from landgui.core.atomic import PARTIAL
+    that a killed write leaves only files that :func:`~landgui.core.base.atomic.atomic_path` clears."""
+    from landgui.core.base.atomic import PARTIAL
 
     return path.with_name(path.name.replace(f"{PARTIAL}{path.suffix}", f"-{tag}{PARTIAL}{path.suffix}"))
 

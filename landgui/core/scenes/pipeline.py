@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import Cancelled, LandguiError
+from landgui.core.base.errors import Cancelled, LandguiError
 from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context, smooth_probs
 from landgui.core.scenes.grid import Grid, average_cells, make_grid
 from landgui.core.scenes.io import Scene, open_scene

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 from landgui.core.scenes.grid import UNCERTAIN, Grid, coverage_shares  # noqa: F401 - UNCERTAIN re-exported
 
 UNCERTAIN_BELOW = 0.7  # default confidence threshold, chosen on kaggle4 val (docs/benchmarks.md)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from landgui.core.errors import LandguiError
+from landgui.core.base.errors import LandguiError
 
 PARTIAL = ".partial"
 
