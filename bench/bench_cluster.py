@@ -79,8 +79,8 @@ def default_formats() -> tuple[str, ...]:
 
 
 def in_process(run: str, scenes: list[Path], out: Path, patch: int, formats: tuple[str, ...]) -> dict:
-    from landgui.core.engine import load_predictor
-    from landgui.core.palette import run_palette
+    from landgui.core.inference.engine import load_predictor
+    from landgui.core.runs.palette import run_palette
     from landgui.core.scenes import classify_scene, export, open_scene
 
     pred = load_predictor(run, "litert")
@@ -112,8 +112,8 @@ def in_process(run: str, scenes: list[Path], out: Path, patch: int, formats: tup
 def on_cluster(
     client, run: str, scenes: list[Path], out: Path, patch: int, formats: tuple[str, ...], block_rows=None
 ) -> dict:
-    from landgui.core.palette import run_palette
-    from landgui.core.runs import read_run
+    from landgui.core.runs.palette import run_palette
+    from landgui.core.runs.folder import read_run
     from landgui.core.scenes import export, open_scene
     from landgui.core.scenes.blocks import MapSettings, map_on_cluster
 
@@ -165,7 +165,7 @@ def empty_task_round_trip(client, n: int = 200) -> float:
 
 def block_overhead(client, run: str, scene: Path, patch: int, workers: int, tmp: Path) -> dict:
     """One scene as one task, then as one task per grid row: the extra worker time per block."""
-    from landgui.core.runs import read_run
+    from landgui.core.runs.folder import read_run
     from landgui.core.scenes import batch_for, make_grid, open_scene
     from landgui.core.scenes.blocks import plan_blocks
 
@@ -226,8 +226,8 @@ def main() -> None:
     from distributed import Client
 
     from landgui.core.base import threads
-    from landgui.core.cluster import start_local_cluster, worker_threads
-    from landgui.core.engine import litert_file
+    from landgui.core.scenes.cluster import start_local_cluster, worker_threads
+    from landgui.core.inference.engine import litert_file
     from landgui.core.scenes.blocks import BLOCK_PIXELS
 
     litert_file(args.run)  # converted before timing, if it must be

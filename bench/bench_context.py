@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landgui.core.engine import load_predictor
+from landgui.core.inference.engine import load_predictor
 from landgui.core.scenes import assemble_result, classify_scene, open_scene
 from landgui.core.scenes.context import CONTEXT_ITERATIONS, CONTEXT_NEIGHBOURS, DEFAULT_CONTEXT, smooth_probs
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from landgui.core import data as D
-from landgui.core import engine as E
-from landgui.core.runs import read_run
-from landgui.core.split import load_split
+from landgui.core.data import images as D
+from landgui.core.inference import engine as E
+from landgui.core.runs.folder import read_run
+from landgui.core.data.split import load_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
 
@@ -46,7 +46,7 @@ def predict_all(fn, images: np.ndarray, batch: int = 64) -> np.ndarray:
 
 
 def aid_images(labels: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    from landgui.core.dataset import scan_dataset
+    from landgui.core.data.scan import scan_dataset
 
     scan = scan_dataset(SHARED / "aid_cross")
     recs = [r for r in scan.images if r.label in labels]
@@ -57,7 +57,7 @@ def aid_images(labels: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
 def int8_file(run_dir: Path, calib: np.ndarray, out: Path) -> None:
     import tensorflow as tf
 
-    from landgui.core.models import load_run
+    from landgui.core.models.build import load_run
 
     model = load_run(run_dir).model
     sm = Path(tempfile.mkdtemp(prefix="landgui-sm-"))

@@ -6,7 +6,7 @@ The parent is the default recipe trained on kaggle4 (``bench/out/build-default/r
 ``tools/build_default_model.py``: the shipped model, with its training split on this machine).
 aid_cross (another sensor) is split in two halves, stratified, with a fixed seed: k = 0, 5, 10,
 20 patches per class are drawn from half A (``--draws`` seeded draws per k) and given to the same
-code as ``landgui finetune`` (landgui.core.finetune: corrections with 4 augmented views, weight
+code as ``landgui finetune`` (landgui.core.training.finetune: corrections with 4 augmented views, weight
 10, plus 250 of the parent's training images per class, 40 head epochs); accuracy is measured on
 half B (never drawn from) per class, and on kaggle4's test split, which the fine-tune must not
 forget. k = 0 is the parent unchanged. Features come from the frozen backbone, so the fine-tuned
@@ -42,13 +42,13 @@ def main() -> None:
     ap.add_argument("--no-cli-check", action="store_true")
     args = ap.parse_args()
 
-    from landgui.core import data as D
-    from landgui.core import engine as E
-    from landgui.core import finetune as F
-    from landgui.core.head import train_head
-    from landgui.core.runs import read_run
-    from landgui.core.split import load_split
-    from landgui.core.training import TrainParams
+    from landgui.core.data import images as D
+    from landgui.core.inference import engine as E
+    from landgui.core.training import finetune as F
+    from landgui.core.models.head import train_head
+    from landgui.core.runs.folder import read_run
+    from landgui.core.data.split import load_split
+    from landgui.core.training.trainer import TrainParams
 
     meta = read_run(args.parent)
     labels, size = meta.labels, meta.image_size

@@ -18,7 +18,7 @@ import time
 
 CHILD = """
 import sys, time, numpy as np
-from landgui.core.engine import load_predictor
+from landgui.core.inference.engine import load_predictor
 p = load_predictor(sys.argv[1], sys.argv[2])
 p(np.zeros((64, p.image_size, p.image_size, 3), np.float32))
 print("TF" if "tensorflow" in sys.modules else "noTF")

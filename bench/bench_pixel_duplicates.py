@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from landgui.core import dataset as ds
-from landgui.core.imageio import chromaticity, decode_image, perceptual_signature, read_image
+from landgui.core.data import scan as ds
+from landgui.core.data.imageio import chromaticity, decode_image, perceptual_signature, read_image
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
 

@@ -7,7 +7,7 @@ scenes from another sensor; evaluation only: never used to train, tune or select
     python bench/bench_robust.py --tag NAME [--model transfer|scratch] [--no-INGREDIENT ...]
         [--feature-views N] [--fine-tune-epochs N] [--epochs N] [--eval-only]
 
-Ingredients: geometry, resolution, blur, jpeg, colour, noise (see landgui/core/augment.py).
+Ingredients: geometry, resolution, blur, jpeg, colour, noise (see landgui/core/data/augment.py).
 Writes bench/out/robust-NAME.json and prints one table row.
 """
 
@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from landgui.core import data as D
-from landgui.core import training as T
-from landgui.core.augment import Recipe
-from landgui.core.dataset import scan_dataset
-from landgui.core.evaluation import evaluate_folder, evaluate_run
-from landgui.core.inference import predict_images
-from landgui.core.models import ModelSpec, load_run
-from landgui.core.split import SplitParams, load_split, write_split
+from landgui.core.data import images as D
+from landgui.core.training import trainer as T
+from landgui.core.data.augment import Recipe
+from landgui.core.data.scan import scan_dataset
+from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run
+from landgui.core.inference.predictors import predict_images
+from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.data.split import SplitParams, load_split, write_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
 SHIFT_SEED = 12345
@@ -40,7 +40,7 @@ def sensor_shift(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The fixed "another sensor" of the validation criterion, independent of the training recipe:
     coarser ground resolution (factor 3/8-1), per-channel gain 0.85-1.15, gamma 0.75-1.33,
     saturation 0.7-1.3, JPEG quality 30-95."""
-    from landgui.core.augment import jpeg, resolution
+    from landgui.core.data.augment import jpeg, resolution
 
     img = resolution(img, rng, min_scale=0.375)
     x = img.astype(np.float32) / 255.0 * rng.uniform(0.85, 1.15, 3).astype(np.float32)

@@ -34,7 +34,7 @@ def make_geotiff(path: Path, size: int) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
-    from landgui.core.imageio import read_image
+    from landgui.core.data.imageio import read_image
     from landgui.core.scenes import demo_scene_path
 
     src = read_image(demo_scene_path(), max_pixels=10**9)
@@ -61,8 +61,8 @@ def make_geotiff(path: Path, size: int) -> None:
 
 def end_to_end(run_dir: str, scene: Path, patch: int, out: Path, engine: str) -> dict:
     """Open + read + tile + infer + every export, with the model loaded beforehand (as the GUI keeps it)."""
-    from landgui.core.engine import load_predictor
-    from landgui.core.palette import run_palette
+    from landgui.core.inference.engine import load_predictor
+    from landgui.core.runs.palette import run_palette
     from landgui.core.scenes import classify_scene, export, open_scene
 
     pred = load_predictor(run_dir, engine)
@@ -90,8 +90,8 @@ def naive(run_dir: str, scene: Path, patch: int, n: int, batch: int = 64) -> dic
     run through a plain Keras ``model(x)`` loop at batch 64 (read + resize + infer timed)."""
     import tensorflow as tf
 
-    from landgui.core.data import resize_to
-    from landgui.core.models import load_run
+    from landgui.core.data.images import resize_to
+    from landgui.core.models.build import load_run
     from landgui.core.scenes import open_scene
 
     run = load_run(run_dir)

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from landgui.core.dataset import scan_dataset
-from landgui.core.split import SplitParams, write_split
+from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import SplitParams, write_split
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
 

@@ -51,7 +51,7 @@ def main() -> int:
     from tutorial_screenshots import wait
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
     from landgui.core.scenes import demo_scene_path
     from landgui.gui.main_window import MainWindow
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from bench_robust import SHARED, shift_batch
 
-from landgui.core import data as D
-from landgui.core.dataset import scan_dataset
-from landgui.core.inference import predict_images
-from landgui.core.models import load_run
-from landgui.core.split import load_split
+from landgui.core.data import images as D
+from landgui.core.data.scan import scan_dataset
+from landgui.core.inference.predictors import predict_images
+from landgui.core.models.build import load_run
+from landgui.core.data.split import load_split
 
 THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 

@@ -2,7 +2,7 @@
 
 For a transfer run (default: the multi-source run of bench_sources.py, seed 0), the LiteRT
 backbone (the engine mapping uses) gives every image's features and probabilities; the score is
-``landgui.core.familiarity`` with the run's own familiarity.npz (built here from the run's
+``landgui.core.inference.familiarity`` with the run's own familiarity.npz (built here from the run's
 train/val parts with the same backbone if the run predates the file). Reported: AUROC of
 "the answer is wrong" against ``unfamiliar`` and, for comparison, against 1 - confidence, and the
 share of images flagged (unfamiliar > 0.99) among right and wrong answers, on:
@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from landgui.core import data as D
-from landgui.core.dataset import scan_dataset
-from landgui.core.engine import load_predictor
-from landgui.core.familiarity import UNFAMILIAR_ABOVE, Familiarity
-from landgui.core.runs import read_run
-from landgui.core.split import load_split
+from landgui.core.data import images as D
+from landgui.core.data.scan import scan_dataset
+from landgui.core.inference.engine import load_predictor
+from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity
+from landgui.core.runs.folder import read_run
+from landgui.core.data.split import load_split
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[0].parent / "shared" / "data" / "patches"

@@ -14,9 +14,9 @@ from landgui.core.base.errors import LandguiError
 
 def _cmd_split(args: argparse.Namespace) -> int:
     from landgui.core.base.atomic import ensure_writable_dir
-    from landgui.core.dataset import parse_sources, scan_sources
+    from landgui.core.data.scan import parse_sources, scan_sources
     from landgui.core.base.progress import TerminalProgress
-    from landgui.core.split import (
+    from landgui.core.data.split import (
         SplitParams,
         check_materialize_target,
         check_out_dir,
@@ -41,7 +41,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
         {n: str(p) for n, p in sources.items()}, min_correlation=params.near_duplicate_min_correlation, progress=bar
     )
     manifest = write_split(scan, args.out, params)
-    from landgui.core.split import split_warnings
+    from landgui.core.data.split import split_warnings
 
     for w in split_warnings(manifest):
         print(f"landgui: warning: {w}", file=sys.stderr)
@@ -90,7 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         result = _train_or_resume(args, progress)
     except KeyboardInterrupt:
-        from landgui.core.runs import run_status
+        from landgui.core.runs.folder import run_status
 
         run = args.resume or args.out
         if run and run_status(run) == "stopped":
@@ -101,7 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
     held = _held_out_source(result.run_dir)
     if result.status == "completed" and held:
-        from landgui.core.evaluation import evaluate_source, report_text
+        from landgui.core.evaluation.evaluate import evaluate_source, report_text
         from landgui.core.base.progress import TerminalProgress
 
         ev = evaluate_source(result.run_dir, held, progress=TerminalProgress(enabled=not args.quiet, unit="images"))
@@ -116,14 +116,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _held_out_source(run_dir: str) -> str | None:
-    from landgui.core.runs import RunFolder
+    from landgui.core.runs.folder import RunFolder
 
     return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 
 
 def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
-    from landgui.core import training as T
-    from landgui.core.models import ModelSpec
+    from landgui.core.training import trainer as T
+    from landgui.core.models.build import ModelSpec
 
     if args.resume:
         result = T.resume(args.resume, devices=args.devices, progress=progress)
@@ -159,12 +159,12 @@ def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from landgui.core.evaluation import evaluate_run, report_text
+    from landgui.core.evaluation.evaluate import evaluate_run, report_text
     from landgui.core.base.progress import TerminalProgress
 
     bar = TerminalProgress(enabled=not (args.quiet or args.json), unit="images")
     if args.data:
-        from landgui.core.evaluation import evaluate_folder
+        from landgui.core.evaluation.evaluate import evaluate_folder
 
         result = evaluate_folder(
             args.run, args.data, ignore_unknown=args.ignore_unknown, adapt=args.adapt, progress=bar, engine=args.engine
@@ -187,7 +187,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        from landgui.core.runs import RunFolder
+        from landgui.core.runs.folder import RunFolder
 
         print(report_text(result))
         print(
@@ -201,8 +201,8 @@ def run_summary(run_dir: str) -> dict:
     """The comparison row of one run (evaluating its test split if not done yet)."""
     from pathlib import Path as P
 
-    from landgui.core.evaluation import evaluate_run
-    from landgui.core.runs import run_info
+    from landgui.core.evaluation.evaluate import evaluate_run
+    from landgui.core.runs.folder import run_info
 
     info = run_info(P(run_dir))
     if info is None:
@@ -270,7 +270,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from landgui.core.inference import predict_files
+    from landgui.core.inference.predictors import predict_files
 
     out = predict_files(args.run, args.images, adapt=args.adapt, engine=args.engine)
     rows, bad, labels = out["predictions"], out["errors"], out["labels"]
@@ -286,7 +286,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in labels)
                 + (f"  unfamiliar {r['unfamiliar']:.2f}" if unf else "")
             )
-        from landgui.core.familiarity import unfamiliar_share, warning_line
+        from landgui.core.inference.familiarity import unfamiliar_share, warning_line
 
         line = (
             warning_line(unfamiliar_share(np.array([r["unfamiliar"] for r in rows])), "these images") if unf else None
@@ -335,7 +335,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     args.context = 0.0 if args.no_context else (DEFAULT_CONTEXT if args.context is None else args.context)
     check_context(args.context)
     if args.cluster:
-        from landgui.core.cluster import parse_spec, require_dask
+        from landgui.core.scenes.cluster import parse_spec, require_dask
 
         if args.adapt:
             raise LandguiError(
@@ -366,8 +366,8 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tuple[str, ...]) -> tuple:
     """Map the scenes one after the other in this process; returns (labels, palette, summary rows)."""
-    from landgui.core.engine import load_predictor
-    from landgui.core.palette import run_palette
+    from landgui.core.inference.engine import load_predictor
+    from landgui.core.runs.palette import run_palette
     from landgui.core.base.progress import TerminalProgress
     from landgui.core.scenes import classify_scene, export, open_scene
     from landgui.core.scenes.mosaic import scene_row
@@ -414,10 +414,10 @@ def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tu
 def _segment_on_cluster(args: argparse.Namespace, scenes: list[str], formats: tuple[str, ...]) -> tuple:
     """Map the scenes on a Dask cluster (landgui.core.scenes.blocks), exporting each here as it
     completes; returns (labels, palette, summary rows)."""
-    from landgui.core.cluster import connect, describe
-    from landgui.core.palette import run_palette
+    from landgui.core.scenes.cluster import connect, describe
+    from landgui.core.runs.palette import run_palette
     from landgui.core.base.progress import TerminalProgress
-    from landgui.core.runs import read_run
+    from landgui.core.runs.folder import read_run
     from landgui.core.scenes import export, open_scene
     from landgui.core.scenes.blocks import MapSettings, map_on_cluster
     from landgui.core.scenes.mosaic import scene_row
@@ -535,7 +535,7 @@ def _write_batch_outputs(
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from landgui.core.finetune import finetune
+    from landgui.core.training.finetune import finetune
 
     res = finetune(
         args.run,
@@ -555,7 +555,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_dataset(args: argparse.Namespace) -> int:
-    from landgui.core.sample import copy_sample_dataset
+    from landgui.core.data.sample import copy_sample_dataset
 
     dest = copy_sample_dataset(args.dest)
     n = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -582,7 +582,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from landgui.core.training import TrainParams
+    from landgui.core.training.trainer import TrainParams
 
     T_DEFAULTS = TrainParams()  # noqa: N806 - the defaults the help text quotes
     p = _Parser(prog="landgui", description="Land-cover classification of satellite imagery.")

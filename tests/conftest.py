@@ -56,8 +56,8 @@ def tiny_split(tmp_path):
     """A 3-class synthetic dataset (12 images per class, 32 px) and its split folder."""
     from synth import make_dataset
 
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, write_split
 
     root = make_dataset(tmp_path / "ds", per_class=12, classes=("desert", "green_area", "water"))
     write_split(scan_dataset(root), tmp_path / "split", SplitParams(seed=0))

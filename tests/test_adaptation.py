@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 from synth import make_dataset, tree_snapshot
 
-from landgui.core import training as T
-from landgui.core.adaptation import adapt_to_images
+from landgui.core.training import trainer as T
+from landgui.core.inference.adaptation import adapt_to_images
 from landgui.core.base.errors import LandguiError
-from landgui.core.models import ModelSpec, load_run
+from landgui.core.models.build import ModelSpec, load_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, write_split
 
     base = tmp_path_factory.mktemp("adapt")
     root = make_dataset(base / "ds", per_class=10, classes=("desert", "green_area", "water"))
@@ -28,7 +28,7 @@ def run_dir(tmp_path_factory):
 def _first_bn(model):
     import keras
 
-    from landgui.core.models import _flat_layers
+    from landgui.core.models.build import _flat_layers
 
     return next(lyr for lyr in _flat_layers(model) if isinstance(lyr, keras.layers.BatchNormalization))
 
@@ -69,8 +69,8 @@ def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path, caps
     from synth import CLASS_COLOURS, textured_image, write_image
 
     from landgui.cli import main
-    from landgui.core import data as D
-    from landgui.core.evaluation import evaluate_folder
+    from landgui.core.data import images as D
+    from landgui.core.evaluation.evaluate import evaluate_folder
 
     rng = np.random.default_rng(1)
     folder = tmp_path / "target"
@@ -125,8 +125,8 @@ def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path, caps
 def test_feature_method_only_touches_the_head_statistics():
     import keras
 
-    from landgui.core.adaptation import default_method
-    from landgui.core.models import FEATURE_NORM
+    from landgui.core.inference.adaptation import default_method
+    from landgui.core.models.build import FEATURE_NORM
 
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inp)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from synth import textured_image
 
-from landgui.core import augment as A
+from landgui.core.data import augment as A
 
 
 @pytest.fixture

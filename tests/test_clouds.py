@@ -3,7 +3,7 @@ from clear images (checked on plain images made here, by measuring the pixels)."
 
 import numpy as np
 
-from landgui.core.clouds import CLOUDY_MIN_COVER, HAZE_MAX_MEAN, render_cloudy, render_haze, synthetic_cloud_sets
+from landgui.core.data.clouds import CLOUDY_MIN_COVER, HAZE_MAX_MEAN, render_cloudy, render_haze, synthetic_cloud_sets
 
 
 def test_cloudy_covers_the_patch_and_haze_stays_thin():

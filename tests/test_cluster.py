@@ -28,7 +28,7 @@ import pytest
 from synth import CLASS_COLOURS, textured_image
 
 from landgui.cli import main
-from landgui.core import engine as E
+from landgui.core.inference import engine as E
 from landgui.core import scenes as S
 from landgui.core.scenes.blocks import MapSettings, map_on_cluster, plan_blocks
 
@@ -70,7 +70,7 @@ def write_scene(path: Path, size: tuple[int, int], res: float, origin: tuple[flo
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """The shipped run, copied, with its LiteRT file made here once if it is not current."""
-    from landgui.core.runs import resolve_run
+    from landgui.core.runs.folder import resolve_run
 
     run = tmp_path_factory.mktemp("cluster") / "run"
     shutil.copytree(resolve_run("default"), run)
@@ -84,7 +84,7 @@ def client(run_dir):
     import cloudpickle
     from distributed import Client
 
-    from landgui.core.cluster import start_local_cluster
+    from landgui.core.scenes.cluster import start_local_cluster
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the helpers below run on the workers
     cluster = start_local_cluster(2)
@@ -122,13 +122,13 @@ def ref_a(run_dir, scenes, tmp_path_factory):
 
 
 def _palette(run_dir: Path, labels: list[str]) -> dict:
-    from landgui.core.palette import run_palette
+    from landgui.core.runs.palette import run_palette
 
     return run_palette(run_dir, labels)
 
 
 def _exporter(run_dir: Path, out: Path, results: dict, formats: tuple[str, ...] = FORMATS):
-    from landgui.core.runs import read_run
+    from landgui.core.runs.folder import read_run
 
     palette = _palette(run_dir, read_run(run_dir).labels)
 
@@ -161,7 +161,7 @@ def _assert_same_files(one: Path, two: Path) -> None:
 
 
 def _count_model_loads() -> None:
-    from landgui.core import engine
+    from landgui.core.inference import engine
 
     orig = engine.load_predictor
 
@@ -175,13 +175,13 @@ def _count_model_loads() -> None:
 
 
 def _model_loads() -> int:
-    from landgui.core import engine
+    from landgui.core.inference import engine
 
     return engine.model_loads
 
 
 def _worker_threads() -> tuple[str, list[int]]:
-    from landgui.core import engine
+    from landgui.core.inference import engine
 
     return os.environ.get("LANDGUI_THREADS", ""), [p.n_threads for p in engine._CACHE.values()]
 
@@ -238,7 +238,7 @@ def test_blocks_on_the_cluster_give_the_same_files_as_in_process(client, run_dir
     loads = client.run(_model_loads)
     # once per worker process, not per task; and the count saw the loads (0 would pass the first test)
     assert all(n <= 1 for n in loads.values()) and 1 <= sum(loads.values()) <= len(loads), loads
-    from landgui.core.cluster import worker_threads
+    from landgui.core.scenes.cluster import worker_threads
 
     n = worker_threads(2)  # the cores shared out: LiteRT does not oversubscribe them
     for env, loaded in client.run(_worker_threads).values():

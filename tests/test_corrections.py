@@ -8,7 +8,7 @@ import pytest
 from test_scenes import LABELS, centroid_model, mosaic
 
 from landgui.core import scenes as S
-from landgui.core.corrections import Corrections, corrections_dir, uncertain_order
+from landgui.core.training.corrections import Corrections, corrections_dir, uncertain_order
 from landgui.core.base.errors import LandguiError
 
 
@@ -66,7 +66,7 @@ def test_uncertain_order_and_where_corrections_go(classified, tmp_path, monkeypa
     top2 = np.sort(res.probs, axis=-1)[..., -2:]
     margins = [top2[r, c, 1] - top2[r, c, 0] for r, c in order]
     assert len(order) == 6 and margins == sorted(margins)
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
 
     monkeypatch.setenv("LANDGUI_RUNS_DIR", str(tmp_path / "runs"))
     assert corrections_dir(shipped_run_dir()) == tmp_path / "runs" / "landcover4-corrections"

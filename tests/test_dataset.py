@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from synth import CLASS_COLOURS, make_dataset, textured_image, tree_snapshot, write_image
 
-from landgui.core import dataset as ds
+from landgui.core.data import scan as ds
 from landgui.core.base.errors import LandguiError
-from landgui.core.imageio import decode_image, read_image
+from landgui.core.data.imageio import decode_image, read_image
 
 
 def _png_header_only(width: int, height: int) -> bytes:

@@ -13,9 +13,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from landgui.core import training as T
+from landgui.core.training import trainer as T
 from landgui.core.base.errors import LandguiError
-from landgui.core.models import load_run
+from landgui.core.models.build import load_run
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
 
@@ -33,8 +33,8 @@ def test_two_logical_cpus_stop_then_resume_with_the_cli(tiny_split, tmp_path):
         f"""
         import contextlib, io, json
         from landgui.cli import main
-        from landgui.core import training as T
-        from landgui.core.models import ModelSpec
+        from landgui.core.training import trainer as T
+        from landgui.core.models.build import ModelSpec
 
         err = io.StringIO()
         with contextlib.redirect_stderr(err):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from landgui.core import engine as E
+from landgui.core.inference import engine as E
 from landgui.core import scenes as S
 from landgui.core.base.errors import LandguiError
 
@@ -30,10 +30,10 @@ def run_dir(tmp_path_factory):
     """A tiny scratch run trained for one epoch on synthetic images (3 classes, 32 px)."""
     from synth import make_dataset
 
-    from landgui.core import training as T
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.models import ModelSpec
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.training import trainer as T
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.data.split import SplitParams, write_split
 
     base = tmp_path_factory.mktemp("engine")
     root = make_dataset(base / "ds", per_class=12, classes=("desert", "green_area", "water"))
@@ -69,7 +69,7 @@ def test_litert_agrees_with_keras_and_is_converted_once(run_dir):
 
 
 def test_changed_model_is_converted_again(run_dir, tmp_path):
-    from landgui.core.models import load_run
+    from landgui.core.models.build import load_run
 
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
@@ -141,7 +141,7 @@ def _mapping_inputs(scene_img: np.ndarray, path: Path, patch: int, stride: int, 
 def test_a_patch_gets_the_same_model_input_in_mapping_and_training(tmp_path, patch, stride, size):
     """The mapping pipeline (strided strips, batched) and the training loader (one file) resize by
     the same rule: the same patch, saved as a file, gives byte-identical model input."""
-    from landgui.core.data import load_resized
+    from landgui.core.data.images import load_resized
 
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (100, 130, 3), dtype=np.uint8)

@@ -10,18 +10,18 @@ import pytest
 from sklearn import metrics as skm
 
 from landgui.cli import main
-from landgui.core import training as T
+from landgui.core.training import trainer as T
 from landgui.core.base.errors import LandguiError
-from landgui.core.evaluation import evaluate_run, metrics
-from landgui.core.models import ModelSpec
+from landgui.core.evaluation.evaluate import evaluate_run, metrics
+from landgui.core.models.build import ModelSpec
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from synth import make_dataset
 
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, write_split
 
     base = tmp_path_factory.mktemp("eval")
     root = make_dataset(base / "ds", per_class=14, classes=("desert", "green_area", "water"))
@@ -117,8 +117,8 @@ def test_evaluate_run_numbers_and_files(trained):
 
 
 def test_probabilities_match_the_model(trained):
-    from landgui.core import data as D
-    from landgui.core.models import load_run
+    from landgui.core.data import images as D
+    from landgui.core.models.build import load_run
 
     res = evaluate_run(trained / "run", "val", write=False)
     run = load_run(trained / "run")
@@ -156,8 +156,8 @@ def test_bad_input(trained, tmp_path):
 
 def test_evaluation_refuses_a_split_the_model_was_not_trained_on(trained, tmp_path, capsys):
     """Re-splitting the same folder with another seed puts training images in "test": refused."""
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.split import SplitParams, load_split, write_split
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, load_split, write_split
 
     run = trained / "run"
     root = load_split(json.loads((run / "config.json").read_text())["split"])["dataset_root"]
@@ -210,7 +210,7 @@ def _folder(base: Path, classes: dict[str, int], seed: int = 5) -> Path:
 
 
 def test_evaluate_folder_numbers_rows_and_files(trained, tmp_path):
-    from landgui.core.evaluation import evaluate_folder
+    from landgui.core.evaluation.evaluate import evaluate_folder
 
     run = trained / "run"
     before = (run / "evaluation-test.json").read_bytes() if (run / "evaluation-test.json").exists() else None
@@ -247,7 +247,7 @@ def test_evaluate_folder_numbers_rows_and_files(trained, tmp_path):
 
 
 def test_evaluate_folder_class_matching_errors(trained, tmp_path):
-    from landgui.core.evaluation import evaluate_folder
+    from landgui.core.evaluation.evaluate import evaluate_folder
 
     run = trained / "run"
     folder = _folder(tmp_path / "f", {"desert": 3, "snow": 4})
@@ -293,7 +293,7 @@ def test_cli_evaluate_data_and_compare_column(trained, tmp_path, capsys):
 def test_arguments_are_checked_before_any_work(trained, tmp_path, capsys, argv, message):
     import cv2
 
-    from landgui.core.split import load_split
+    from landgui.core.data.split import load_split
 
     split = json.loads((trained / "run" / "config.json").read_text())["split"]
     cv2.imwrite(str(tmp_path / "scene.png"), np.zeros((64, 64, 3), np.uint8))

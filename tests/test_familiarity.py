@@ -4,7 +4,7 @@ far from the training features, and the warning line."""
 import numpy as np
 import pytest
 
-from landgui.core.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share, warning_line
+from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share, warning_line
 
 
 def _cloud(rng, centre, n, d=64, spread=0.05):

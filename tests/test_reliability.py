@@ -72,8 +72,8 @@ def test_scenes_with_the_same_stem_do_not_overwrite_each_other(tmp_path):
 
 def test_cli_segment_two_scenes_with_one_stem(tiny_split, tmp_path):
     from landgui.cli import main
-    from landgui.core import training as T
-    from landgui.core.models import ModelSpec
+    from landgui.core.training import trainer as T
+    from landgui.core.models.build import ModelSpec
 
     T.train(
         tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
@@ -89,8 +89,8 @@ def test_cli_segment_two_scenes_with_one_stem(tiny_split, tmp_path):
 
 
 def test_split_entries_outside_the_dataset_are_refused(tiny_split, tmp_path):
-    from landgui.core import data as D
-    from landgui.core.split import load_split
+    from landgui.core.data import images as D
+    from landgui.core.data.split import load_split
 
     m = json.loads((tiny_split / "split.json").read_text())
     (tmp_path / "outside").mkdir()
@@ -114,7 +114,7 @@ def test_split_entries_outside_the_dataset_are_refused(tiny_split, tmp_path):
 
 
 def test_damaged_split_file_is_one_clear_error(tiny_split, tmp_path):
-    from landgui.core.split import load_split
+    from landgui.core.data.split import load_split
 
     m = json.loads((tiny_split / "split.json").read_text())
     del m["splits"]["train"][0]["sha256"]
@@ -195,10 +195,10 @@ def test_a_one_class_split_warns_when_it_is_made(tmp_path, capsys):
 
 
 def test_an_unreadable_test_image_is_left_out_and_named(tiny_split, tmp_path):
-    from landgui.core import training as T
-    from landgui.core.evaluation import evaluate_run, report_text
-    from landgui.core.models import ModelSpec
-    from landgui.core.split import load_split
+    from landgui.core.training import trainer as T
+    from landgui.core.evaluation.evaluate import evaluate_run, report_text
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.data.split import load_split
 
     T.train(tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1))
     m = load_split(tiny_split)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from landgui import __version__
-from landgui.core import runs
+from landgui.core.runs import folder as runs
 from landgui.core.base.errors import LandguiError
-from landgui.core.runs import STALE_AFTER_S, RunFolder
+from landgui.core.runs.folder import STALE_AFTER_S, RunFolder
 
 LANDGUI = Path(__file__).resolve().parents[1] / "landgui"
 
@@ -236,7 +236,7 @@ def test_evaluations_written_and_listed(tmp_path):
     assert run.evaluations() == ["data-aid-adapted", "data-aid", "data-counts", "test"]  # by file name
     assert run.evaluation("test") == EVAL_TEST and run.evaluation("val") is None
     assert run.data_evaluations() == {"aid": 0.5, "aid-adapted": 0.75}
-    from landgui.core.evaluation import load_evaluation
+    from landgui.core.evaluation.evaluate import load_evaluation
 
     assert load_evaluation(tmp_path, "test") == EVAL_TEST and load_evaluation(tmp_path, "val") is None
 
@@ -343,4 +343,4 @@ def test_only_runs_py_names_the_run_files():
             continue
         for line, text in hand_joined_run_files(path.read_text(encoding="utf-8")):
             offenders.append(f"{path.relative_to(LANDGUI.parent)}:{line}: {text!r}")
-    assert not offenders, "use landgui.core.runs.RunFolder instead of the file names:\n" + "\n".join(offenders)
+    assert not offenders, "use landgui.core.runs.folder.RunFolder instead of the file names:\n" + "\n".join(offenders)

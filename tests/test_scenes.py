@@ -199,8 +199,8 @@ def test_stop_flag(tmp_path):
 
 def test_cli_segment_batch(tiny_split, tmp_path, capsys):
     from landgui.cli import main
-    from landgui.core import training as T
-    from landgui.core.models import ModelSpec
+    from landgui.core.training import trainer as T
+    from landgui.core.models.build import ModelSpec
 
     T.train(
         tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
@@ -272,7 +272,7 @@ def test_uncertain_threshold_changes_coverage_as_specified(tmp_path):
 
 
 def test_palette_by_name_then_by_index():
-    from landgui.core.palette import PALETTE, default_palette
+    from landgui.core.runs.palette import PALETTE, default_palette
 
     pal = default_palette(["Cloudy", "sea_lake", "Forest", "snow", "Residential", "mystery", "other", "lake"])
     assert pal["sea_lake"] == "#1F78B4" and pal["Forest"] == "#2CA02C" and pal["Cloudy"] == "#F0F0F0"

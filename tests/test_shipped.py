@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from landgui.cli import main
-from landgui.core import runs
+from landgui.core.runs import folder as runs
 from landgui.core.base.errors import LandguiError
-from landgui.core.sample import copy_sample_dataset, sample_dataset_dir
+from landgui.core.data.sample import copy_sample_dataset, sample_dataset_dir
 
 SHIPPED = runs.shipped_run_dir()
 RESOURCES = runs.resources_dir()

@@ -15,9 +15,9 @@ import pytest
 from synth import make_dataset
 
 from landgui.cli import main
-from landgui.core import data as D
-from landgui.core import split as sp
-from landgui.core.dataset import scan_sources
+from landgui.core.data import images as D
+from landgui.core.data import split as sp
+from landgui.core.data.scan import scan_sources
 from landgui.core.base.errors import LandguiError
 
 CLASSES = ("desert", "green_area", "water")
@@ -131,7 +131,7 @@ def test_balance_weights_give_each_source_of_a_class_the_same_share():
 def test_per_source_metrics_agree_with_scikit_learn():
     from sklearn.metrics import accuracy_score, recall_score
 
-    from landgui.core.evaluation import per_source_metrics
+    from landgui.core.evaluation.evaluate import per_source_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 200)
@@ -189,7 +189,7 @@ def test_hold_out_source_trains_without_it_and_reports_it(two_sources, tmp_path,
     assert "test a" in table and "test b" in table and f"b {ev['accuracy']:.4f}" in table
     # a held-out evaluation of a source the run trained on is refused
     with pytest.raises(LandguiError, match="not trained with source 'a' held out"):
-        from landgui.core.evaluation import evaluate_source
+        from landgui.core.evaluation.evaluate import evaluate_source
 
         evaluate_source(run, "a")
     assert main([*args, "--epochs", "1", "--hold-out-source", "zzz", "--overwrite", "--quiet"]) == 2

@@ -13,8 +13,8 @@ from synth import make_dataset, tree_snapshot
 from test_dataset import _plant_copies, _plant_flat_copies
 
 from landgui.cli import main
-from landgui.core import split as sp
-from landgui.core.dataset import scan_dataset
+from landgui.core.data import split as sp
+from landgui.core.data.scan import scan_dataset
 from landgui.core.base.errors import LandguiError
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from landgui.core.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
+from landgui.core.models.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
 
 
 @dataclass

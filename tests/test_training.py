@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landgui.core import training as T
+from landgui.core.training import trainer as T
 from landgui.core.base.errors import LandguiError
-from landgui.core.models import ModelSpec, load_run
-from landgui.core.split import load_split
+from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.data.split import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_transfer_two_stages_fast_path(tiny_split, tmp_path):
     run = load_run(tmp_path / "run")
     import keras
 
-    from landgui.core.models import _flat_layers, build_backbone
+    from landgui.core.models.build import _flat_layers, build_backbone
 
     # the backbone runs in inference mode and its batch norms stay frozen while fine-tuning: their
     # statistics and scales are still those of a freshly built ImageNet backbone (the reference),
@@ -91,10 +91,10 @@ def _unfamiliar_images_score_high(split_dir, run_dir, model) -> None:
     images unlike anything it trained on (saturated magenta and cyan stripes) as unfamiliar."""
     from synth import textured_image
 
-    from landgui.core import data as D
-    from landgui.core.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share
-    from landgui.core.finetune import keras_extractor, split_model
-    from landgui.core.split import load_split
+    from landgui.core.data import images as D
+    from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share
+    from landgui.core.training.finetune import keras_extractor, split_model
+    from landgui.core.data.split import load_split
 
     fam = Familiarity.load(run_dir)
     assert fam is not None, "a fast-path transfer run writes familiarity.npz"
@@ -113,7 +113,7 @@ def _unfamiliar_images_score_high(split_dir, run_dir, model) -> None:
 def test_fine_tune_keeps_batch_norm_frozen():
     import keras
 
-    from landgui.core.models import _flat_layers, build_transfer, set_fine_tune
+    from landgui.core.models.build import _flat_layers, build_transfer, set_fine_tune
 
     model, backbone, head = build_transfer(ModelSpec(model="transfer", image_size=32, classes=["a", "b"], dropout=0.0))
     n = set_fine_tune(backbone, 10, head)
@@ -169,7 +169,7 @@ def _train_in_child(split: Path, run: Path, epochs_before: int = 2, **popen) -> 
 
 
 def test_resume_after_sigkill(tiny_split, tmp_path):
-    from landgui.core.runs import run_info, run_status
+    from landgui.core.runs.folder import run_info, run_status
 
     run = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -232,7 +232,7 @@ def test_ctrl_c_leaves_a_stopped_resumable_run(tiny_split, tmp_path):
 def test_status_of_a_run_whose_writer_is_gone(tmp_path):
     import socket
 
-    from landgui.core.runs import STALE_AFTER_S, run_status
+    from landgui.core.runs.folder import STALE_AFTER_S, run_status
 
     run = tmp_path / "r"
     run.mkdir()
@@ -256,7 +256,7 @@ def test_status_of_a_run_whose_writer_is_gone(tmp_path):
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tiny_split, tmp_path, monkeypatch):
-    from landgui.core.split import load_split
+    from landgui.core.data.split import load_split
 
     spec, params = _scratch(epochs=1)
     # existing run: refused without --overwrite

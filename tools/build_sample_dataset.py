@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from landgui.core.sample import sample_dataset_dir  # noqa: E402
+from landgui.core.data.sample import sample_dataset_dir  # noqa: E402
 
 KAGGLE4 = ROOT.parent / "shared" / "data" / "patches" / "kaggle4"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landgui.core.palette import rgb
+from landgui.core.runs.palette import rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 

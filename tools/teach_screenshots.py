@@ -49,7 +49,7 @@ def main() -> int:
     cv2.imwrite(str(tmp / "aid-mosaic.png"), scene)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
     from landgui.gui.main_window import MainWindow
 
     settings = QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat)

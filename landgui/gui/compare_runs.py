@@ -1,5 +1,5 @@
 """The Evaluation tab's Compare runs table: every run side by side (``AppState.runs``, i.e.
-:meth:`landgui.core.runs.RunFolder.info`), with a column per evaluated folder, per source of a
+:meth:`landgui.core.runs.folder.RunFolder.info`), with a column per evaluated folder, per source of a
 multi-source test split, and the accuracy on a held-out source where a run held one out."""
 
 from __future__ import annotations

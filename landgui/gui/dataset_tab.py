@@ -199,7 +199,7 @@ class DatasetTab(TabJobs, QWidget):
     def use_sample(self) -> None:
         """Copy the shipped sample dataset to the user's data folder (once) and open it."""
         from landgui.core.base.errors import LandguiError
-        from landgui.core.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
+        from landgui.core.data.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
 
         dest = Path.home() / "landgui-data" / SAMPLE_NAME
         readme = dest / "README.txt"
@@ -296,7 +296,7 @@ class DatasetTab(TabJobs, QWidget):
         """Show a split.json (and its dataset); ``quiet``: a bad file is named in the status bar,
         not in a dialog (restoring a session)."""
         from landgui.core.base.errors import LandguiError
-        from landgui.core.split import load_split
+        from landgui.core.data.split import load_split
 
         try:
             manifest = load_split(path)
@@ -338,8 +338,8 @@ class DatasetTab(TabJobs, QWidget):
 
     # -- splitting ----------------------------------------------------------------------
     def start_split(self) -> None:
-        from landgui.core.dataset import scan_sources
-        from landgui.core.split import SplitParams, write_split
+        from landgui.core.data.scan import scan_sources
+        from landgui.core.data.split import SplitParams, write_split
 
         folders, out = self.folders, self.out_edit.text()
         existing = Path(out) / "split.json"
@@ -401,7 +401,7 @@ class DatasetTab(TabJobs, QWidget):
         self.status.emit(text)
 
     def _split_done(self, manifest: dict) -> None:
-        from landgui.core.split import split_warnings
+        from landgui.core.data.split import split_warnings
 
         warnings = split_warnings(manifest)
         self._end(f"split written to {manifest['_path']}" + (f"; warning: {warnings[0]}" if warnings else ""))

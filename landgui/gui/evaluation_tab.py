@@ -182,7 +182,7 @@ class EvaluationTab(TabJobs, QWidget):
     def refresh_runs(self, select: str | None = None) -> None:
         """Refill the Run box and the comparison from the state's runs (``select``, else the
         state's run, is chosen)."""
-        from landgui.core.runs import SHIPPED_NAME, run_info, shipped_run_dir
+        from landgui.core.runs.folder import SHIPPED_NAME, run_info, shipped_run_dir
 
         runs = fill_run_combo(self.run_combo, self.state.runs, select or self.state.run)
         self.state.set_run(self.run_combo.currentData())
@@ -221,10 +221,10 @@ class EvaluationTab(TabJobs, QWidget):
             if self.adapt_check.isChecked():
                 self.status.emit("adapt is not offered on a held-out source: evaluated as trained")
             source = split[len(HOLDOUT) :]
-            self._start("landgui.core.evaluation:evaluate_source", {"run_dir": run, "source": source})
+            self._start("landgui.core.evaluation.evaluate:evaluate_source", {"run_dir": run, "source": source})
             return
         adapt = self.adapt_check.isChecked()
-        self._start("landgui.core.evaluation:evaluate_run", {"run_dir": run, "split": split, "adapt": adapt})
+        self._start("landgui.core.evaluation.evaluate:evaluate_run", {"run_dir": run, "split": split, "adapt": adapt})
 
     def choose_folder(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -246,7 +246,7 @@ class EvaluationTab(TabJobs, QWidget):
             return
         adapt = self.adapt_check.isChecked()
         self._start(
-            "landgui.core.evaluation:evaluate_folder",
+            "landgui.core.evaluation.evaluate:evaluate_folder",
             {"run_dir": run, "folder": folder, "ignore_unknown": True, "adapt": adapt},
         )
 
@@ -271,7 +271,7 @@ class EvaluationTab(TabJobs, QWidget):
         show_error(self, "Evaluation failed", message, details)
 
     def show_result(self, result: dict) -> None:
-        from landgui.core.evaluation import confusion_figure
+        from landgui.core.evaluation.evaluate import confusion_figure
 
         self.result = result
         self.progress.finish(f"evaluated {result['n_images']} images")
@@ -352,7 +352,7 @@ class EvaluationTab(TabJobs, QWidget):
             show_error(self, "Predict", "no run with a model in the runs folder; train one first")
             return
         self._start(
-            "landgui.core.inference:predict_files",
+            "landgui.core.inference.predictors:predict_files",
             {"run_dir": run, "paths": [str(p) for p in paths]},
             self.show_predictions,
             label="predict",
@@ -470,7 +470,7 @@ class EvaluationTab(TabJobs, QWidget):
         """Write the listed predictions (all of them, not only the thumbnails shown) as CSV, atomically."""
         from landgui.core.base.atomic import write_text_atomic
         from landgui.core.base.errors import LandguiError
-        from landgui.core.inference import predictions_csv
+        from landgui.core.inference.predictors import predictions_csv
 
         labels = list(self.listed[0]["probs"]) if self.listed else []
         try:

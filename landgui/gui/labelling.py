@@ -1,6 +1,6 @@
 """Teach it this scene: select patches on the map, label them with number keys, fine-tune, re-map.
 
-The state lives in :class:`landgui.core.corrections.Corrections` (one per classified scene);
+The state lives in :class:`landgui.core.training.corrections.Corrections` (one per classified scene);
 this panel only shows it: the selection outlined in white, corrected patches outlined in their
 new class colour, and the buttons of the loop (most uncertain next, undo/redo, save, fine-tune).
 """
@@ -14,7 +14,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut
 from PySide6.QtWidgets import QGraphicsPathItem, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from landgui.core.corrections import Cell, Corrections, corrections_dir, uncertain_order
+from landgui.core.training.corrections import Cell, Corrections, corrections_dir, uncertain_order
 
 HELP = (
     "Click a patch to select it (Shift/Ctrl+click adds, Shift+drag selects an area), then press "

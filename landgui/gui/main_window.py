@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
 
     # -- opening things -----------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> None:
-        from landgui.core.runs import RunFolder
+        from landgui.core.runs.folder import RunFolder
 
         scenes = [p for p in paths if Path(p).suffix.lower() in SCENE_SUFFIXES and Path(p).is_file()]
         for p in paths:
@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         """Show a run folder: its parent becomes the runs folder. A folder that is not a complete run
         is refused with its reason, and nothing changes (runs folder, recent files)."""
         from landgui.core.base.errors import LandguiError
-        from landgui.core.runs import read_run
+        from landgui.core.runs.folder import read_run
 
         try:
             read_run(run_dir)

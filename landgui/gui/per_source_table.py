@@ -1,6 +1,6 @@
 """The Evaluation tab's per-source table: for an evaluation of a split of several sources, the
 accuracy of each source and the recall of each class in it (``result["per_source"]``, see
-:func:`landgui.core.evaluation.per_source_metrics`)."""
+:func:`landgui.core.evaluation.evaluate.per_source_metrics`)."""
 
 from __future__ import annotations
 

@@ -474,7 +474,7 @@ class SceneTab(TabJobs, QWidget):
 
     # -- classification ---------------------------------------------------------------------------
     def classify(self, engine: str = "auto") -> None:
-        from landgui.core.palette import run_palette
+        from landgui.core.runs.palette import run_palette
         from landgui.core.scenes import segment_file
         from landgui.core.scenes.result import code_colours
 
@@ -492,7 +492,7 @@ class SceneTab(TabJobs, QWidget):
         context = DEFAULT_CONTEXT if self.context_check.isChecked() else 0.0
         edge, ignore_nodata = self.edge_combo.currentData(), self.nodata_check.isChecked()
         from landgui.core.base.errors import LandguiError
-        from landgui.core.runs import read_run
+        from landgui.core.runs.folder import read_run
 
         try:
             labels = read_run(run_dir).labels
@@ -697,7 +697,7 @@ class SceneTab(TabJobs, QWidget):
         from PySide6.QtWidgets import QColorDialog
 
         from landgui.core.base.errors import LandguiError
-        from landgui.core.palette import save_palette
+        from landgui.core.runs.palette import save_palette
 
         res = self.result
         k = item.data(Qt.ItemDataRole.UserRole)
@@ -782,7 +782,7 @@ class SceneTab(TabJobs, QWidget):
         if raw is not None and int(np.argmax(raw)) != int(np.argmax(probs)):
             text += f" (alone: {res.labels[int(np.argmax(raw))]} {float(raw.max()):.2f}; its neighbours changed it)"
         if res.unfamiliar is not None and np.isfinite(res.unfamiliar[r, c]):
-            from landgui.core.familiarity import UNFAMILIAR_ABOVE
+            from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE
 
             u = float(res.unfamiliar[r, c])
             text += f"; unfamiliar {u:.2f}" + (" (unlike the training data)" if u > UNFAMILIAR_ABOVE else "")
@@ -818,7 +818,7 @@ class SceneTab(TabJobs, QWidget):
         Without kept features the scene is classified again once the run is saved."""
         import time
 
-        from landgui.core.finetune import fit_head, plan_finetune, save_finetuned
+        from landgui.core.training.finetune import fit_head, plan_finetune, save_finetuned
         from landgui.core.scenes import reclassify_with_head
 
         base = Path(self.runs_dir) / f"{Path(parent).name}-taught"

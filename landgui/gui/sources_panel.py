@@ -1,5 +1,5 @@
 """The Dataset tab's list of sources: several dataset folders (e.g. one per sensor) split as one
-dataset, each a source named after its folder (:func:`landgui.core.dataset.scan_sources`)."""
+dataset, each a source named after its folder (:func:`landgui.core.data.scan.scan_sources`)."""
 
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ class SourcesPanel(QGroupBox):
 def source_names(folders: list[str]) -> dict[str, str]:
     """``{source name: folder}`` for the folders as given (a source is named after its folder);
     one :class:`LandguiError` line when two share a name, a folder lies inside another, or one is
-    missing (:func:`landgui.core.dataset.parse_sources` decides)."""
-    from landgui.core.dataset import parse_sources
+    missing (:func:`landgui.core.data.scan.parse_sources` decides)."""
+    from landgui.core.data.scan import parse_sources
 
     names = list(parse_sources([str(Path(f)) for f in folders]))
     return dict(zip(names, folders, strict=True))

@@ -27,7 +27,7 @@ from landgui.gui.class_table import THUMB
 from landgui.gui.common import show_placeholder
 from landgui.gui.thumbnails import ThumbnailLoader, blank_strip, paint_into
 
-SPLITS = ("train", "val", "test")  # landgui.core.split.SPLITS, without importing the scanner here
+SPLITS = ("train", "val", "test")  # landgui.core.data.split.SPLITS, without importing the scanner here
 SPLIT_COLOURS = {"train": "#0072B2", "val": "#E69F00", "test": "#009E73"}
 SOURCE_COLOURS = ("#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999")
 
@@ -151,7 +151,7 @@ class SplitView(QWidget):
 
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
-        from landgui.core.split import split_warnings
+        from landgui.core.data.split import split_warnings
 
         draw_split(self.figure, manifest)
         self.canvas.draw_idle()

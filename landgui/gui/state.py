@@ -63,7 +63,7 @@ class AppState(QObject):
     """Runs folder, runs, dataset, split, scenes and the current run, with a change signal each.
 
     The dataset is a list of folders (``datasets``): one, or several sources split as one
-    (:func:`landgui.core.dataset.scan_sources`); ``dataset`` is the first of them."""
+    (:func:`landgui.core.data.scan.scan_sources`); ``dataset`` is the first of them."""
 
     runs_dir_changed = Signal(str)
     runs_changed = Signal()  # ``runs`` re-read (a run was trained, evaluated, fine-tuned...)
@@ -93,7 +93,7 @@ class AppState(QObject):
 
     @property
     def runs(self) -> list[dict]:
-        """Every run folder in the runs folder, newest first (``landgui.core.runs.list_runs``)."""
+        """Every run folder in the runs folder, newest first (``landgui.core.runs.folder.list_runs``)."""
         return self._runs
 
     @property
@@ -132,7 +132,7 @@ class AppState(QObject):
 
     def refresh_runs(self, emit: bool = True) -> None:
         """Re-read the runs folder: every tab's run lists follow."""
-        from landgui.core.runs import list_runs
+        from landgui.core.runs.folder import list_runs
 
         self._runs = list_runs(self._runs_dir)
         if emit:

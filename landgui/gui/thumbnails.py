@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from landgui.core.imageio import ImageReadError, read_image
+from landgui.core.data.imageio import ImageReadError, read_image
 
 
 def thumbnail_image(path: str | Path, side: int | None) -> QImage:

@@ -11,8 +11,8 @@ def shipped_run_on(runs_dir: Path, split_dir: Path, name: str = "tiny") -> Path:
     """A run folder ``runs_dir/name`` whose model is the shipped one (files linked, nothing
     trained) and whose split is ``split_dir/split.json`` (its classes must be the shipped ones):
     evaluate, predict and map with it as with any run, in seconds."""
-    from landgui.core.runs import shipped_run_dir
-    from landgui.core.split import load_split, split_hash
+    from landgui.core.runs.folder import shipped_run_dir
+    from landgui.core.data.split import load_split, split_hash
 
     shipped = shipped_run_dir()
     run = Path(runs_dir) / name
@@ -42,8 +42,8 @@ def shipped_split(tmp_path):
     """A split of a synthetic dataset with the shipped model's four classes (6 images each)."""
     from synth import make_dataset
 
-    from landgui.core.dataset import scan_dataset
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, write_split
 
     root = make_dataset(tmp_path / "ds4", per_class=6)
     write_split(scan_dataset(root), tmp_path / "split4", SplitParams(seed=0))

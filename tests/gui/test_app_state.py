@@ -185,7 +185,7 @@ def test_every_tab_follows_one_runs_folder_and_one_run(
     window, qtbot, tmp_path, shipped_split, make_shipped_run, monkeypatch
 ):
     import landgui.gui.main_window as mw
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
 
     other = tmp_path / "other-runs"
     mine = make_shipped_run(other, shipped_split, "mine")
@@ -211,7 +211,7 @@ def test_every_tab_follows_one_runs_folder_and_one_run(
 
 
 def test_the_session_is_restored_in_a_new_window(qtbot, tmp_path, shipped_split, make_shipped_run):
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
     from landgui.gui.state import session_path
 
     make_shipped_run(tmp_path / "runs", shipped_split, "mine")
@@ -323,7 +323,7 @@ def test_each_scene_keeps_the_colours_of_the_run_that_mapped_it(window, qtbot, t
     import cv2
     import numpy as np
 
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
 
     runs = Path(window.state.runs_dir)
     renamed = runs / "renamed"
@@ -367,7 +367,7 @@ def test_the_scene_tab_has_the_clis_edge_and_no_data_options(window, qtbot, tmp_
     import cv2
     import numpy as np
 
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
 
     img = np.random.default_rng(1).integers(40, 255, (100, 150, 3), dtype=np.uint8)
     img[:, 64:128] = 0  # the middle column of patches is black (no data, without a declared value)

@@ -21,7 +21,7 @@ LABELS = ["desert", "green_area", "water"]
 
 def _result(root: Path, run: Path) -> dict:
     """An evaluation result as evaluate_run returns it: 4 images per class, two of them wrong."""
-    from landgui.core.evaluation import metrics
+    from landgui.core.evaluation.evaluate import metrics
 
     rel = [f"{c}/{c}_{i:03d}.png" for c in LABELS for i in range(4)]
     y = np.repeat(np.arange(3), 4)

@@ -74,5 +74,5 @@ def test_a_new_run_starts_on_empty_curves(window, monkeypatch):
     assert tab.curves.epochs
     started = []
     monkeypatch.setattr(tab.jobs, "start", lambda *a, **k: started.append(a) or None)
-    tab._launch("landgui.core.training:train", {"run_dir": str(window.state.runs_dir) + "/new"})
+    tab._launch("landgui.core.training.trainer:train", {"run_dir": str(window.state.runs_dir) + "/new"})
     assert started and tab.curves.epochs == []

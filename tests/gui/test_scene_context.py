@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from synth import CLASS_COLOURS, textured_image
 
-from landgui.core.runs import shipped_run_dir
+from landgui.core.runs.folder import shipped_run_dir
 from landgui.core.scenes.context import DEFAULT_CONTEXT
 
 

@@ -36,8 +36,8 @@ def sources(tmp_path) -> tuple[Path, Path]:
 
 
 def _split_of(a: Path, b: Path, out: Path) -> Path:
-    from landgui.core.dataset import scan_sources
-    from landgui.core.split import SplitParams, write_split
+    from landgui.core.data.scan import scan_sources
+    from landgui.core.data.split import SplitParams, write_split
 
     write_split(scan_sources([str(a), str(b)]), out, SplitParams(seed=0))
     return out / "split.json"
@@ -175,7 +175,7 @@ def test_a_hold_out_run_is_evaluated_on_the_source_it_never_saw(window, qtbot, t
 
 def _per_source_result(root: Path, run: Path) -> tuple[dict, tuple]:
     """An evaluation of a 2-source split made with the core's metrics from fixed predictions."""
-    from landgui.core.evaluation import metrics, per_source_metrics
+    from landgui.core.evaluation.evaluate import metrics, per_source_metrics
 
     labels = list(CLASSES)
     y = np.array([0, 0, 1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2])

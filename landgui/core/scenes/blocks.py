@@ -11,7 +11,7 @@ Work units
     the client (the same shared file system, or URLs).
 
 Workers
-    Each worker process loads the run's model once (:func:`landgui.core.engine.cached_predictor`,
+    Each worker process loads the run's model once (:func:`landgui.core.inference.engine.cached_predictor`,
     kept per process) and classifies its rows with :func:`landgui.core.scenes.pipeline.classify_rows`,
     the function the in-process path uses. The client converts the model to LiteRT once before
     submitting, so workers never import TensorFlow.
@@ -101,7 +101,7 @@ def classify_block(
     (see :func:`~landgui.core.scenes.pipeline.classify_rows`; ``unfamiliar`` as in
     :func:`~landgui.core.scenes.pipeline.classify_scene`, None without a familiarity file); the model
     is loaded once per process."""
-    from landgui.core.engine import cached_predictor
+    from landgui.core.inference.engine import cached_predictor
     from landgui.core.scenes import pipeline
     from landgui.core.scenes.io import open_scene
 
@@ -194,8 +194,8 @@ def map_on_cluster(
     follows the completed tasks."""
     from distributed import as_completed
 
-    from landgui.core.engine import litert_file, resolve_engine
-    from landgui.core.runs import read_run
+    from landgui.core.inference.engine import litert_file, resolve_engine
+    from landgui.core.runs.folder import read_run
     from landgui.core.scenes.io import open_scene
 
     s = settings or MapSettings()

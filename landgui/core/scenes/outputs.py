@@ -235,11 +235,11 @@ def summary_dict(result: SceneResult) -> dict:
 
 
 def unfamiliar_summary(result: SceneResult) -> dict | None:
-    """How much of the scene is unlike the model's training data (landgui.core.familiarity):
+    """How much of the scene is unlike the model's training data (landgui.core.inference.familiarity):
     the share of patches above the threshold, the mean score and the warning, if any."""
     if result.unfamiliar is None:
         return None
-    from landgui.core.familiarity import UNFAMILIAR_ABOVE, unfamiliar_share, warning_line
+    from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, unfamiliar_share, warning_line
 
     u = result.unfamiliar[np.isfinite(result.unfamiliar)]
     share = unfamiliar_share(u)

@@ -67,9 +67,9 @@ def _patch_batches(
     patches) batches (indices into the whole grid, row-major; a batch holds the patches of
     :func:`rows_per_batch` rows).
 
-    Patches are resized to the model input by :func:`landgui.core.data.resize_to`, the rule
+    Patches are resized to the model input by :func:`landgui.core.data.images.resize_to`, the rule
     training uses, into a preallocated batch buffer."""
-    from landgui.core.data import resize_to
+    from landgui.core.data.images import resize_to
     from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE
 
     skip_from = NODATA_GUESS if ignore_nodata else NODATA_SURE
@@ -268,17 +268,17 @@ def classify_scene(
 ) -> SceneResult:
     """Classify every patch of a scene with a model (input 0..255 RGB of ``input_size``).
 
-    ``model``: a :class:`landgui.core.engine.Predictor` (LiteRT or Keras) or a Keras model.
+    ``model``: a :class:`landgui.core.inference.engine.Predictor` (LiteRT or Keras) or a Keras model.
     ``batch``: patches per inference call (default: from a byte budget, :func:`batch_for`).
     ``partial(grid, classes)``: called at most every ``partial_every`` s while strips finish, with
     the (rows, cols) patch classes so far (-1 = not yet), so a viewer can paint the map as it grows.
     ``adapt``: first re-estimate the model's batch-norm statistics on a sample of the scene's
-    patches (AdaBN, :mod:`landgui.core.adaptation`; the saved model is not touched).
+    patches (AdaBN, :mod:`landgui.core.inference.adaptation`; the saved model is not touched).
     ``keep_features``: keep every patch's backbone features on the result (a LiteRT transfer
     model, up to :data:`FEATURES_MAX_BYTES`), for :func:`reclassify_with_head`.
     ``context``: the strength of the smoothing over grid neighbours (0 = off; :func:`assemble_result`).
     """
-    from landgui.core.engine import KerasPredictor, as_predictor
+    from landgui.core.inference.engine import KerasPredictor, as_predictor
 
     if not 0.0 <= uncertain_below <= 1.0:
         raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {uncertain_below}")
@@ -286,7 +286,7 @@ def classify_scene(
     grid = make_grid(scene.width, scene.height, patch, patch if stride is None else stride, edge)
     predict = as_predictor(model, labels, input_size)
     if adapt:
-        from landgui.core.adaptation import adapt_to_images
+        from landgui.core.inference.adaptation import adapt_to_images
 
         adapted = adapt_to_images(
             predict.keras_model(), sample_patches(scene, grid, input_size), progress=progress, should_stop=should_stop
@@ -297,7 +297,7 @@ def classify_scene(
     lite: Any = predict if getattr(predict, "has_features", False) else None
     fam = None
     if lite is not None:
-        from landgui.core.familiarity import Familiarity
+        from landgui.core.inference.familiarity import Familiarity
 
         fam = Familiarity.load(lite.run_dir)
     keep = keep_features and lite is not None and grid.n * (k + lite.head.n_features) * 4 <= FEATURES_MAX_BYTES
@@ -361,11 +361,11 @@ def classify_scene(
 
 def with_unfamiliar(predictor: Any) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """``(predict, extra)``: the predictor itself and 0, or, for a transfer model with a familiarity
-    file (:mod:`landgui.core.familiarity`), a function whose rows are (probabilities | unfamiliar)
+    file (:mod:`landgui.core.inference.familiarity`), a function whose rows are (probabilities | unfamiliar)
     and 1 (the blocks of a cluster map use it as :func:`classify_scene` does)."""
     if not getattr(predictor, "has_features", False):
         return predictor, 0
-    from landgui.core.familiarity import Familiarity
+    from landgui.core.inference.familiarity import Familiarity
 
     fam = Familiarity.load(predictor.run_dir)
     if fam is None:
@@ -416,8 +416,8 @@ def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | N
 
 def sample_patches(scene: Scene, grid: Grid, size: int, max_patches: int = 2048, seed: int = 0) -> np.ndarray:
     """A seeded random sample of the grid's patches at the model's input size (for adaptation)."""
-    from landgui.core.adaptation import MIN_ADAPT_IMAGES
-    from landgui.core.data import resize_to
+    from landgui.core.inference.adaptation import MIN_ADAPT_IMAGES
+    from landgui.core.data.images import resize_to
 
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.permutation(grid.n)[:max_patches])
@@ -447,7 +447,7 @@ def segment_file(
     **kw: Any,
 ) -> SceneResult:
     """Classify a scene file with a run; the run's model stays loaded for the next call."""
-    from landgui.core.engine import cached_predictor
+    from landgui.core.inference.engine import cached_predictor
 
     predictor = cached_predictor(run_dir, engine, progress=progress)
     scene = open_scene(scene_path)

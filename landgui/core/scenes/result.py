@@ -37,7 +37,7 @@ class SceneResult:
     features: Any = None
     features_from: str = ""  # the id (SHA-256) of the LiteRT backbone file that made them
     # how unlike the training data each patch is, (rows, cols) float32 0..1, NaN where not
-    # classified (landgui.core.familiarity); None for a model without a familiarity file
+    # classified (landgui.core.inference.familiarity); None for a model without a familiarity file
     unfamiliar: Any = None
     # the model's own per-patch probabilities (rows, cols, K) before the context step (None when
     # context is off: then they are ``probs``), and the strength of that step (0 = off)
@@ -88,7 +88,7 @@ def code_colours(labels: list[str], palette: dict[str, str]) -> np.ndarray:
     """RGBA colour of every class code (:func:`cell_class_codes`): the class colours, grey for
     uncertain (254), transparent for not classified (255). One table for the class PNG, the
     overlays and the app."""
-    from landgui.core.palette import hex_to_rgb
+    from landgui.core.runs.palette import hex_to_rgb
 
     table = np.zeros((256, 4), np.uint8)
     table[:, 3] = 255

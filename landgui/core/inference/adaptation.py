@@ -32,7 +32,7 @@ def _bn_layers(model: Any, method: str = "all") -> list[Any]:
     """The batch-norm layers that adaptation re-estimates: all, or the feature layer of the head."""
     import keras
 
-    from landgui.core.models import FEATURE_NORM, _flat_layers
+    from landgui.core.models.build import FEATURE_NORM, _flat_layers
 
     bns = [lyr for lyr in _flat_layers(model) if isinstance(lyr, keras.layers.BatchNormalization)]
     if method == "features":
@@ -175,7 +175,7 @@ def adapt_model(
     should_stop: Callable[[], bool] | None = None,
 ) -> Any:
     """A copy of a Keras model adapted to image files (decoded at the model's input size)."""
-    from landgui.core import data as D
+    from landgui.core.data import images as D
 
     rng = np.random.default_rng(0)
     chosen = [paths[i] for i in sorted(rng.permutation(len(paths))[:MAX_ADAPT_IMAGES])]

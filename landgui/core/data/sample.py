@@ -12,7 +12,7 @@ SAMPLE_NAME = "landcover4-sample"
 
 
 def sample_dataset_dir() -> Path:
-    from landgui.core.runs import resources_dir
+    from landgui.core.runs.folder import resources_dir
 
     return resources_dir() / "sample" / SAMPLE_NAME
 

@@ -146,7 +146,7 @@ def perceptual_signature(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     the mean is subtracted and the vector scaled to unit length: the dot product of two signatures
     is their correlation, unchanged by re-encoding, resizing and brightness/contrast changes.
     ``detail`` is the thumbnail's standard deviation in grey levels; below
-    :data:`landgui.core.dataset.MIN_DETAIL` the signature is mostly noise.
+    :data:`landgui.core.data.scan.MIN_DETAIL` the signature is mostly noise.
     """
     import cv2
 

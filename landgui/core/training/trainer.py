@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 
 from landgui import __version__
-from landgui.core import data as D
+from landgui.core.data import images as D
 from landgui.core.base.atomic import write_json_atomic
 from landgui.core.base.errors import Cancelled, LandguiError
-from landgui.core.models import RUN_SCHEMA_VERSION, ModelSpec
-from landgui.core.runs import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, RunFolder
-from landgui.core.split import load_split, split_hash
+from landgui.core.models.build import RUN_SCHEMA_VERSION, ModelSpec
+from landgui.core.runs.folder import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, RunFolder
+from landgui.core.data.split import load_split, split_hash
 
 DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
@@ -74,8 +74,8 @@ class TrainParams:
     augment: bool = True
     patience: int = 5
     fast_path: bool = True
-    export_litert: bool = True  # write model.tflite at the end (landgui.core.engine)
-    # the augmentation recipe (landgui.core.augment.Recipe as a dict); None = the default recipe
+    export_litert: bool = True  # write model.tflite at the end (landgui.core.inference.engine)
+    # the augmentation recipe (landgui.core.data.augment.Recipe as a dict); None = the default recipe
     recipe: dict | None = None
     # fast path: backbone features of this many augmented views of each training image are added
     # to the un-augmented ones, so the head also learns without sensor cues (0 = none)
@@ -88,13 +88,13 @@ class TrainParams:
     # "all" (tf.distribute.MirroredStrategy over them; batch_size is then the global batch)
     devices: int | str = 1
     # several sources (split.json "sources"): weight each image so that every source of a class
-    # carries the same share of that class (landgui.core.data.source_balance_weights), in training
+    # carries the same share of that class (landgui.core.data.images.source_balance_weights), in training
     # and in the validation loss that selects the epoch; no effect with one source
     balance_sources: bool = True
     # train and select on the other sources only; the front doors then evaluate the run on every
-    # image of this source (landgui.core.evaluation.evaluate_source): a sensor it never saw
+    # image of this source (landgui.core.evaluation.evaluate.evaluate_source): a sensor it never saw
     hold_out_source: str | None = None
-    # fast path: synthetic clouds (landgui.core.clouds) rendered over clear training images of
+    # fast path: synthetic clouds (landgui.core.data.clouds) rendered over clear training images of
     # every source, this many per real training image of ``cloud_class``, labelled as it; as many
     # clear images again under light haze keep their labels (0 = off)
     synthetic_clouds: float = 0.0
@@ -124,7 +124,7 @@ class TrainParams:
 
     def augment_recipe(self) -> Any:
         """The Recipe in force (NO_AUGMENTATION when augmentation is off)."""
-        from landgui.core.augment import NO_AUGMENTATION, Recipe
+        from landgui.core.data.augment import NO_AUGMENTATION, Recipe
 
         if not self.augment:
             return NO_AUGMENTATION
@@ -350,7 +350,7 @@ class _Trainer:
     def _export_litert(self) -> str | None:
         """Convert the saved model for the fast engine now (else it happens on first use). A
         failure is reported in status.json, not fatal: mapping falls back to converting later."""
-        from landgui.core import engine
+        from landgui.core.inference import engine
 
         if not engine.litert_available():
             return None
@@ -584,7 +584,7 @@ class _Trainer:
         )
         with self.scope():  # every model, optimizer and fit of every stage lives under the strategy
             if self.spec.model == "scratch":
-                from landgui.core.models import build_scratch
+                from landgui.core.models.build import build_scratch
 
                 model = build_scratch(self.spec)
                 model.compile(
@@ -632,7 +632,7 @@ class _Trainer:
     ) -> Any:
         import keras
 
-        from landgui.core.models import build_transfer, set_fine_tune
+        from landgui.core.models.build import build_transfer, set_fine_tune
 
         p = self.params
         model, backbone, head = build_transfer(self.spec)
@@ -724,7 +724,7 @@ class _Trainer:
         """The training features with those of synthetic cloudy and hazed images appended (see
         ``TrainParams.synthetic_clouds``); augmented like the other views. Each synthetic image
         weighs as much as an average real image of its class."""
-        from landgui.core.clouds import synthetic_cloud_sets
+        from landgui.core.data.clouds import synthetic_cloud_sets
 
         p, classes = self.params, self.spec.classes
         if p.synthetic_clouds <= 0 or p.cloud_class not in classes:
@@ -751,15 +751,15 @@ class _Trainer:
 
     def _save_familiarity(self, train_features: np.ndarray, val_features: np.ndarray) -> None:
         """familiarity.npz: the unfamiliarity score's references and calibration
-        (:mod:`landgui.core.familiarity`)."""
-        from landgui.core.familiarity import FAMILIARITY_FILE, Familiarity
+        (:mod:`landgui.core.inference.familiarity`)."""
+        from landgui.core.inference.familiarity import FAMILIARITY_FILE, Familiarity
 
         fam = Familiarity.build(train_features, val_features, seed=self.params.seed)
         fam.save(self.run / FAMILIARITY_FILE)
 
     def _source_statistics(self, backbone: Any, files: D.SplitFiles, cached: np.ndarray | None) -> None:
         """Batch-norm statistics of the backbone re-estimated on (a seeded sample of) the training images."""
-        from landgui.core.adaptation import MAX_ADAPT_IMAGES, recalibrate_bn
+        from landgui.core.inference.adaptation import MAX_ADAPT_IMAGES, recalibrate_bn
 
         n = len(files.paths)
         pick = np.sort(np.random.default_rng(self.params.seed).permutation(n)[: min(n, MAX_ADAPT_IMAGES // 2)])
@@ -789,7 +789,7 @@ class _Trainer:
         """Backbone features of every image (optionally of one seeded augmented view), in batches."""
         import tensorflow as tf
 
-        from landgui.core.augment import augment_batch
+        from landgui.core.data.augment import augment_batch
 
         recipe = self.params.augment_recipe()
         seeds = np.random.SeedSequence(augment_seed) if augment_seed is not None else None
@@ -865,7 +865,7 @@ def train(
     spec.classes = list(manifest["classes"])
     spec.check()
     held = params.hold_out_source
-    from landgui.core.split import source_names
+    from landgui.core.data.split import source_names
 
     if held is not None:
         names = source_names(manifest)
@@ -902,7 +902,7 @@ def train(
     folder.write_config(config)
     folder.write_labels(spec.classes)
     folder.write_history([])
-    from landgui.core.palette import run_palette
+    from landgui.core.runs.palette import run_palette
 
     run_palette(run, spec.classes)  # class colours fixed with the run
     return _execute(run, config, progress, should_stop, plan)

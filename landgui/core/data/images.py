@@ -1,12 +1,12 @@
 """Input pipeline from split.json: decode, resize, cache, augment, batch (tf.data).
 
-* Decoding uses :func:`landgui.core.imageio.read_image` (Pillow/OpenCV, handles CMYK JPEGs and
+* Decoding uses :func:`landgui.core.data.imageio.read_image` (Pillow/OpenCV, handles CMYK JPEGs and
   16-bit TIFFs) in a thread pool; every image is resized to the model's input size (area
   interpolation when shrinking, cubic when enlarging), so resolution is not a class cue.
 * When the decoded split fits in :data:`CACHE_BUDGET_BYTES` it is cached in memory as one uint8
   array; otherwise images are decoded on the fly inside ``tf.data`` with parallel calls.
 * Augmentation (training split only): the sensor-cue-removing recipe of
-  :mod:`landgui.core.augment` (geometry, ground-resolution change, blur, JPEG, colour response,
+  :mod:`landgui.core.data.augment` (geometry, ground-resolution change, blur, JPEG, colour response,
   noise), applied per batch in NumPy/OpenCV inside ``tf.data`` with a seed per batch drawn from a
   seeded stream, so the same seed gives the same training.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
-from landgui.core.imageio import ImageReadError, read_image
+from landgui.core.data.imageio import ImageReadError, read_image
 
 CACHE_BUDGET_BYTES = 4 * 1024**3
 
@@ -47,7 +47,7 @@ class SplitFiles:
     paths: list[str]  # absolute
     labels: np.ndarray  # int indices
     rel_paths: list[str]
-    #: the source of each file (see landgui.core.dataset.scan_sources); empty when unknown
+    #: the source of each file (see landgui.core.data.scan.scan_sources); empty when unknown
     sources: list[str] = field(default_factory=list)
 
     def select(self, keep: np.ndarray) -> SplitFiles:
@@ -73,7 +73,7 @@ def split_files(
     """The files of one split (or of several, as a tuple) with label indices; raises (or, with
     missing_ok, returns) missing ones. ``exclude_source`` / ``only_source`` keep the files of the
     other sources / of that source alone."""
-    from landgui.core.split import resolve_dataset_root, split_entry_path
+    from landgui.core.data.split import resolve_dataset_root, split_entry_path
 
     root = resolve_dataset_root(manifest)
     index = {c: i for i, c in enumerate(classes)}
@@ -185,7 +185,7 @@ def make_dataset(
     if training:
         ds = ds.shuffle(min(len(files.paths), 10_000), seed=seed, reshuffle_each_iteration=True)
     if training and augment:
-        from landgui.core.augment import Recipe, augment_batch
+        from landgui.core.data.augment import Recipe, augment_batch
 
         rec = recipe or Recipe()
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)

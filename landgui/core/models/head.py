@@ -1,6 +1,6 @@
 """A transfer model's head in NumPy: run and retrain it on backbone features without TensorFlow.
 
-A transfer run's head (``landgui.core.models.build_head``) is a feature standardisation (batch
+A transfer run's head (``landgui.core.models.build.build_head``) is a feature standardisation (batch
 norm without scale or offset, its statistics frozen after the first training stage), dropout and
 one softmax layer. On the backbone's pooled features that is a few lines of NumPy, so "teach it
 your scene" can retrain the head and re-map a scene whose features are kept from the last map in
@@ -54,7 +54,7 @@ class LinearHead:
     @classmethod
     def from_keras(cls, head: Any) -> LinearHead:
         """The weights of a Keras head made by ``build_head`` (a clear error for anything else)."""
-        from landgui.core.models import FEATURE_NORM
+        from landgui.core.models.build import FEATURE_NORM
 
         mean = var = None
         eps, dropout, kernel, bias = 1e-3, 0.0, None, None

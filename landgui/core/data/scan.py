@@ -11,7 +11,7 @@ Duplicates
 * near, resized or re-decoded copy: 32x32 RGB thumbnails (area averaging) that differ by at most
   :data:`SAME_THUMBNAIL_MAX_DIFF` grey level in every pixel and channel, for every image;
 * near, perceptual: correlation of the images' perceptual signatures
-  (:func:`landgui.core.imageio.perceptual_signature`, a 16x16 zero-mean grey thumbnail) of at
+  (:func:`landgui.core.data.imageio.perceptual_signature`, a 16x16 zero-mean grey thumbnail) of at
   least :data:`NEAR_DUPLICATE_MIN_CORRELATION`, for images with enough detail, whose mean
   chromaticity (colour with brightness divided out) also differs by at most
   :data:`NEAR_DUPLICATE_MAX_CHROMA` (L1): the grey thumbnail alone matched a grey cloud patch
@@ -56,7 +56,7 @@ from typing import NamedTuple
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
-from landgui.core.imageio import MAX_PATCH_PIXELS, ImageReadError, chromaticity, decode_image, perceptual_signature
+from landgui.core.data.imageio import MAX_PATCH_PIXELS, ImageReadError, chromaticity, decode_image, perceptual_signature
 
 NEAR_DUPLICATE_MIN_CORRELATION = 0.95
 MIN_DETAIL = 3.0

@@ -1,6 +1,6 @@
 """Leakage-safe, stratified train / val / test split of a scanned dataset, written to split.json.
 
-Units of assignment are duplicate groups (see :mod:`landgui.core.dataset`): all members of a group
+Units of assignment are duplicate groups (see :mod:`landgui.core.data.scan`): all members of a group
 land in the same split, so no image nor a near-copy of it is on both sides. Groups whose members
 carry different labels (labelling conflicts) are excluded and listed under ``excluded``.
 
@@ -10,7 +10,7 @@ Targets are ``round(n * ratio)`` but at least 1 for every non-empty split, so ev
 least as many usable groups as there are non-empty splits (3 with the defaults) appears in each.
 
 Several sources (dataset folders from different sensors, see
-:func:`landgui.core.dataset.scan_sources`): the strata are class x source, every entry records its
+:func:`landgui.core.data.scan.scan_sources`): the strata are class x source, every entry records its
 ``source``, ``sources`` maps each name to its folder and ``counts_by_source`` holds the counts per
 source, class and split. A duplicate group spanning two sources is one unit, placed in the
 stratum of its first member. Paths are relative to ``dataset_root``, the sources' common parent.
@@ -31,7 +31,7 @@ import numpy as np
 
 from landgui import __version__
 from landgui.core.base.atomic import write_error, write_json_atomic
-from landgui.core.dataset import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
+from landgui.core.data.scan import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
 from landgui.core.base.errors import LandguiError
 
 SCHEMA = "landgui.split"

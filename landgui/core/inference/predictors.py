@@ -1,4 +1,4 @@
-"""Batched prediction with a run's model (any engine of landgui.core.engine), not model.predict per image."""
+"""Batched prediction with a run's model (any engine of landgui.core.inference.engine), not model.predict per image."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def predict_batches(
     should_stop: Callable[[], bool] | None = None,
     stage: str = "predicting",
 ) -> np.ndarray:
-    from landgui.core.engine import as_predictor
+    from landgui.core.inference.engine import as_predictor
 
     predict = as_predictor(model)  # a Predictor as is; a Keras model in a compiled tf.function
     out, done = [], 0
@@ -50,10 +50,10 @@ def predict_files(
     """Class probabilities of image files with a run's model: {"labels", "predictions", "errors", "engine"}.
 
     ``adapt``: first adapt a copy of the model to these images (AdaBN; the run is not changed)."""
-    from landgui.core import data as D
-    from landgui.core.engine import KerasPredictor, load_predictor
+    from landgui.core.data import images as D
+    from landgui.core.inference.engine import KerasPredictor, load_predictor
     from landgui.core.base.errors import LandguiError
-    from landgui.core.imageio import ImageReadError
+    from landgui.core.data.imageio import ImageReadError
 
     predictor = load_predictor(run_dir, "keras" if adapt else engine, progress=progress)
     images, names, bad = [], [], []
@@ -67,7 +67,7 @@ def predict_files(
         raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
     stack = np.stack(images)
     if adapt:
-        from landgui.core.adaptation import adapt_to_images
+        from landgui.core.inference.adaptation import adapt_to_images
 
         adapted = adapt_to_images(predictor.keras_model(), stack, progress=progress, should_stop=should_stop)
         predictor = KerasPredictor(adapted, predictor.run_dir, predictor.labels, predictor.image_size)
@@ -88,11 +88,11 @@ def predict_files(
 
 
 def _unfamiliar(predictor: Any, images: np.ndarray, batch_size: int = 64) -> np.ndarray | None:
-    """The unfamiliarity score of each image (landgui.core.familiarity), or None where the model
+    """The unfamiliarity score of each image (landgui.core.inference.familiarity), or None where the model
     has no backbone features or no familiarity file."""
     if not getattr(predictor, "has_features", False):
         return None
-    from landgui.core.familiarity import Familiarity
+    from landgui.core.inference.familiarity import Familiarity
 
     fam = Familiarity.load(predictor.run_dir)
     if fam is None:

@@ -1,7 +1,7 @@
 """Run folders: :class:`RunFolder`, the one place that knows a run's files and reads or writes
 them, and the listing of the runs in a runs directory (for the GUI's run lists and comparisons).
 
-A run folder holds (see :mod:`landgui.core.training` for what each record says)::
+A run folder holds (see :mod:`landgui.core.training.trainer` for what each record says)::
 
     config.json        everything to reproduce the run      RunFolder.config() / write_config()
     labels.json        class names in output order          RunFolder.labels() / write_labels()
@@ -136,7 +136,7 @@ class RunFolder:
         "model.tflite",
         "model.tflite.json",
         "head.npz",
-        "familiarity.npz",  # landgui.core.familiarity.FAMILIARITY_FILE
+        "familiarity.npz",  # landgui.core.inference.familiarity.FAMILIARITY_FILE
         FINETUNE,
     )
 

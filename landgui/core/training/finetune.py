@@ -48,7 +48,7 @@ class FinetuneResult:
 
 def labelled_files(folder: str | Path, labels: list[str]) -> tuple[list[str], np.ndarray]:
     """The usable images of a class-folder dataset with label indices of ``labels`` (by name)."""
-    from landgui.core.dataset import scan_dataset
+    from landgui.core.data.scan import scan_dataset
 
     scan = scan_dataset(folder)
     unknown = sorted({r.label for r in scan.images} - set(labels))
@@ -63,16 +63,16 @@ def labelled_files(folder: str | Path, labels: list[str]) -> tuple[list[str], np
 def replay_files(meta: Any, per_class: int = REPLAY_PER_CLASS, seed: int = 0) -> tuple[list[str], np.ndarray, str]:
     """A seeded sample of the parent's training images: its split's train part, else (the
     shipped model) the bundled sample dataset; nothing if neither is here."""
-    from landgui.core import data as D
-    from landgui.core.split import load_split
+    from landgui.core.data import images as D
+    from landgui.core.data.split import load_split
 
     try:
         manifest = load_split(meta.config["split"])
         files, _ = D.split_files(manifest, "train", meta.labels, missing_ok=True)
         paths, y, source = files.paths, files.labels, f"the parent's training split {manifest['_path']}"
     except (LandguiError, KeyError, OSError):
-        from landgui.core.runs import is_shipped
-        from landgui.core.sample import sample_dataset_dir
+        from landgui.core.runs.folder import is_shipped
+        from landgui.core.data.sample import sample_dataset_dir
 
         if not is_shipped(meta.run_dir):
             return [], np.zeros(0, np.int32), "none (the parent's training split is not on this machine)"
@@ -109,8 +109,8 @@ def backbone_features(
     """Features of each image by ``extract`` ((N, S, S, 3) images -> (N, D) features; see
     :func:`feature_extractor`), plus ``views`` augmented views of each (rows: all images of view 0,
     then all of view 1, ...)."""
-    from landgui.core import data as D
-    from landgui.core.augment import augment_batch
+    from landgui.core.data import images as D
+    from landgui.core.data.augment import augment_batch
 
     images = np.stack([D.load_resized(p, size) for p in paths]) if paths else np.zeros((0, size, size, 3), np.uint8)
     seeds = np.random.SeedSequence(seed)
@@ -140,7 +140,7 @@ def keras_extractor(backbone: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _cache_dir() -> Path:
-    from landgui.core.efficientnet_lite import cache_dir
+    from landgui.core.models.efficientnet_lite import cache_dir
 
     return cache_dir() / "features"
 
@@ -187,7 +187,7 @@ class FinetunePlan:
 class FittedHead:
     """The retrained head, and how it was trained."""
 
-    head: Any  # landgui.core.head.LinearHead
+    head: Any  # landgui.core.models.head.LinearHead
     history: list[dict]
     replay: int
     replay_source: str
@@ -208,7 +208,7 @@ def plan_finetune(
     overwrite: bool = False,
 ) -> FinetunePlan:
     """Check a fine-tune's inputs (one clear error, nothing written)."""
-    from landgui.core.runs import RunFolder, read_run
+    from landgui.core.runs.folder import RunFolder, read_run
 
     if epochs < 1:
         raise LandguiError(f"epochs must be at least 1, got {epochs}")
@@ -242,7 +242,7 @@ def plan_finetune(
 def _litert_backbone(meta: Any) -> Any:
     """The parent's LiteRT predictor if it is a backbone with a NumPy head (features without
     TensorFlow), else None. Uses the model already loaded for mapping when there is one."""
-    from landgui.core import engine
+    from landgui.core.inference import engine
 
     if not engine.litert_available() or engine.current_litert_file(meta.run_dir) is None:
         return None  # no conversion here (20 s): the Keras backbone is quicker for a few images
@@ -259,16 +259,16 @@ def fit_head(
     """Retrain the parent's head on the corrections (with augmented views, weighted) and a sample
     of the parent's training images. With the parent's LiteRT backbone (the usual case) no
     TensorFlow is needed: a second or two; else the Keras backbone computes the features."""
-    from landgui.core.engine import file_sha256
-    from landgui.core.head import LinearHead, train_head
-    from landgui.core.training import TrainParams
+    from landgui.core.inference.engine import file_sha256
+    from landgui.core.models.head import LinearHead, train_head
+    from landgui.core.training.trainer import TrainParams
 
     meta = plan.meta
     base = _litert_backbone(meta)
     if base is not None:
         extract, parent_head, kind = base.features, base.head, "litert"
     else:
-        from landgui.core.models import load_run
+        from landgui.core.models.build import load_run
 
         backbone, head = split_model(load_run(meta.run_dir).model)
         extract, parent_head, kind = keras_extractor(backbone), LinearHead.from_keras(head), "keras"
@@ -320,11 +320,11 @@ def save_finetuned(
     when ``export_litert``."""
     import keras
 
-    from landgui.core import engine
+    from landgui.core.inference import engine
     from landgui.core.base import logs
-    from landgui.core.models import load_run
-    from landgui.core.runs import RunFolder
-    from landgui.core.training import prepare_run_dir
+    from landgui.core.models.build import load_run
+    from landgui.core.runs.folder import RunFolder
+    from landgui.core.training.trainer import prepare_run_dir
 
     t0 = time.monotonic()
     meta, out = plan.meta, plan.out
@@ -360,7 +360,7 @@ def save_finetuned(
     folder.write_config(config)
     folder.write_labels(meta.labels)
     folder.copy_palette_from(RunFolder(meta.run_dir))
-    from landgui.core.familiarity import FAMILIARITY_FILE
+    from landgui.core.inference.familiarity import FAMILIARITY_FILE
 
     if (meta.run_dir / FAMILIARITY_FILE).is_file():  # same backbone, same training data behind it
         shutil.copyfile(meta.run_dir / FAMILIARITY_FILE, out / FAMILIARITY_FILE)

@@ -81,7 +81,7 @@ class Predictor:
 
     def keras_model(self) -> Any:
         """The run's Keras model (loaded on first use: imports TensorFlow)."""
-        from landgui.core.models import load_run
+        from landgui.core.models.build import load_run
 
         if getattr(self, "_model", None) is None:
             self._model = load_run(self.run_dir).model
@@ -107,7 +107,7 @@ class LiteRTPredictor(Predictor):
     """A run's model in the LiteRT interpreter.
 
     A transfer model is converted as its backbone alone, whose output is the pooled features, plus
-    its head in NumPy (``head``, :class:`landgui.core.head.LinearHead`, ``head.npz`` beside the
+    its head in NumPy (``head``, :class:`landgui.core.models.head.LinearHead`, ``head.npz`` beside the
     file; :func:`export_litert`). So a scene's features can be kept from a map and a retrained head
     applied to them, or to the features of new images, without TensorFlow; a run fine-tuned on
     corrections shares its parent's file and brings its own head. Any other model is converted
@@ -201,8 +201,8 @@ def export_litert(model: Any, path: Path) -> str | None:
     A transfer model is converted as its backbone alone and its head saved beside it in NumPy
     (``head.npz``, see :class:`LiteRTPredictor`); returns that file's name, or None for a model
     converted whole."""
-    from landgui.core.finetune import split_model
-    from landgui.core.head import HEAD_FILE, LinearHead
+    from landgui.core.training.finetune import split_model
+    from landgui.core.models.head import HEAD_FILE, LinearHead
 
     try:
         backbone, head = split_model(model)
@@ -228,14 +228,14 @@ def export_litert(model: Any, path: Path) -> str | None:
 
 
 def _cache_dir() -> Path:
-    from landgui.core.efficientnet_lite import cache_dir
+    from landgui.core.models.efficientnet_lite import cache_dir
 
     return cache_dir() / "litert"
 
 
 def current_litert_file(run_dir: str | Path, sha: str | None = None) -> Path | None:
     """The run's LiteRT file if one made from its current model exists (no conversion), else None."""
-    from landgui.core.runs import resolve_run
+    from landgui.core.runs.folder import resolve_run
 
     run = resolve_run(run_dir)
     try:
@@ -264,7 +264,7 @@ def litert_file(
 
     Beside model.keras when the run folder is writable, else in the user's cache folder; the
     model's SHA-256 in ``model.tflite.json`` says which model it was made from."""
-    from landgui.core.runs import is_shipped, resolve_run
+    from landgui.core.runs.folder import is_shipped, resolve_run
 
     run = resolve_run(run_dir)
     sha = file_sha256(run / "model.keras")
@@ -275,7 +275,7 @@ def litert_file(
     if progress:
         progress("converting the model to LiteRT (once per model)", 0, 1)
     if model is None:
-        from landgui.core.models import load_run
+        from landgui.core.models.build import load_run
 
         model = load_run(run).model
     head = export_litert(model, place / LITERT_FILE)
@@ -302,12 +302,12 @@ def load_predictor(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Predictor:
     """A run's model ready to predict with the chosen engine (see the module doc)."""
-    from landgui.core.runs import read_run
+    from landgui.core.runs.folder import read_run
 
     engine = resolve_engine(engine)
     threads.configure()
     if engine == "keras":
-        from landgui.core.models import load_run
+        from landgui.core.models.build import load_run
 
         run = load_run(run_dir)  # checks the run folder as read_run does
         return KerasPredictor(run.model, run.run_dir, run.labels, run.image_size)
@@ -319,7 +319,7 @@ def load_predictor(
     except (OSError, ValueError):
         head_file = None
     if head_file:
-        from landgui.core.head import LinearHead
+        from landgui.core.models.head import LinearHead
 
         head = LinearHead.load(path.parent / head_file)
     n = n_threads or threads.available_cores()
@@ -331,7 +331,7 @@ def share_litert(parent_tflite: Path, run_dir: Path, head: Any) -> Path:
     once: the parent's file (linked, or copied where links are not possible) plus ``head.npz``,
     and ``model.tflite.json`` naming the head. Call after the run's model.keras is written."""
     from landgui.core.base.atomic import write_json_atomic
-    from landgui.core.head import HEAD_FILE
+    from landgui.core.models.head import HEAD_FILE
 
     head.save(run_dir / HEAD_FILE)
     dest = run_dir / LITERT_FILE
@@ -376,7 +376,7 @@ atexit.register(clear_cache)
 
 
 def _cache_key(run_dir: str | Path, engine: str) -> tuple | None:
-    from landgui.core.runs import resolve_run
+    from landgui.core.runs.folder import resolve_run
 
     run = resolve_run(run_dir).resolve()
     try:

@@ -29,7 +29,7 @@ def corrections_dir(run_dir: str | Path) -> Path:
     """Where the corrections made with this run's map are kept."""
     import os
 
-    from landgui.core.runs import is_shipped, user_runs_dir
+    from landgui.core.runs.folder import is_shipped, user_runs_dir
 
     run = Path(run_dir)
     if is_shipped(run) or not os.access(run, os.W_OK):

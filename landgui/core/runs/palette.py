@@ -75,7 +75,7 @@ def rgb(index: int) -> tuple[int, int, int]:
 
 def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     """The run's palette (``palette.json``), created from the fixed palette if missing."""
-    from landgui.core.runs import RunFolder
+    from landgui.core.runs.folder import RunFolder
 
     run = RunFolder.resolve(run_dir)
     pal = run.palette()
@@ -94,7 +94,7 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
 def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
     """Save a run's class colours (``palette.json``); False for the read-only shipped run, whose
     colours can then be changed for the session only."""
-    from landgui.core.runs import RunFolder
+    from landgui.core.runs.folder import RunFolder
 
     run = RunFolder.resolve(run_dir)
     if run.is_shipped:

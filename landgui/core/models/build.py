@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from landgui.core.efficientnet_lite import VARIANTS as LITE_VARIANTS
+from landgui.core.models.efficientnet_lite import VARIANTS as LITE_VARIANTS
 from landgui.core.base.errors import LandguiError
-from landgui.core.runs import RUN_SCHEMA_VERSION  # noqa: F401 - training imports it from here
+from landgui.core.runs.folder import RUN_SCHEMA_VERSION  # noqa: F401 - training imports it from here
 
 BACKBONES = (*LITE_VARIANTS, "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -131,7 +131,7 @@ def build_backbone(spec: ModelSpec) -> Any:
     import keras
 
     if spec.backbone in LITE_VARIANTS:
-        from landgui.core import efficientnet_lite
+        from landgui.core.models import efficientnet_lite
 
         base = efficientnet_lite.imagenet_model(spec.image_size, include_top=False, name=spec.backbone)
     else:
@@ -237,7 +237,7 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Load a run folder's model (``safe_mode=True``), labels and preprocessing config."""
-    from landgui.core.runs import read_run
+    from landgui.core.runs.folder import read_run
 
     meta = read_run(run_dir)
     run = meta.run_dir

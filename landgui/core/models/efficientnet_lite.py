@@ -238,7 +238,7 @@ def imagenet_weights(name: str = DEFAULT_VARIANT) -> dict[str, list[np.ndarray]]
                 return out
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
-    from landgui.core.torch_legacy import load_state_dict
+    from landgui.core.models.torch_legacy import load_state_dict
 
     weights = convert(load_state_dict(source_weights_path(name)), name)
     cached.parent.mkdir(parents=True, exist_ok=True)
