@@ -112,8 +112,8 @@ def in_process(run: str, scenes: list[Path], out: Path, patch: int, formats: tup
 def on_cluster(
     client, run: str, scenes: list[Path], out: Path, patch: int, formats: tuple[str, ...], block_rows=None
 ) -> dict:
-    from landgui.core.runs.palette import run_palette
     from landgui.core.runs.folder import read_run
+    from landgui.core.runs.palette import run_palette
     from landgui.core.scenes import export, open_scene
     from landgui.core.scenes.blocks import MapSettings, map_on_cluster
 
@@ -226,9 +226,9 @@ def main() -> None:
     from distributed import Client
 
     from landgui.core.base import threads
-    from landgui.core.scenes.cluster import start_local_cluster, worker_threads
     from landgui.core.inference.engine import litert_file
     from landgui.core.scenes.blocks import BLOCK_PIXELS
+    from landgui.core.scenes.cluster import start_local_cluster, worker_threads
 
     litert_file(args.run)  # converted before timing, if it must be
     formats = default_formats()

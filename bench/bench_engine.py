@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from landgui.core.data import images as D
+from landgui.core.data.split import load_split
 from landgui.core.inference import engine as E
 from landgui.core.runs.folder import read_run
-from landgui.core.data.split import load_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
 

@@ -13,10 +13,10 @@ import platform
 import time
 from pathlib import Path
 
-from landgui.core.training import trainer as T
 from landgui.core.data.scan import scan_dataset
-from landgui.core.models.build import ModelSpec
 from landgui.core.data.split import SplitParams, write_split
+from landgui.core.models.build import ModelSpec
+from landgui.core.training import trainer as T
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
 

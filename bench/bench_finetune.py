@@ -43,11 +43,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from landgui.core.data import images as D
+    from landgui.core.data.split import load_split
     from landgui.core.inference import engine as E
-    from landgui.core.training import finetune as F
     from landgui.core.models.head import train_head
     from landgui.core.runs.folder import read_run
-    from landgui.core.data.split import load_split
+    from landgui.core.training import finetune as F
     from landgui.core.training.trainer import TrainParams
 
     meta = read_run(args.parent)

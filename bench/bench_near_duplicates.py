@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landgui.core.data.scan import MIN_DETAIL, NEAR_DUPLICATE_MIN_CORRELATION
 from landgui.core.data.imageio import perceptual_signature, read_image
+from landgui.core.data.scan import MIN_DETAIL, NEAR_DUPLICATE_MIN_CORRELATION
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
 

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from landgui.core.data import images as D
-from landgui.core.training import trainer as T
 from landgui.core.data.augment import Recipe
 from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import SplitParams, load_split, write_split
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run
 from landgui.core.inference.predictors import predict_images
 from landgui.core.models.build import ModelSpec, load_run
-from landgui.core.data.split import SplitParams, load_split, write_split
+from landgui.core.training import trainer as T
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
 SHIFT_SEED = 12345

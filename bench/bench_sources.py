@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from landgui.core.training import trainer as T
 from landgui.core.data.scan import scan_sources
+from landgui.core.data.split import SplitParams, write_split
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run, evaluate_source
 from landgui.core.models.build import ModelSpec
-from landgui.core.data.split import SplitParams, write_split
+from landgui.core.training import trainer as T
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
 OUT = Path(__file__).resolve().parent / "out" / "sources"

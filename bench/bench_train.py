@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from landgui.core.data import images as D
-from landgui.core.training import trainer as T
 from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import SplitParams, load_split, write_split
 from landgui.core.inference.predictors import predict_images
 from landgui.core.models.build import ModelSpec, load_run
-from landgui.core.data.split import SplitParams, load_split, write_split
+from landgui.core.training import trainer as T
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
 

@@ -19,9 +19,9 @@ from bench_robust import SHARED, shift_batch
 
 from landgui.core.data import images as D
 from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import load_split
 from landgui.core.inference.predictors import predict_images
 from landgui.core.models.build import load_run
-from landgui.core.data.split import load_split
 
 THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 

@@ -25,10 +25,10 @@ from sklearn.metrics import roc_auc_score
 
 from landgui.core.data import images as D
 from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import load_split
 from landgui.core.inference.engine import load_predictor
 from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity
 from landgui.core.runs.folder import read_run
-from landgui.core.data.split import load_split
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[0].parent / "shared" / "data" / "patches"

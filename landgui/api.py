@@ -22,6 +22,18 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.data.images import resize_to
+from landgui.core.data.sample import copy_sample_dataset
+from landgui.core.data.scan import scan_sources
+from landgui.core.data.split import SplitParams, write_split
+from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run, evaluate_source
+from landgui.core.inference.engine import cached_predictor
+from landgui.core.models.build import ModelSpec
+from landgui.core.runs.palette import run_palette
+from landgui.core.scenes import demo_scene_path, open_scene, output_name, segment_file
+from landgui.core.scenes import export as _export
+from landgui.core.scenes.result import cell_class_codes, code_colours
+from landgui.core.training import trainer as T
 
 __all__ = [
     "LandguiError",
@@ -39,7 +51,6 @@ __all__ = [
 
 def sample_dataset(dest: str | Path) -> Path:
     """Copy the shipped 240-image sample dataset into a new or empty folder."""
-    from landgui.core.data.sample import copy_sample_dataset
 
     return copy_sample_dataset(dest)
 
@@ -56,8 +67,6 @@ def split(
 
     Several datasets (sources, e.g. one per sensor) are split as one, stratified by class x source:
     a list of folders (each named after its folder, or ``"NAME=PATH"``) or a ``{name: folder}`` dict."""
-    from landgui.core.data.scan import scan_sources
-    from landgui.core.data.split import SplitParams, write_split
 
     sources = dataset if isinstance(dataset, (list, dict)) else [str(dataset)]
     return write_split(scan_sources(sources), out, SplitParams(val=val, test=test, seed=seed))
@@ -76,8 +85,6 @@ def train(
     """Train a run (``params``: any :class:`landgui.core.training.trainer.TrainParams` field, e.g.
     ``epochs=5``, ``hold_out_source="nwpu45"``); returns the run folder. A run that holds out a
     source is then evaluated on it, as ``evaluate(run, source=NAME)`` would."""
-    from landgui.core.training import trainer as T
-    from landgui.core.models.build import ModelSpec
 
     tp = T.TrainParams(**params)
     result = T.train(
@@ -89,8 +96,6 @@ def train(
         progress=progress,
     )
     if result.status == "completed" and tp.hold_out_source:
-        from landgui.core.evaluation.evaluate import evaluate_source
-
         evaluate_source(run_dir, tp.hold_out_source)
     return Path(run_dir)
 
@@ -105,7 +110,6 @@ def evaluate(
 ) -> dict:
     """Evaluate a run on its own split (``split_name``), on any class folder (``data``), or on every
     image of the source it held out in training (``source``)."""
-    from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run, evaluate_source
 
     if data is not None:
         return evaluate_folder(run, data, **kw)
@@ -116,7 +120,6 @@ def evaluate(
 
 def load(run: str | Path = "default", engine: str = "auto") -> Any:
     """A run's model ready to predict: ``p(images)`` -> probabilities; ``p.labels``, ``p.image_size``."""
-    from landgui.core.inference.engine import cached_predictor
 
     return cached_predictor(run, engine)
 
@@ -124,7 +127,6 @@ def load(run: str | Path = "default", engine: str = "auto") -> Any:
 def predict(run: str | Path, images: np.ndarray | list, *, batch_size: int = 64) -> np.ndarray:
     """Class probabilities (N, classes) of RGB uint8 images of any size (each resized to the
     model's input by the rule training uses)."""
-    from landgui.core.data.images import resize_to
 
     p = load(run)
     arr = [np.asarray(im) for im in images]
@@ -139,7 +141,6 @@ def segment(run: str | Path, scene: str | Path, **kw: Any) -> Any:
     (``coverage``, ``cell_classes``, ``probs``, ...). ``kw``: patch, stride, uncertain_below, adapt,
     context (the strength of the smoothing over grid neighbours, on by default, the model's own
     probabilities then in ``raw_probs``; ``context=0`` maps each patch alone)."""
-    from landgui.core.scenes import demo_scene_path, segment_file
 
     path = demo_scene_path() if str(scene) == "demo" else scene
     return segment_file(run, path, **kw)
@@ -147,9 +148,6 @@ def segment(run: str | Path, scene: str | Path, **kw: Any) -> Any:
 
 def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", formats: tuple = ("png", "csv")) -> dict:
     """Write a SceneResult's maps (png, csv, geotiff, geojson, gpkg) like ``landgui segment``."""
-    from landgui.core.runs.palette import run_palette
-    from landgui.core.scenes import export as _export
-    from landgui.core.scenes import open_scene, output_name
 
     scene = open_scene(result.scene)
     try:
@@ -161,8 +159,6 @@ def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", for
 
 def class_map_rgb(result: Any, run: str | Path | None = None) -> np.ndarray:
     """The class map as an RGB image, one pixel per patch cell (uncertain grey, unclassified black)."""
-    from landgui.core.runs.palette import run_palette
-    from landgui.core.scenes.result import cell_class_codes, code_colours
 
     table = code_colours(result.labels, run_palette(run or result.run or "default", result.labels))
     return table[cell_class_codes(result), :3]

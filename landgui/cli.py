@@ -9,20 +9,39 @@ from pathlib import Path
 from typing import Any
 
 from landgui import __version__
+from landgui.core.base import logs
+from landgui.core.base.atomic import ensure_writable_dir, why
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.progress import TerminalProgress
+from landgui.core.data.sample import copy_sample_dataset
+from landgui.core.data.scan import parse_sources, scan_sources
+from landgui.core.data.split import (
+    SplitParams,
+    check_materialize_target,
+    check_out_dir,
+    split_warnings,
+    summary_table,
+    write_split,
+)
+from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run, evaluate_source, report_text
+from landgui.core.inference.engine import load_predictor
+from landgui.core.inference.familiarity import unfamiliar_share, warning_line
+from landgui.core.inference.predictors import predict_files
+from landgui.core.models.build import ModelSpec
+from landgui.core.runs.folder import RunFolder, read_run, run_info, run_status
+from landgui.core.runs.palette import run_palette
+from landgui.core.scenes import UNCERTAIN_BELOW, classify_scene, demo_scene_path, export, open_scene, output_name
+from landgui.core.scenes.blocks import MapSettings, map_on_cluster
+from landgui.core.scenes.cluster import connect, describe, parse_spec, require_dask
+from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
+from landgui.core.scenes.mosaic import scene_row, write_batch_summary, write_mosaic_vrt
+from landgui.core.scenes.outputs import unfamiliar_summary
+from landgui.core.training import trainer as T
+from landgui.core.training.finetune import finetune
+from landgui.core.training.trainer import TrainParams
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from landgui.core.base.atomic import ensure_writable_dir
-    from landgui.core.data.scan import parse_sources, scan_sources
-    from landgui.core.base.progress import TerminalProgress
-    from landgui.core.data.split import (
-        SplitParams,
-        check_materialize_target,
-        check_out_dir,
-        summary_table,
-        write_split,
-    )
 
     params = SplitParams(val=args.val, test=args.test, seed=args.seed, materialize=args.materialize)
     params.check()
@@ -41,7 +60,6 @@ def _cmd_split(args: argparse.Namespace) -> int:
         {n: str(p) for n, p in sources.items()}, min_correlation=params.near_duplicate_min_correlation, progress=bar
     )
     manifest = write_split(scan, args.out, params)
-    from landgui.core.data.split import split_warnings
 
     for w in split_warnings(manifest):
         print(f"landgui: warning: {w}", file=sys.stderr)
@@ -52,7 +70,6 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
 
 def _train_progress(quiet: bool):
-    from landgui.core.base.progress import TerminalProgress
 
     bar = TerminalProgress(enabled=not quiet, unit="batches")
     bar_prep = TerminalProgress(enabled=not quiet, unit="images")
@@ -90,8 +107,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         result = _train_or_resume(args, progress)
     except KeyboardInterrupt:
-        from landgui.core.runs.folder import run_status
-
         run = args.resume or args.out
         if run and run_status(run) == "stopped":
             print(f"\nstopped (Ctrl+C); the run is saved: continue it with landgui train --resume {run}")
@@ -101,9 +116,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     acc = f"{result.best_val_accuracy:.4f}" if result.best_val_accuracy is not None else "n/a"
     held = _held_out_source(result.run_dir)
     if result.status == "completed" and held:
-        from landgui.core.evaluation.evaluate import evaluate_source, report_text
-        from landgui.core.base.progress import TerminalProgress
-
         ev = evaluate_source(result.run_dir, held, progress=TerminalProgress(enabled=not args.quiet, unit="images"))
         if not args.quiet:
             print(report_text(ev))
@@ -116,14 +128,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _held_out_source(run_dir: str) -> str | None:
-    from landgui.core.runs.folder import RunFolder
 
     return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 
 
 def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
-    from landgui.core.training import trainer as T
-    from landgui.core.models.build import ModelSpec
 
     if args.resume:
         result = T.resume(args.resume, devices=args.devices, progress=progress)
@@ -159,13 +168,8 @@ def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from landgui.core.evaluation.evaluate import evaluate_run, report_text
-    from landgui.core.base.progress import TerminalProgress
-
     bar = TerminalProgress(enabled=not (args.quiet or args.json), unit="images")
     if args.data:
-        from landgui.core.evaluation.evaluate import evaluate_folder
-
         result = evaluate_folder(
             args.run, args.data, ignore_unknown=args.ignore_unknown, adapt=args.adapt, progress=bar, engine=args.engine
         )
@@ -187,8 +191,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        from landgui.core.runs.folder import RunFolder
-
         print(report_text(result))
         print(
             f"\nwrote {RunFolder(result.get('written_to', args.run)).evaluation_file(name)}, predictions-{name}.csv, "
@@ -200,9 +202,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def run_summary(run_dir: str) -> dict:
     """The comparison row of one run (evaluating its test split if not done yet)."""
     from pathlib import Path as P
-
-    from landgui.core.evaluation.evaluate import evaluate_run
-    from landgui.core.runs.folder import run_info
 
     info = run_info(P(run_dir))
     if info is None:
@@ -270,8 +269,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from landgui.core.inference.predictors import predict_files
-
     out = predict_files(args.run, args.images, adapt=args.adapt, engine=args.engine)
     rows, bad, labels = out["predictions"], out["errors"], out["labels"]
     if args.json:
@@ -286,7 +283,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 + " ".join(f"{r['probs'][lab]:>10.4f}" for lab in labels)
                 + (f"  unfamiliar {r['unfamiliar']:.2f}" if unf else "")
             )
-        from landgui.core.inference.familiarity import unfamiliar_share, warning_line
 
         line = (
             warning_line(unfamiliar_share(np.array([r["unfamiliar"] for r in rows])), "these images") if unf else None
@@ -311,8 +307,6 @@ def _note_stage(quiet: bool) -> Any:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-    from landgui.core.base.atomic import ensure_writable_dir
-    from landgui.core.scenes import demo_scene_path
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = set(formats) - {"png", "csv", "geotiff", "geojson", "gpkg"}
@@ -324,19 +318,15 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         raise LandguiError(f"--batch must be at least 1, got {args.batch}")
     if args.block_rows is not None and args.block_rows < 1:
         raise LandguiError(f"--block-rows must be at least 1, got {args.block_rows}")
-    from landgui.core.scenes import UNCERTAIN_BELOW
 
     if args.uncertain_below is None:
         args.uncertain_below = UNCERTAIN_BELOW
     if not 0.0 <= args.uncertain_below <= 1.0:
         raise LandguiError(f"--uncertain-below must be between 0 and 1, got {args.uncertain_below}")
-    from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
 
     args.context = 0.0 if args.no_context else (DEFAULT_CONTEXT if args.context is None else args.context)
     check_context(args.context)
     if args.cluster:
-        from landgui.core.scenes.cluster import parse_spec, require_dask
-
         if args.adapt:
             raise LandguiError(
                 "--adapt does not run on a --cluster (it adapts the Keras model to each scene); "
@@ -366,11 +356,6 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tuple[str, ...]) -> tuple:
     """Map the scenes one after the other in this process; returns (labels, palette, summary rows)."""
-    from landgui.core.inference.engine import load_predictor
-    from landgui.core.runs.palette import run_palette
-    from landgui.core.base.progress import TerminalProgress
-    from landgui.core.scenes import classify_scene, export, open_scene
-    from landgui.core.scenes.mosaic import scene_row
 
     run = load_predictor(args.run, "keras" if args.adapt else args.engine, progress=_note_stage(args.quiet))
     palette = run_palette(args.run, run.labels)
@@ -414,23 +399,16 @@ def _segment_in_process(args: argparse.Namespace, scenes: list[str], formats: tu
 def _segment_on_cluster(args: argparse.Namespace, scenes: list[str], formats: tuple[str, ...]) -> tuple:
     """Map the scenes on a Dask cluster (landgui.core.scenes.blocks), exporting each here as it
     completes; returns (labels, palette, summary rows)."""
-    from landgui.core.scenes.cluster import connect, describe
-    from landgui.core.runs.palette import run_palette
-    from landgui.core.base.progress import TerminalProgress
-    from landgui.core.runs.folder import read_run
-    from landgui.core.scenes import export, open_scene
-    from landgui.core.scenes.blocks import MapSettings, map_on_cluster
-    from landgui.core.scenes.mosaic import scene_row
 
     info = read_run(args.run)  # a bad run fails before any worker starts
     palette = run_palette(args.run, info.labels)
     named = _output_names(scenes, args.out)  # in the order given, whatever finishes first
     names = [n for n, _ in named]
-    rows = [scene_row(p, n, None, why or "not mapped") for p, (n, why) in zip(scenes, named, strict=True)]
-    todo = [i for i, (_, why) in enumerate(named) if not why]
-    for i, (_, why) in enumerate(named):
-        if why and len(scenes) > 1:
-            print(f"landgui: error: {scenes[i]}: {why}", file=sys.stderr)
+    rows = [scene_row(p, n, None, reason or "not mapped") for p, (n, reason) in zip(scenes, named, strict=True)]
+    todo = [i for i, (_, reason) in enumerate(named) if not reason]
+    for i, (_, reason) in enumerate(named):
+        if reason and len(scenes) > 1:
+            print(f"landgui: error: {scenes[i]}: {reason}", file=sys.stderr)
     bar = TerminalProgress(enabled=not args.quiet, unit="patches")
     settings = MapSettings(
         patch=args.patch,
@@ -484,7 +462,6 @@ def _segment_on_cluster(args: argparse.Namespace, scenes: list[str], formats: tu
 
 def _output_names(scenes: list[str], out: str) -> list[tuple[str, str | None]]:
     """(file name stem, None) per scene in the order given, or (stem, why it cannot have one)."""
-    from landgui.core.scenes import output_name
 
     taken: set[str] = set()
     names: list[tuple[str, str | None]] = []
@@ -506,7 +483,6 @@ def _print_scene(args: argparse.Namespace, path: str, res: Any, files: dict[str,
         + (f"; context changed {res.stats.get('context_changed', 0)} patches" if res.context > 0 else ""),
         flush=True,
     )
-    from landgui.core.scenes.outputs import unfamiliar_summary
 
     unf = unfamiliar_summary(res)
     if unf and unf["warning"]:
@@ -519,8 +495,6 @@ def _write_batch_outputs(
     args: argparse.Namespace, rows: list[dict], labels: list[str], palette: dict, formats: tuple[str, ...]
 ) -> None:
     """summary.csv, coverage.csv and (georeferenced scenes in one CRS) mosaic.classes.vrt in --out."""
-    from landgui.core.base.atomic import ensure_writable_dir
-    from landgui.core.scenes.mosaic import write_batch_summary, write_mosaic_vrt
 
     out = ensure_writable_dir(args.out)
     written = list(write_batch_summary(out, rows, labels).values())
@@ -535,7 +509,6 @@ def _write_batch_outputs(
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from landgui.core.training.finetune import finetune
 
     res = finetune(
         args.run,
@@ -555,7 +528,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_dataset(args: argparse.Namespace) -> int:
-    from landgui.core.data.sample import copy_sample_dataset
 
     dest = copy_sample_dataset(args.dest)
     n = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -582,7 +554,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from landgui.core.training.trainer import TrainParams
 
     T_DEFAULTS = TrainParams()  # noqa: N806 - the defaults the help text quotes
     p = _Parser(prog="landgui", description="Land-cover classification of satellite imagery.")
@@ -819,7 +790,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         args.func = _cmd_gui
         args.paths = []
-    from landgui.core.base import logs
 
     log_path = logs.setup()
     logs.log.info("landgui %s %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
@@ -828,8 +798,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LandguiError as exc:
         return _fail(one_line(str(exc)), exc)
     except OSError as exc:
-        from landgui.core.base.atomic import why
-
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{why(exc)}", exc)
     except KeyboardInterrupt:
@@ -845,7 +813,6 @@ def one_line(text: str) -> str:
 
 
 def _fail(message: str, exc: BaseException) -> int:
-    from landgui.core.base import logs
 
     logs.error_seen(message, exc)
     print(f"landgui: error: {message}", file=sys.stderr)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from synth import make_dataset, tree_snapshot
 
-from landgui.core.training import trainer as T
-from landgui.core.inference.adaptation import adapt_to_images
 from landgui.core.base.errors import LandguiError
+from landgui.core.inference.adaptation import adapt_to_images
 from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.training import trainer as T
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,10 @@ PROGRESS = re.compile(r"\[[#.]+\] +\d+\.\d%")  # a progress bar line, e.g. while
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A dataset, its split, a tiny trained run, scenes and bad files (built once)."""
-    from landgui.core.training import trainer as T
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.models.build import ModelSpec
     from landgui.core.data.split import SplitParams, write_split
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     base = tmp_path_factory.mktemp("world")
     ds = make_dataset(base / "ds", per_class=10, classes=("desert", "green_area", "water"))

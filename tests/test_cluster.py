@@ -28,8 +28,8 @@ import pytest
 from synth import CLASS_COLOURS, textured_image
 
 from landgui.cli import main
-from landgui.core.inference import engine as E
 from landgui.core import scenes as S
+from landgui.core.inference import engine as E
 from landgui.core.scenes.blocks import MapSettings, map_on_cluster, plan_blocks
 
 pytestmark = pytest.mark.skipif(

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from landgui.core import scenes as S
-from landgui.core.inference.engine import Predictor
 from landgui.core.base.errors import LandguiError
+from landgui.core.inference.engine import Predictor
 from landgui.core.scenes.context import (
     CONTEXT_ITERATIONS,
     CONTEXT_NEIGHBOURS,

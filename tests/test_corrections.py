@@ -8,8 +8,8 @@ import pytest
 from test_scenes import LABELS, centroid_model, mosaic
 
 from landgui.core import scenes as S
-from landgui.core.training.corrections import Corrections, corrections_dir, uncertain_order
 from landgui.core.base.errors import LandguiError
+from landgui.core.training.corrections import Corrections, corrections_dir, uncertain_order
 
 
 @pytest.fixture

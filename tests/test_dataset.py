@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from synth import CLASS_COLOURS, make_dataset, textured_image, tree_snapshot, write_image
 
-from landgui.core.data import scan as ds
 from landgui.core.base.errors import LandguiError
+from landgui.core.data import scan as ds
 from landgui.core.data.imageio import decode_image, read_image
 
 

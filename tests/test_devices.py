@@ -13,9 +13,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from landgui.core.training import trainer as T
 from landgui.core.base.errors import LandguiError
 from landgui.core.models.build import load_run
+from landgui.core.training import trainer as T
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
 

@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from landgui.core.inference import engine as E
 from landgui.core import scenes as S
+from landgui.core.base import paths as _paths
 from landgui.core.base.errors import LandguiError
+from landgui.core.inference import engine as E
 
 # ai-edge-litert is a dependency wherever it has a wheel: a broken install fails, it does not skip
 pytestmark = pytest.mark.skipif(
@@ -30,10 +31,10 @@ def run_dir(tmp_path_factory):
     """A tiny scratch run trained for one epoch on synthetic images (3 classes, 32 px)."""
     from synth import make_dataset
 
-    from landgui.core.training import trainer as T
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.models.build import ModelSpec
     from landgui.core.data.split import SplitParams, write_split
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     base = tmp_path_factory.mktemp("engine")
     root = make_dataset(base / "ds", per_class=12, classes=("desert", "green_area", "water"))
@@ -62,7 +63,7 @@ def test_litert_agrees_with_keras_and_is_converted_once(run_dir):
     assert np.allclose(lite(x[:5]), pl[:5], atol=1e-6)  # another batch size: tensors resized
     tfl = run_dir / E.LITERT_FILE
     meta = json.loads((run_dir / E.LITERT_META).read_text())
-    assert meta["model_sha256"] == E.file_sha256(run_dir / "model.keras")
+    assert meta["model_sha256"] == _paths.file_sha256(run_dir / "model.keras")
     mtime = tfl.stat().st_mtime_ns
     E.load_predictor(run_dir, "litert")
     assert tfl.stat().st_mtime_ns == mtime  # not converted again
@@ -80,7 +81,7 @@ def test_changed_model_is_converted_again(run_dir, tmp_path):
     dense.set_weights([w, b + np.array([5.0, 0.0, 0.0], np.float32)])  # favours class 0
     model.save(run / "model.keras")
     p = E.load_predictor(run, "litert")
-    assert json.loads((run / E.LITERT_META).read_text())["model_sha256"] == E.file_sha256(run / "model.keras")
+    assert json.loads((run / E.LITERT_META).read_text())["model_sha256"] == _paths.file_sha256(run / "model.keras")
     assert (p(_images(20, 32)).argmax(1) == 0).mean() > 0.9
 
 

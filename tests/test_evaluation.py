@@ -10,10 +10,10 @@ import pytest
 from sklearn import metrics as skm
 
 from landgui.cli import main
-from landgui.core.training import trainer as T
 from landgui.core.base.errors import LandguiError
 from landgui.core.evaluation.evaluate import evaluate_run, metrics
 from landgui.core.models.build import ModelSpec
+from landgui.core.training import trainer as T
 
 
 @pytest.fixture(scope="module")

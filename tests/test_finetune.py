@@ -14,10 +14,10 @@ from landgui.core.base.errors import LandguiError
 def parent(tmp_path_factory):
     from synth import make_dataset
 
-    from landgui.core.training import trainer as T
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.models.build import ModelSpec
     from landgui.core.data.split import SplitParams, write_split
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     base = tmp_path_factory.mktemp("ft")
     ds = make_dataset(base / "ds", per_class=12, classes=("desert", "green_area", "water"))
@@ -35,8 +35,8 @@ def _corrections(folder, label: str, colour, n: int = 6, seed: int = 5):
 
 
 def test_finetune_teaches_a_new_look_of_a_class_and_keeps_the_parent(parent, tmp_path):
-    from landgui.core.training.finetune import finetune
     from landgui.core.inference.predictors import predict_files
+    from landgui.core.training.finetune import finetune
 
     run = parent / "run"
     before = tree_snapshot(run)
@@ -91,9 +91,9 @@ def test_cli_finetune_and_its_errors(parent, tmp_path, capsys):
 
 
 def test_a_scratch_run_cannot_be_fine_tuned_on_corrections(tiny_split, tmp_path):
+    from landgui.core.models.build import ModelSpec
     from landgui.core.training import trainer as T
     from landgui.core.training.finetune import finetune
-    from landgui.core.models.build import ModelSpec
 
     T.train(tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1))
     corr = _corrections(tmp_path / "corr", "water", (30, 60, 120), n=2)
@@ -102,9 +102,8 @@ def test_a_scratch_run_cannot_be_fine_tuned_on_corrections(tiny_split, tmp_path)
 
 
 def test_the_numpy_head_runs_as_the_keras_head_and_learns(parent):
-    from landgui.core.training.finetune import split_model
+    from landgui.core.models.build import load_run, split_model
     from landgui.core.models.head import LinearHead, train_head
-    from landgui.core.models.build import load_run
 
     _, head = split_model(load_run(parent / "run").model)
     lin = LinearHead.from_keras(head)
@@ -130,6 +129,7 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     import subprocess
     import sys
 
+    from landgui.core.base import paths as _paths
     from landgui.core.inference import engine as E
 
     if not E.litert_available():
@@ -175,7 +175,7 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     write_image(tmp_path / "scene.png", img)
     sc = S.open_scene(tmp_path / "scene.png")
     before = S.classify_scene(lite, lite.labels, 32, sc, patch=32, keep_features=True)
-    assert before.features.shape == (6, lite.head.n_features) and before.features_from == E.file_sha256(lite.path)
+    assert before.features.shape == (6, lite.head.n_features) and before.features_from == _paths.file_sha256(lite.path)
     new_pred = E.load_predictor(finetune_new, "litert")
     again = S.reclassify_with_head(before, new_pred)
     direct = S.classify_scene(new_pred, new_pred.labels, 32, sc, patch=32)

@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from landgui.core.models import efficientnet_lite as E
+from landgui.core.base import paths as _paths
 from landgui.core.base.errors import LandguiError
+from landgui.core.models import efficientnet_lite as E
 from landgui.core.models.torch_legacy import MAGIC_NUMBER, TorchFileError, load_state_dict
 
 
@@ -31,7 +32,7 @@ def test_efficientnet_lite_weights_are_imagenet_weights(name):
         top[image] = list(np.argsort(-logits)[:3])
     assert set(top["chelsea"]) & {281, 282, 283, 284, 285}, top  # tabby/tiger/Persian/Siamese/Egyptian cat
     assert top["coffee"][0] == 967, top  # espresso
-    assert (E.cache_dir() / E.cache_name(name)).exists(), "converted weights are cached"
+    assert (_paths.cache_dir() / E.cache_name(name)).exists(), "converted weights are cached"
     again = E.imagenet_weights(name)  # from the cache now
     assert np.array_equal(again["predictions"][1], model.get_layer("predictions").get_weights()[1])
 

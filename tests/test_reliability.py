@@ -72,8 +72,8 @@ def test_scenes_with_the_same_stem_do_not_overwrite_each_other(tmp_path):
 
 def test_cli_segment_two_scenes_with_one_stem(tiny_split, tmp_path):
     from landgui.cli import main
-    from landgui.core.training import trainer as T
     from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     T.train(
         tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
@@ -195,10 +195,10 @@ def test_a_one_class_split_warns_when_it_is_made(tmp_path, capsys):
 
 
 def test_an_unreadable_test_image_is_left_out_and_named(tiny_split, tmp_path):
-    from landgui.core.training import trainer as T
+    from landgui.core.data.split import load_split
     from landgui.core.evaluation.evaluate import evaluate_run, report_text
     from landgui.core.models.build import ModelSpec
-    from landgui.core.data.split import load_split
+    from landgui.core.training import trainer as T
 
     T.train(tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1))
     m = load_split(tiny_split)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from landgui import __version__
-from landgui.core.runs import folder as runs
 from landgui.core.base.errors import LandguiError
+from landgui.core.runs import folder as runs
 from landgui.core.runs.folder import STALE_AFTER_S, RunFolder
 
 LANDGUI = Path(__file__).resolve().parents[1] / "landgui"

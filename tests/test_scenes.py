@@ -199,8 +199,8 @@ def test_stop_flag(tmp_path):
 
 def test_cli_segment_batch(tiny_split, tmp_path, capsys):
     from landgui.cli import main
-    from landgui.core.training import trainer as T
     from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     T.train(
         tiny_split, tmp_path / "run", ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)

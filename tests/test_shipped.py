@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from landgui.cli import main
-from landgui.core.runs import folder as runs
+from landgui.core.base import paths as _paths
 from landgui.core.base.errors import LandguiError
 from landgui.core.data.sample import copy_sample_dataset, sample_dataset_dir
+from landgui.core.runs import folder as runs
 
 SHIPPED = runs.shipped_run_dir()
-RESOURCES = runs.resources_dir()
+RESOURCES = _paths.resources_dir()
 
 
 def _tree(root: Path) -> dict:

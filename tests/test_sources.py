@@ -15,10 +15,10 @@ import pytest
 from synth import make_dataset
 
 from landgui.cli import main
+from landgui.core.base.errors import LandguiError
 from landgui.core.data import images as D
 from landgui.core.data import split as sp
 from landgui.core.data.scan import scan_sources
-from landgui.core.base.errors import LandguiError
 
 CLASSES = ("desert", "green_area", "water")
 

@@ -13,9 +13,9 @@ from synth import make_dataset, tree_snapshot
 from test_dataset import _plant_copies, _plant_flat_copies
 
 from landgui.cli import main
+from landgui.core.base.errors import LandguiError
 from landgui.core.data import split as sp
 from landgui.core.data.scan import scan_dataset
-from landgui.core.base.errors import LandguiError
 
 
 def _split_of(manifest: dict) -> dict[str, str]:

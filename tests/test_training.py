@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landgui.core.training import trainer as T
 from landgui.core.base.errors import LandguiError
-from landgui.core.models.build import ModelSpec, load_run
 from landgui.core.data.split import load_split
+from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.training import trainer as T
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,9 +92,10 @@ def _unfamiliar_images_score_high(split_dir, run_dir, model) -> None:
     from synth import textured_image
 
     from landgui.core.data import images as D
-    from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share
-    from landgui.core.training.finetune import keras_extractor, split_model
     from landgui.core.data.split import load_split
+    from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share
+    from landgui.core.models.build import split_model
+    from landgui.core.training.finetune import keras_extractor
 
     fam = Familiarity.load(run_dir)
     assert fam is not None, "a fast-path transfer run writes familiarity.npz"

@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from landgui import __version__  # noqa: E402
-from landgui.core.inference import engine  # noqa: E402
-from landgui.core.training import trainer as T  # noqa: E402
 from landgui.core.data.scan import scan_sources  # noqa: E402
+from landgui.core.data.split import SplitParams, write_split  # noqa: E402
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run  # noqa: E402
+from landgui.core.inference import engine  # noqa: E402
 from landgui.core.models.build import ModelSpec  # noqa: E402
 from landgui.core.runs.folder import shipped_run_dir  # noqa: E402
-from landgui.core.data.split import SplitParams, write_split  # noqa: E402
+from landgui.core.training import trainer as T  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "patches"
 SOURCES = ("kaggle4", "nwpu45")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
+from landgui.core.base import logs
+from landgui.gui.main_window import MainWindow, start_later
+
 
 def run_app(paths: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
-
-    from landgui.core.base import logs
-    from landgui.gui.main_window import MainWindow, start_later
 
     logs.setup()
     previous_hook = sys.excepthook

@@ -8,6 +8,7 @@ from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QScrollArea, QWidget
 
 from landgui.core.base.progress import format_seconds
+from landgui.core.runs.folder import SHIPPED_NAME, shipped_run_dir
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> QMessageBox:
@@ -62,7 +63,6 @@ def fill_run_combo(combo: QComboBox, all_runs: list[dict], select: str | None = 
     """Offer the runs with a model (of ``AppState.runs``, newest first), then the shipped model;
     select ``select``, else keep the selection, else the newest completed run, else the shipped
     model. The combo emits no signal while it is refilled: read ``currentData()`` afterwards."""
-    from landgui.core.runs.folder import SHIPPED_NAME, shipped_run_dir
 
     current = select or combo.currentData()
     blocked = combo.blockSignals(True)

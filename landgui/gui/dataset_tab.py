@@ -26,6 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from landgui.core.base.errors import LandguiError
+from landgui.core.data.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
+from landgui.core.data.scan import scan_sources
+from landgui.core.data.split import SplitParams, load_split, split_warnings, write_split
 from landgui.gui.class_table import THUMB, ClassTableModel
 from landgui.gui.common import (
     EtaProgressBar,
@@ -198,8 +202,6 @@ class DatasetTab(TabJobs, QWidget):
 
     def use_sample(self) -> None:
         """Copy the shipped sample dataset to the user's data folder (once) and open it."""
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.data.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
 
         dest = Path.home() / "landgui-data" / SAMPLE_NAME
         readme = dest / "README.txt"
@@ -251,7 +253,6 @@ class DatasetTab(TabJobs, QWidget):
         """The dataset's folders: one (as ``set_dataset``), or several sources, each named after
         its folder. Folders that are missing, share a name or lie inside one another are refused
         with one line, and nothing changes."""
-        from landgui.core.base.errors import LandguiError
 
         for folder in folders:
             if not Path(folder).is_dir():
@@ -295,8 +296,6 @@ class DatasetTab(TabJobs, QWidget):
     def open_split(self, path: str, quiet: bool = False) -> None:
         """Show a split.json (and its dataset); ``quiet``: a bad file is named in the status bar,
         not in a dialog (restoring a session)."""
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.data.split import load_split
 
         try:
             manifest = load_split(path)
@@ -338,8 +337,6 @@ class DatasetTab(TabJobs, QWidget):
 
     # -- splitting ----------------------------------------------------------------------
     def start_split(self) -> None:
-        from landgui.core.data.scan import scan_sources
-        from landgui.core.data.split import SplitParams, write_split
 
         folders, out = self.folders, self.out_edit.text()
         existing = Path(out) / "split.json"
@@ -401,7 +398,6 @@ class DatasetTab(TabJobs, QWidget):
         self.status.emit(text)
 
     def _split_done(self, manifest: dict) -> None:
-        from landgui.core.data.split import split_warnings
 
         warnings = split_warnings(manifest)
         self._end(f"split written to {manifest['_path']}" + (f"; warning: {warnings[0]}" if warnings else ""))

@@ -29,8 +29,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.common import EtaProgressBar, FormScroll, fill_run_combo, show_error, show_placeholder
+from landgui.core.base.atomic import write_text_atomic
+from landgui.core.base.errors import LandguiError
+from landgui.core.evaluation.evaluate import confusion_figure
+from landgui.core.inference.predictors import predictions_csv
+from landgui.core.runs.folder import SHIPPED_NAME, run_info, shipped_run_dir
+from landgui.gui.common import (
+    EtaProgressBar,
+    FormScroll,
+    choose_save_path,
+    fill_run_combo,
+    last_dir,
+    remember_dir,
+    show_error,
+    show_placeholder,
+)
 from landgui.gui.compare_runs import CompareRunsTable
+from landgui.gui.image_preview import ImagePreviewDialog, open_in_system_viewer
 from landgui.gui.per_source_table import PerSourceTable
 from landgui.gui.state import AppState
 from landgui.gui.thumbnails import ThumbnailLoader, placeholder_pixmap
@@ -182,7 +197,6 @@ class EvaluationTab(TabJobs, QWidget):
     def refresh_runs(self, select: str | None = None) -> None:
         """Refill the Run box and the comparison from the state's runs (``select``, else the
         state's run, is chosen)."""
-        from landgui.core.runs.folder import SHIPPED_NAME, run_info, shipped_run_dir
 
         runs = fill_run_combo(self.run_combo, self.state.runs, select or self.state.run)
         self.state.set_run(self.run_combo.currentData())
@@ -229,8 +243,6 @@ class EvaluationTab(TabJobs, QWidget):
     def choose_folder(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
-        from landgui.gui.common import last_dir, remember_dir
-
         folder = QFileDialog.getExistingDirectory(self, "Labelled folder to evaluate on", last_dir("eval-folder"))
         if folder:
             remember_dir("eval-folder", folder)
@@ -271,7 +283,6 @@ class EvaluationTab(TabJobs, QWidget):
         show_error(self, "Evaluation failed", message, details)
 
     def show_result(self, result: dict) -> None:
-        from landgui.core.evaluation.evaluate import confusion_figure
 
         self.result = result
         self.progress.finish(f"evaluated {result['n_images']} images")
@@ -335,8 +346,6 @@ class EvaluationTab(TabJobs, QWidget):
 
     def choose_images(self) -> None:
         from PySide6.QtWidgets import QFileDialog
-
-        from landgui.gui.common import last_dir, remember_dir
 
         files, _ = QFileDialog.getOpenFileNames(
             self, "Images to classify", last_dir("predict"), "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp)"
@@ -438,7 +447,6 @@ class EvaluationTab(TabJobs, QWidget):
 
     def enlarge(self, item: QListWidgetItem | None) -> None:
         """The image at full size with its true and predicted class and probabilities."""
-        from landgui.gui.image_preview import ImagePreviewDialog
 
         if item is None:
             return
@@ -447,7 +455,6 @@ class EvaluationTab(TabJobs, QWidget):
         self.preview.show()
 
     def _image_menu(self, pos) -> None:
-        from landgui.gui.image_preview import open_in_system_viewer
 
         item = self.images.itemAt(pos)
         if item is None:
@@ -459,7 +466,6 @@ class EvaluationTab(TabJobs, QWidget):
 
     # -- CSV export -------------------------------------------------------------------------------
     def choose_export(self) -> None:
-        from landgui.gui.common import choose_save_path
 
         run = Path(self.run_combo.currentData() or "run").name
         path = choose_save_path(self, "export-csv", "Export predictions as CSV", f"predictions-{run}.csv")
@@ -468,9 +474,6 @@ class EvaluationTab(TabJobs, QWidget):
 
     def export_csv(self, path: str) -> None:
         """Write the listed predictions (all of them, not only the thumbnails shown) as CSV, atomically."""
-        from landgui.core.base.atomic import write_text_atomic
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.inference.predictors import predictions_csv
 
         labels = list(self.listed[0]["probs"]) if self.listed else []
         try:

@@ -9,6 +9,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
 
 from landgui import __version__
+from landgui.core.base.logs import user_log_path
 
 GUIDE_HTML = """
 <h2>landgui in five steps</h2>
@@ -83,7 +84,6 @@ class TextDialog(QDialog):
 
 
 def guide_dialog(parent: QWidget | None = None) -> TextDialog:
-    from landgui.core.base.logs import user_log_path
 
     readme = readme_path()
     link = f'<a href="{QUrl.fromLocalFile(str(readme)).toString()}">README</a>' if readme else "README (Help > README)"

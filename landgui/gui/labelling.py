@@ -14,7 +14,10 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut
 from PySide6.QtWidgets import QGraphicsPathItem, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from landgui.core.base.errors import LandguiError
+from landgui.core.scenes import open_scene
 from landgui.core.training.corrections import Cell, Corrections, corrections_dir, uncertain_order
+from landgui.gui.common import show_error
 
 HELP = (
     "Click a patch to select it (Shift/Ctrl+click adds, Shift+drag selects an area), then press "
@@ -161,9 +164,6 @@ class LabelPanel(QGroupBox):
         return corrections_dir(res.run) if res is not None and res.run else None
 
     def save(self) -> list[Path]:
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.scenes import open_scene
-        from landgui.gui.common import show_error
 
         c, dest = self.corrections, self.destination()
         if c is None or dest is None:
@@ -182,7 +182,6 @@ class LabelPanel(QGroupBox):
         return files
 
     def request_finetune(self) -> None:
-        from landgui.gui.common import show_error
 
         c, dest = self.corrections, self.destination()
         if c is None or dest is None:

@@ -10,9 +10,13 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from landgui import __version__
+from landgui.core.base.errors import LandguiError
+from landgui.core.runs.folder import RunFolder, read_run
+from landgui.core.scenes import demo_scene_path
 from landgui.gui.common import show_error
 from landgui.gui.dataset_tab import DatasetTab
 from landgui.gui.evaluation_tab import EvaluationTab
+from landgui.gui.help import guide_dialog, readme_dialog, show_about
 from landgui.gui.scene_tab import SceneTab
 from landgui.gui.state import AppState, load_session, session_path
 from landgui.gui.training_tab import TrainingTab
@@ -95,7 +99,6 @@ class MainWindow(QMainWindow):
 
     # -- opening things -----------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> None:
-        from landgui.core.runs.folder import RunFolder
 
         scenes = [p for p in paths if Path(p).suffix.lower() in SCENE_SUFFIXES and Path(p).is_file()]
         for p in paths:
@@ -125,8 +128,6 @@ class MainWindow(QMainWindow):
 
     def open_demo_if_empty(self) -> None:
         """First start with no data given: show the bundled demo scene."""
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.scenes import demo_scene_path
 
         try:
             path = str(demo_scene_path())
@@ -144,8 +145,6 @@ class MainWindow(QMainWindow):
     def open_run(self, run_dir: str) -> None:
         """Show a run folder: its parent becomes the runs folder. A folder that is not a complete run
         is refused with its reason, and nothing changes (runs folder, recent files)."""
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.runs.folder import read_run
 
         try:
             read_run(run_dir)
@@ -179,19 +178,16 @@ class MainWindow(QMainWindow):
 
     # -- help ---------------------------------------------------------------------------------------
     def show_guide(self) -> None:
-        from landgui.gui.help import guide_dialog
 
         self.guide = guide_dialog(self)
         self.guide.show()
 
     def show_readme(self) -> None:
-        from landgui.gui.help import readme_dialog
 
         self.readme = readme_dialog(self)
         self.readme.show()
 
     def about(self) -> None:
-        from landgui.gui.help import show_about
 
         show_about(self)
 

@@ -37,6 +37,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from landgui.core.base.errors import LandguiError
+from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE
+from landgui.core.runs.folder import read_run
+from landgui.core.runs.palette import run_palette, save_palette
+from landgui.core.scenes import (
+    UNCERTAIN_BELOW,
+    demo_scene_path,
+    export,
+    open_scene,
+    output_name,
+    reclassify_with_head,
+    segment_file,
+)
+from landgui.core.scenes.context import DEFAULT_CONTEXT
+from landgui.core.scenes.outputs import unfamiliar_summary
+from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, cell_class_codes, code_colours
+from landgui.core.training.finetune import fit_head, plan_finetune, save_finetuned
 from landgui.gui.common import (
     EtaProgressBar,
     FormScroll,
@@ -47,6 +64,7 @@ from landgui.gui.common import (
     show_error,
     show_placeholder,
 )
+from landgui.gui.labelling import LabelPanel
 from landgui.gui.state import AppState
 from landgui.gui.workers import JobRegistry, JobWorker, TabJobs
 
@@ -262,7 +280,6 @@ class SceneTab(TabJobs, QWidget):
             "misclassified patch inside a region takes the region's class; confident patches and real "
             "boundaries are kept (measured in docs/benchmarks.md). Off: each patch is classified alone"
         )
-        from landgui.core.scenes import UNCERTAIN_BELOW
 
         self.uncertain_spin = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.uncertain_spin.setValue(UNCERTAIN_BELOW)
@@ -332,7 +349,6 @@ class SceneTab(TabJobs, QWidget):
         form.addRow("View", self.view_combo)
         form.addRow("Opacity", self.opacity)
         form.addRow(self.grid_check)
-        from landgui.gui.labelling import LabelPanel
 
         self.labelling = LabelPanel(self)
         self.labelling.status.connect(self.status)
@@ -390,8 +406,6 @@ class SceneTab(TabJobs, QWidget):
             self.open_scenes(files)
 
     def open_demo(self) -> None:
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.scenes import demo_scene_path
 
         try:
             self.open_scenes([str(demo_scene_path())])
@@ -401,7 +415,6 @@ class SceneTab(TabJobs, QWidget):
     def open_scenes(self, paths: list[str], quiet: bool = False, show: str | None = None) -> None:
         """Load overviews in a worker; ``show`` (else the first one) is shown. ``quiet``: scenes
         that cannot be opened are named in the status bar, not in a dialog (restoring a session)."""
-        from landgui.core.scenes import open_scene
 
         def job(progress, should_stop):
             out, errors = [], []
@@ -474,9 +487,6 @@ class SceneTab(TabJobs, QWidget):
 
     # -- classification ---------------------------------------------------------------------------
     def classify(self, engine: str = "auto") -> None:
-        from landgui.core.runs.palette import run_palette
-        from landgui.core.scenes import segment_file
-        from landgui.core.scenes.result import code_colours
 
         if self.current is None:
             show_error(self, "Classify", "open a scene first (or the demo scene)")
@@ -487,12 +497,9 @@ class SceneTab(TabJobs, QWidget):
             return
         path, patch, stride = self.current, self.patch_spin.value(), self.stride_spin.value()
         adapt, threshold = self.adapt_check.isChecked(), self.uncertain_spin.value()
-        from landgui.core.scenes.context import DEFAULT_CONTEXT
 
         context = DEFAULT_CONTEXT if self.context_check.isChecked() else 0.0
         edge, ignore_nodata = self.edge_combo.currentData(), self.nodata_check.isChecked()
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.runs.folder import read_run
 
         try:
             labels = read_run(run_dir).labels
@@ -619,7 +626,6 @@ class SceneTab(TabJobs, QWidget):
             self.uncertain_item.setPath(QPainterPath())
             self.legend.blockSignals(False)
             return
-        from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, cell_class_codes, code_colours
 
         k_unc = len(res.labels)
         cell = res.grid.cell
@@ -695,9 +701,6 @@ class SceneTab(TabJobs, QWidget):
     def edit_colour(self, item: QListWidgetItem) -> None:
         """Double-click on a class in the legend: choose its colour, saved in the run's palette."""
         from PySide6.QtWidgets import QColorDialog
-
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.runs.palette import save_palette
 
         res = self.result
         k = item.data(Qt.ItemDataRole.UserRole)
@@ -782,8 +785,6 @@ class SceneTab(TabJobs, QWidget):
         if raw is not None and int(np.argmax(raw)) != int(np.argmax(probs)):
             text += f" (alone: {res.labels[int(np.argmax(raw))]} {float(raw.max()):.2f}; its neighbours changed it)"
         if res.unfamiliar is not None and np.isfinite(res.unfamiliar[r, c]):
-            from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE
-
             u = float(res.unfamiliar[r, c])
             text += f"; unfamiliar {u:.2f}" + (" (unlike the training data)" if u > UNFAMILIAR_ABOVE else "")
         self.hover_label.setText(text)
@@ -817,9 +818,6 @@ class SceneTab(TabJobs, QWidget):
         new run is saved (model.keras needs Keras: a few seconds more, the map is already shown).
         Without kept features the scene is classified again once the run is saved."""
         import time
-
-        from landgui.core.training.finetune import fit_head, plan_finetune, save_finetuned
-        from landgui.core.scenes import reclassify_with_head
 
         base = Path(self.runs_dir) / f"{Path(parent).name}-taught"
         n = 1
@@ -863,7 +861,6 @@ class SceneTab(TabJobs, QWidget):
 
     # -- export -------------------------------------------------------------------------------------
     def export(self, formats: tuple[str, ...], out_dir: str | None = None) -> None:
-        from landgui.core.scenes import export, open_scene, output_name
 
         res, path = self.result, self.current
         if res is None:
@@ -907,7 +904,6 @@ def _hb(*widgets) -> QHBoxLayout:
 
 def _unfamiliar_line(res) -> str:
     """The map's one-line warning when many patches are unlike the model's training data."""
-    from landgui.core.scenes.outputs import unfamiliar_summary
 
     unf = unfamiliar_summary(res)
     return f"\n⚠ {unf['warning']}" if unf and unf["warning"] else ""

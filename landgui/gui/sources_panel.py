@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from landgui.core.data.scan import parse_sources
+
 
 class SourcesPanel(QGroupBox):
     """A view of the dataset's source folders (the application state's ``datasets``) with a
@@ -86,7 +88,6 @@ def source_names(folders: list[str]) -> dict[str, str]:
     """``{source name: folder}`` for the folders as given (a source is named after its folder);
     one :class:`LandguiError` line when two share a name, a folder lies inside another, or one is
     missing (:func:`landgui.core.data.scan.parse_sources` decides)."""
-    from landgui.core.data.scan import parse_sources
 
     names = list(parse_sources([str(Path(f)) for f in folders]))
     return dict(zip(names, folders, strict=True))

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from landgui.core.data.split import split_warnings
 from landgui.gui.class_table import THUMB
 from landgui.gui.common import show_placeholder
 from landgui.gui.thumbnails import ThumbnailLoader, blank_strip, paint_into
@@ -151,7 +152,6 @@ class SplitView(QWidget):
 
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
-        from landgui.core.data.split import split_warnings
 
         draw_split(self.figure, manifest)
         self.canvas.draw_idle()

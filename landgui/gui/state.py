@@ -16,11 +16,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from landgui.core.base.atomic import write_json_atomic
+from landgui.core.base.errors import LandguiError
+from landgui.core.base.logs import log
+from landgui.core.base.paths import state_dir
+from landgui.core.runs.folder import list_runs
+
 SESSION_VERSION = 1
 
 
 def session_path() -> Path:
-    from landgui.core.base.logs import state_dir
 
     return state_dir() / "session.json"
 
@@ -132,7 +137,6 @@ class AppState(QObject):
 
     def refresh_runs(self, emit: bool = True) -> None:
         """Re-read the runs folder: every tab's run lists follow."""
-        from landgui.core.runs.folder import list_runs
 
         self._runs = list_runs(self._runs_dir)
         if emit:
@@ -193,9 +197,6 @@ class AppState(QObject):
     def _changed(self) -> None:
         if self._save_to is None:
             return
-        from landgui.core.base.atomic import write_json_atomic
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.base.logs import log
 
         try:
             write_json_atomic(self._save_to, self.session())

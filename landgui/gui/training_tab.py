@@ -29,8 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.core.models.build import BACKBONES  # one list for the CLI, the API and the app
+from landgui.core.base.errors import LandguiError
 from landgui.core.base.progress import format_seconds
+from landgui.core.data.split import load_split, source_names
+from landgui.core.models.build import (
+    BACKBONES,  # one list for the CLI, the API and the app
+    ModelSpec,
+)
+from landgui.core.runs.folder import RunFolder, history, run_status, status_text
+from landgui.core.training import trainer as T
 from landgui.gui.common import EtaProgressBar, FormScroll, show_error
 from landgui.gui.curves import CurvesCanvas
 from landgui.gui.state import AppState
@@ -182,8 +189,6 @@ class TrainingTab(TabJobs, QWidget):
 
     def _update_sources(self) -> None:
         """Offer the source options when the split has several sources (read from its split.json)."""
-        from landgui.core.base.errors import LandguiError
-        from landgui.core.data.split import load_split, source_names
 
         path = self.split_edit.text()
         try:
@@ -222,7 +227,6 @@ class TrainingTab(TabJobs, QWidget):
     def _show_run(self, item: QListWidgetItem | None, _prev=None) -> None:
         if item is None or self.jobs.busy(TRAINING_JOB):
             return
-        from landgui.core.runs.folder import history
 
         path = item.data(Qt.ItemDataRole.UserRole)
         self.current_run = Path(path)
@@ -231,15 +235,11 @@ class TrainingTab(TabJobs, QWidget):
 
     @staticmethod
     def _resumable(run: Path) -> bool:
-        from landgui.core.runs.folder import run_status
 
         return run_status(run) in ("stopped", "interrupted", "failed")
 
     # -- run control ------------------------------------------------------------------------------
     def start(self) -> None:
-        from landgui.core.training import trainer as T
-        from landgui.core.models.build import ModelSpec
-        from landgui.core.runs.folder import RunFolder
 
         split = self.split_edit.text()
         if self.runs_edit.text() != self.state.runs_dir:  # typed, and Start pressed at once
@@ -276,7 +276,6 @@ class TrainingTab(TabJobs, QWidget):
     def train_params(self):
         """The settings as :class:`landgui.core.training.trainer.TrainParams` (the source options only
         when the split has several sources)."""
-        from landgui.core.training import trainer as T
 
         several = len(self.split_sources) > 1
         transfer = self.model_combo.currentText() == "transfer"
@@ -294,8 +293,6 @@ class TrainingTab(TabJobs, QWidget):
     def _existing_run_choice(self, run_dir: Path) -> str:
         """A run of this name exists: "resume" it, "replace" it (its files only) or "cancel"."""
         from PySide6.QtWidgets import QMessageBox
-
-        from landgui.core.runs.folder import run_status, status_text
 
         status = run_status(run_dir)
         box = QMessageBox(self)
@@ -315,7 +312,6 @@ class TrainingTab(TabJobs, QWidget):
         run_dir = self.current_run
         if run_dir is None:
             return
-        from landgui.core.runs.folder import history
 
         self.curves.set_history(history(run_dir))
         self._launch("landgui.core.training.trainer:resume", {"run_dir": str(run_dir)}, keep_curves=True)
@@ -404,7 +400,9 @@ class TrainingTab(TabJobs, QWidget):
         worker = self.jobs.start(
             self,
             TRAINING_JOB,  # the training job's last step: Start stays disabled, Stop cancels it
-            ProcessJobWorker("landgui.core.evaluation.evaluate:evaluate_source", {"run_dir": run_dir, "source": source}, self),
+            ProcessJobWorker(
+                "landgui.core.evaluation.evaluate:evaluate_source", {"run_dir": run_dir, "source": source}, self
+            ),
             label=f"evaluating {Path(run_dir).name} on held-out source {source}",
             progress=self.progress.update_progress,
             on_done=lambda ev: self._held_out_done(ev, text, run_dir),
@@ -434,7 +432,6 @@ class TrainingTab(TabJobs, QWidget):
 
 
 def _held_out_source(run_dir: str) -> str | None:
-    from landgui.core.runs.folder import RunFolder
 
     return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 

@@ -12,7 +12,9 @@ from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.jobs import child_main
 from landgui.core.base.logs import error_seen
+from landgui.gui.common import show_error
 
 
 def lower_thread_priority(nice: int = 10) -> None:
@@ -131,8 +133,6 @@ class ProcessJobWorker(JobWorker):
     def run(self) -> None:  # noqa: D401 - Qt override
         import multiprocessing as mp
         import queue as queue_mod
-
-        from landgui.core.base.jobs import child_main
 
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
@@ -253,8 +253,6 @@ class JobRegistry(QObject):
         if on_cancelled is not None:
             worker.cancelled.connect(on_cancelled)
         if on_failed is None:
-            from landgui.gui.common import show_error
-
             parent = owner if isinstance(owner, QWidget) else None
             worker.failed.connect(lambda message, details: show_error(parent, f"{label} failed", message, details))
         else:

@@ -11,8 +11,8 @@ def shipped_run_on(runs_dir: Path, split_dir: Path, name: str = "tiny") -> Path:
     """A run folder ``runs_dir/name`` whose model is the shipped one (files linked, nothing
     trained) and whose split is ``split_dir/split.json`` (its classes must be the shipped ones):
     evaluate, predict and map with it as with any run, in seconds."""
-    from landgui.core.runs.folder import shipped_run_dir
     from landgui.core.data.split import load_split, split_hash
+    from landgui.core.runs.folder import shipped_run_dir
 
     shipped = shipped_run_dir()
     run = Path(runs_dir) / name

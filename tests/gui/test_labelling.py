@@ -17,10 +17,10 @@ LABELS = ["desert", "green_area", "water"]
 
 @pytest.fixture(scope="module")
 def tiny_transfer(tmp_path_factory):
-    from landgui.core.training import trainer as T
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.models.build import ModelSpec
     from landgui.core.data.split import SplitParams, write_split
+    from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     base = tmp_path_factory.mktemp("teach")
     ds = make_dataset(base / "ds", per_class=12, classes=tuple(LABELS))

@@ -419,8 +419,8 @@ def _answer_next_question(button: str, asked: list):
 def test_an_existing_run_name_offers_continue_replace_or_cancel(window, qtbot, tiny_split):
     """The GUI has no --overwrite or --resume: a run name in use asks instead of failing (the real
     dialog, answered by clicking its buttons)."""
-    from landgui.core.training import trainer as T
     from landgui.core.models.build import ModelSpec
+    from landgui.core.training import trainer as T
 
     tab = window.training_tab
     run = Path(window.state.runs_dir) / "same"

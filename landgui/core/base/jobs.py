@@ -14,18 +14,18 @@ import importlib
 import traceback
 from typing import Any
 
+from landgui.core.base import logs
+from landgui.core.base.errors import Cancelled, LandguiError
+
 
 def child_main(target: str, kwargs: dict, q: Any, stop: Any) -> None:
     """Entry point of the child process: ``target`` is ``"package.module:function"``."""
     import os
 
-    from landgui.core.base.errors import Cancelled, LandguiError
-
     try:
         os.nice(10)  # the window keeps priority over the job on a busy CPU
     except (AttributeError, OSError):
         pass
-    from landgui.core.base import logs
 
     logs.setup()
     module, name = target.split(":")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from landgui.core.base.paths import state_dir
 
 LOGGER = "landgui"
 MAX_BYTES = 1_000_000
@@ -25,14 +25,6 @@ _FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 log = logging.getLogger(LOGGER)
 log.addHandler(logging.NullHandler())
 log.propagate = False  # our records go to our files, not to a root handler that TensorFlow set up
-
-
-def state_dir() -> Path:
-    """The user's landgui state folder (logs, app state)."""
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "landgui"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "landgui"
 
 
 def _handler(path: Path) -> logging.Handler | None:

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.data.augment import Recipe, augment_batch
 from landgui.core.data.imageio import ImageReadError, read_image
+from landgui.core.data.split import resolve_dataset_root, split_entry_path
 
 CACHE_BUDGET_BYTES = 4 * 1024**3
 
@@ -73,7 +75,6 @@ def split_files(
     """The files of one split (or of several, as a tuple) with label indices; raises (or, with
     missing_ok, returns) missing ones. ``exclude_source`` / ``only_source`` keep the files of the
     other sources / of that source alone."""
-    from landgui.core.data.split import resolve_dataset_root, split_entry_path
 
     root = resolve_dataset_root(manifest)
     index = {c: i for i, c in enumerate(classes)}
@@ -185,8 +186,6 @@ def make_dataset(
     if training:
         ds = ds.shuffle(min(len(files.paths), 10_000), seed=seed, reshuffle_each_iteration=True)
     if training and augment:
-        from landgui.core.data.augment import Recipe, augment_batch
-
         rec = recipe or Recipe()
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 

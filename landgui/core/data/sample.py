@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.paths import resources_dir
 
 SAMPLE_NAME = "landcover4-sample"
 
 
 def sample_dataset_dir() -> Path:
-    from landgui.core.runs.folder import resources_dir
 
     return resources_dir() / "sample" / SAMPLE_NAME
 

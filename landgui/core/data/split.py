@@ -31,8 +31,8 @@ import numpy as np
 
 from landgui import __version__
 from landgui.core.base.atomic import write_error, write_json_atomic
-from landgui.core.data.scan import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
 from landgui.core.base.errors import LandguiError
+from landgui.core.data.scan import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
 
 SCHEMA = "landgui.split"
 SCHEMA_VERSION = 2

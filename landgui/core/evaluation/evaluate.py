@@ -41,9 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.data import images as D
+from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_error, write_text_atomic
 from landgui.core.base.errors import LandguiError
-from landgui.core.data.split import load_split
+from landgui.core.data import images as D
+from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import SPLITS, load_split, source_names, split_hash
+from landgui.core.inference.adaptation import adapt_model
+from landgui.core.inference.engine import KerasPredictor, load_predictor
+from landgui.core.inference.predictors import predict_batches
+from landgui.core.runs.folder import RunFolder, output_dir_for, read_run
 
 SCHEMA = "landgui.evaluation"
 SCHEMA_VERSION = 1
@@ -179,13 +185,11 @@ def evaluate_run(
 
     The split must be the one the run was trained on (same split hash); another split is refused
     unless ``allow_other_split``, and the result then says ``other_split: true``."""
-    from landgui.core.runs.folder import output_dir_for, read_run
 
     if split not in ("train", "val", "test"):
         raise LandguiError(f"unknown split '{split}' (train, val or test)")
     run = read_run(run_dir)
     manifest = load_split(split_path or run.config["split"])
-    from landgui.core.data.split import split_hash
 
     other = split_hash(manifest) != run.config.get("split_hash")
     if other and not allow_other_split:
@@ -235,14 +239,10 @@ def _evaluate_files(
     engine: str = "auto",
 ) -> dict:
     """Predict the files with the run's model and build the evaluation record (nothing written)."""
-    from landgui.core.inference.engine import KerasPredictor, load_predictor
-    from landgui.core.inference.predictors import predict_batches
 
     t0 = time.perf_counter()
     model = load_predictor(run.run_dir, "keras" if adapt else engine, progress=progress)
     if adapt:
-        from landgui.core.inference.adaptation import adapt_model
-
         adapted = adapt_model(
             model.keras_model(), run.image_size, files.paths, progress=progress, should_stop=should_stop
         )
@@ -320,8 +320,6 @@ def evaluate_source(
 ) -> dict:
     """Evaluate a run on every image (train, val and test) of one source of its split, which the
     run must have held out (``hold_out_source``): the honest figure for a sensor it never saw."""
-    from landgui.core.runs.folder import output_dir_for, read_run
-    from landgui.core.data.split import SPLITS, source_names
 
     run = read_run(run_dir)
     held = (run.config.get("params") or {}).get("hold_out_source")
@@ -388,8 +386,6 @@ def evaluate_folder(
     ``evaluation-data-<folder name>.json`` etc. (``...-adapted`` with ``adapt``), never over a
     split's evaluation.
     """
-    from landgui.core.data.scan import scan_dataset
-    from landgui.core.runs.folder import output_dir_for, read_run
 
     run = read_run(run_dir)
     scan = scan_dataset(folder, progress=progress, should_stop=should_stop)
@@ -435,8 +431,6 @@ def evaluate_folder(
 def write_results(run_dir: Path, result: dict) -> None:
     """The report files, each written whole (see :mod:`landgui.core.base.atomic`); the JSON last, as
     the marker that this evaluation is complete (an older one is removed first)."""
-    from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_error, write_text_atomic
-    from landgui.core.runs.folder import RunFolder
 
     split = result["split"]
     ensure_writable_dir(run_dir, "the evaluation folder")
@@ -595,6 +589,5 @@ def report_text(result: dict) -> str:
 
 def load_evaluation(run_dir: str | Path, split: str = "test") -> dict | None:
     """A written evaluation (``evaluation-<split>.json``), or None when it is missing or damaged."""
-    from landgui.core.runs.folder import RunFolder
 
     return RunFolder(run_dir).evaluation(split)

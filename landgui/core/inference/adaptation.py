@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.data import images as D
+from landgui.core.models.build import FEATURE_NORM, _flat_layers
 
 MIN_ADAPT_IMAGES = 16  # fewer images give batch statistics too noisy to trust
 MAX_ADAPT_IMAGES = 4096  # a random sample of this many is plenty for the statistics
@@ -31,8 +33,6 @@ ADAPT_METHODS = ("features", "all")
 def _bn_layers(model: Any, method: str = "all") -> list[Any]:
     """The batch-norm layers that adaptation re-estimates: all, or the feature layer of the head."""
     import keras
-
-    from landgui.core.models.build import FEATURE_NORM, _flat_layers
 
     bns = [lyr for lyr in _flat_layers(model) if isinstance(lyr, keras.layers.BatchNormalization)]
     if method == "features":
@@ -175,7 +175,6 @@ def adapt_model(
     should_stop: Callable[[], bool] | None = None,
 ) -> Any:
     """A copy of a Keras model adapted to image files (decoded at the model's input size)."""
-    from landgui.core.data import images as D
 
     rng = np.random.default_rng(0)
     chosen = [paths[i] for i in sorted(rng.permutation(len(paths))[:MAX_ADAPT_IMAGES])]

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import os
 import tempfile
@@ -30,7 +29,12 @@ import numpy as np
 
 from landgui import __version__
 from landgui.core.base import threads
+from landgui.core.base.atomic import write_json_atomic
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.paths import cache_dir, file_sha256
+from landgui.core.models.build import load_run, split_model
+from landgui.core.models.head import HEAD_FILE, LinearHead
+from landgui.core.runs.folder import is_shipped, read_run, resolve_run
 
 ENGINES = ("auto", "litert", "keras")
 LITERT_FILE = "model.tflite"
@@ -56,14 +60,6 @@ def resolve_engine(engine: str) -> str:
     return engine
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Predictor:
     """(N, S, S, 3) 0..255 images -> (N, classes) float32 probabilities."""
 
@@ -81,7 +77,6 @@ class Predictor:
 
     def keras_model(self) -> Any:
         """The run's Keras model (loaded on first use: imports TensorFlow)."""
-        from landgui.core.models.build import load_run
 
         if getattr(self, "_model", None) is None:
             self._model = load_run(self.run_dir).model
@@ -201,8 +196,6 @@ def export_litert(model: Any, path: Path) -> str | None:
     A transfer model is converted as its backbone alone and its head saved beside it in NumPy
     (``head.npz``, see :class:`LiteRTPredictor`); returns that file's name, or None for a model
     converted whole."""
-    from landgui.core.training.finetune import split_model
-    from landgui.core.models.head import HEAD_FILE, LinearHead
 
     try:
         backbone, head = split_model(model)
@@ -228,14 +221,12 @@ def export_litert(model: Any, path: Path) -> str | None:
 
 
 def _cache_dir() -> Path:
-    from landgui.core.models.efficientnet_lite import cache_dir
 
     return cache_dir() / "litert"
 
 
 def current_litert_file(run_dir: str | Path, sha: str | None = None) -> Path | None:
     """The run's LiteRT file if one made from its current model exists (no conversion), else None."""
-    from landgui.core.runs.folder import resolve_run
 
     run = resolve_run(run_dir)
     try:
@@ -264,7 +255,6 @@ def litert_file(
 
     Beside model.keras when the run folder is writable, else in the user's cache folder; the
     model's SHA-256 in ``model.tflite.json`` says which model it was made from."""
-    from landgui.core.runs.folder import is_shipped, resolve_run
 
     run = resolve_run(run_dir)
     sha = file_sha256(run / "model.keras")
@@ -275,8 +265,6 @@ def litert_file(
     if progress:
         progress("converting the model to LiteRT (once per model)", 0, 1)
     if model is None:
-        from landgui.core.models.build import load_run
-
         model = load_run(run).model
     head = export_litert(model, place / LITERT_FILE)
     meta = {
@@ -302,13 +290,10 @@ def load_predictor(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Predictor:
     """A run's model ready to predict with the chosen engine (see the module doc)."""
-    from landgui.core.runs.folder import read_run
 
     engine = resolve_engine(engine)
     threads.configure()
     if engine == "keras":
-        from landgui.core.models.build import load_run
-
         run = load_run(run_dir)  # checks the run folder as read_run does
         return KerasPredictor(run.model, run.run_dir, run.labels, run.image_size)
     info = read_run(run_dir)
@@ -319,8 +304,6 @@ def load_predictor(
     except (OSError, ValueError):
         head_file = None
     if head_file:
-        from landgui.core.models.head import LinearHead
-
         head = LinearHead.load(path.parent / head_file)
     n = n_threads or threads.available_cores()
     return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n, head=head)
@@ -330,8 +313,6 @@ def share_litert(parent_tflite: Path, run_dir: Path, head: Any) -> Path:
     """Give a run fine-tuned from a transfer run (same backbone, new head) its LiteRT model at
     once: the parent's file (linked, or copied where links are not possible) plus ``head.npz``,
     and ``model.tflite.json`` naming the head. Call after the run's model.keras is written."""
-    from landgui.core.base.atomic import write_json_atomic
-    from landgui.core.models.head import HEAD_FILE
 
     head.save(run_dir / HEAD_FILE)
     dest = run_dir / LITERT_FILE
@@ -376,7 +357,6 @@ atexit.register(clear_cache)
 
 
 def _cache_key(run_dir: str | Path, engine: str) -> tuple | None:
-    from landgui.core.runs.folder import resolve_run
 
     run = resolve_run(run_dir).resolve()
     try:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from landgui.core.base.atomic import atomic_path
+
 FAMILIARITY_FILE = "familiarity.npz"
 DIMS = 128
 MAX_REFERENCES = 6000
@@ -87,7 +89,6 @@ class Familiarity:
 
     def save(self, path: str | Path) -> None:
         """Write the file whole (a hidden partial name renamed when complete)."""
-        from landgui.core.base.atomic import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(

@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from landgui.core.base.errors import Cancelled
+from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.data import images as D
+from landgui.core.data.imageio import ImageReadError
+from landgui.core.inference.adaptation import adapt_to_images
+from landgui.core.inference.engine import KerasPredictor, as_predictor, load_predictor
+from landgui.core.inference.familiarity import Familiarity
 
 
 def predict_batches(
@@ -19,7 +24,6 @@ def predict_batches(
     should_stop: Callable[[], bool] | None = None,
     stage: str = "predicting",
 ) -> np.ndarray:
-    from landgui.core.inference.engine import as_predictor
 
     predict = as_predictor(model)  # a Predictor as is; a Keras model in a compiled tf.function
     out, done = [], 0
@@ -50,10 +54,6 @@ def predict_files(
     """Class probabilities of image files with a run's model: {"labels", "predictions", "errors", "engine"}.
 
     ``adapt``: first adapt a copy of the model to these images (AdaBN; the run is not changed)."""
-    from landgui.core.data import images as D
-    from landgui.core.inference.engine import KerasPredictor, load_predictor
-    from landgui.core.base.errors import LandguiError
-    from landgui.core.data.imageio import ImageReadError
 
     predictor = load_predictor(run_dir, "keras" if adapt else engine, progress=progress)
     images, names, bad = [], [], []
@@ -67,8 +67,6 @@ def predict_files(
         raise LandguiError("none of the images could be read: " + "; ".join(f"{b['path']}: {b['error']}" for b in bad))
     stack = np.stack(images)
     if adapt:
-        from landgui.core.inference.adaptation import adapt_to_images
-
         adapted = adapt_to_images(predictor.keras_model(), stack, progress=progress, should_stop=should_stop)
         predictor = KerasPredictor(adapted, predictor.run_dir, predictor.labels, predictor.image_size)
     probs = predict_images(predictor, stack, progress=progress, should_stop=should_stop)
@@ -92,7 +90,6 @@ def _unfamiliar(predictor: Any, images: np.ndarray, batch_size: int = 64) -> np.
     has no backbone features or no familiarity file."""
     if not getattr(predictor, "has_features", False):
         return None
-    from landgui.core.inference.familiarity import Familiarity
 
     fam = Familiarity.load(predictor.run_dir)
     if fam is None:

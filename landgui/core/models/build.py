@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from landgui.core.models.efficientnet_lite import VARIANTS as LITE_VARIANTS
 from landgui.core.base.errors import LandguiError
-from landgui.core.runs.folder import RUN_SCHEMA_VERSION  # noqa: F401 - training imports it from here
+from landgui.core.models import efficientnet_lite
+from landgui.core.models.efficientnet_lite import VARIANTS as LITE_VARIANTS
+from landgui.core.runs.folder import (
+    RUN_SCHEMA_VERSION,  # noqa: F401 - training imports it from here
+    read_run,
+)
 
 BACKBONES = (*LITE_VARIANTS, "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -131,8 +135,6 @@ def build_backbone(spec: ModelSpec) -> Any:
     import keras
 
     if spec.backbone in LITE_VARIANTS:
-        from landgui.core.models import efficientnet_lite
-
         base = efficientnet_lite.imagenet_model(spec.image_size, include_top=False, name=spec.backbone)
     else:
         base = _keras_app(spec.backbone, spec.image_size, spec.backbone_weights)
@@ -237,7 +239,6 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Load a run folder's model (``safe_mode=True``), labels and preprocessing config."""
-    from landgui.core.runs.folder import read_run
 
     meta = read_run(run_dir)
     run = meta.run_dir
@@ -259,3 +260,13 @@ def load_run(run_dir: str | Path) -> LoadedRun:
             f"{run}: the model has {model.output_shape[-1]} outputs but labels.json names {len(meta.labels)} classes"
         )
     return LoadedRun(model, meta.labels, meta.config, meta.image_size, run)
+
+
+def split_model(model: Any) -> tuple[Any, Any]:
+    """(backbone, head) of a transfer model; a clear error for another kind of model."""
+    subs = [lyr for lyr in model.layers if hasattr(lyr, "layers") and lyr.layers]
+    heads = [s for s in subs if s.name == "head"]
+    others = [s for s in subs if s.name != "head"]
+    if len(heads) != 1 or len(others) != 1:
+        raise LandguiError("fine-tuning on corrections needs a transfer run (a backbone and a head); this is not one")
+    return others[0], heads[0]

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.paths import cache_dir
+from landgui.core.models.torch_legacy import load_state_dict
 
 # (expand ratio, kernel, stride, output channels, repeats) of EfficientNet-B0 / Lite0
 BLOCKS = [
@@ -119,15 +121,6 @@ def blocks(name: str = DEFAULT_VARIANT) -> list[tuple[int, int, int, int, int]]:
         fixed = i in (0, len(BLOCKS) - 1)  # Lite: the first and last stages keep their repeats
         out.append((expand, k, stride, round_filters(ch, v.width), repeats if fixed else math.ceil(repeats * v.depth)))
     return out
-
-
-def cache_dir() -> Path:
-    """The user's cache folder for landgui (``$LANDGUI_CACHE_DIR``, else XDG / ~/.cache)."""
-    env = os.environ.get("LANDGUI_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "landgui"
 
 
 def source_weights_path(name: str = DEFAULT_VARIANT) -> Path:
@@ -238,7 +231,6 @@ def imagenet_weights(name: str = DEFAULT_VARIANT) -> dict[str, list[np.ndarray]]
                 return out
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
-    from landgui.core.models.torch_legacy import load_state_dict
 
     weights = convert(load_state_dict(source_weights_path(name)), name)
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core.base.atomic import atomic_path
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.models.build import FEATURE_NORM
 
 HEAD_FILE = "head.npz"
 
@@ -54,7 +56,6 @@ class LinearHead:
     @classmethod
     def from_keras(cls, head: Any) -> LinearHead:
         """The weights of a Keras head made by ``build_head`` (a clear error for anything else)."""
-        from landgui.core.models.build import FEATURE_NORM
 
         mean = var = None
         eps, dropout, kernel, bias = 1e-3, 0.0, None, None
@@ -91,7 +92,6 @@ class LinearHead:
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        from landgui.core.base.atomic import atomic_path
 
         arrays: dict[str, Any] = {
             "kernel": self.kernel,

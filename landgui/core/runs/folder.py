@@ -29,6 +29,7 @@ from typing import Any
 from landgui import __version__
 from landgui.core.base.atomic import write_bytes_atomic, write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.paths import resources_dir
 
 RUN_SCHEMA_VERSION = 1
 HEARTBEAT_EVERY_S = 10.0  # a running trainer rewrites status.json at least this often while it reports
@@ -36,15 +37,6 @@ STALE_AFTER_S = 900.0  # no heartbeat for this long: the writer is gone (another
 STATUS_OWN_KEYS = frozenset({"status", "epochs_done", "best_val_loss", "updated", "pid", "host", "heartbeat"})
 SHIPPED_NAME = "landcover4"
 SHIPPED_ALIASES = ("default", SHIPPED_NAME)
-
-
-def resources_dir() -> Path:
-    """landgui's package data folder (in a PyInstaller bundle it sits under ``_MEIPASS``)."""
-    import sys
-
-    bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) / "landgui" if bundle else Path(__file__).resolve().parents[1]
-    return base / "resources"
 
 
 def shipped_run_dir() -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.runs.folder import RunFolder
 
 # Okabe & Ito (2008) minus black (invisible on dark scenes), then Tol's muted scheme.
 PALETTE = [
@@ -75,7 +76,6 @@ def rgb(index: int) -> tuple[int, int, int]:
 
 def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
     """The run's palette (``palette.json``), created from the fixed palette if missing."""
-    from landgui.core.runs.folder import RunFolder
 
     run = RunFolder.resolve(run_dir)
     pal = run.palette()
@@ -94,7 +94,6 @@ def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
 def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
     """Save a run's class colours (``palette.json``); False for the read-only shipped run, whose
     colours can then be changed for the session only."""
-    from landgui.core.runs.folder import RunFolder
 
     run = RunFolder.resolve(run_dir)
     if run.is_shipped:

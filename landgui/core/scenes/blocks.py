@@ -45,8 +45,13 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.inference.engine import cached_predictor, litert_file, resolve_engine
+from landgui.core.runs.folder import read_run
+from landgui.core.scenes import pipeline
 from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
 from landgui.core.scenes.grid import Grid, make_grid
+from landgui.core.scenes.io import open_scene
+from landgui.core.scenes.pipeline import assemble_result, batch_for, rows_per_batch, unfamiliar_grid
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
 
 # Scene pixels per task: a 4,096 x 4,096 px block, 4,096 patches of 64 px, some 10-40 s of one core
@@ -77,7 +82,6 @@ def plan_blocks(grid: Grid, rows_per_block: int, batch: int) -> list[tuple[int, 
     """``[(r0, r1), ...]`` covering the grid's rows in blocks of ``rows_per_block``, rounded up to
     a multiple of the rows of a batch (:func:`~landgui.core.scenes.pipeline.rows_per_batch`), so
     that every block is cut into the batches the whole scene would be cut into in-process."""
-    from landgui.core.scenes.pipeline import rows_per_batch
 
     if rows_per_block < 1:
         raise LandguiError(f"rows per block must be at least 1, got {rows_per_block}")
@@ -101,9 +105,6 @@ def classify_block(
     (see :func:`~landgui.core.scenes.pipeline.classify_rows`; ``unfamiliar`` as in
     :func:`~landgui.core.scenes.pipeline.classify_scene`, None without a familiarity file); the model
     is loaded once per process."""
-    from landgui.core.inference.engine import cached_predictor
-    from landgui.core.scenes import pipeline
-    from landgui.core.scenes.io import open_scene
 
     message = ""
     try:
@@ -194,17 +195,12 @@ def map_on_cluster(
     follows the completed tasks."""
     from distributed import as_completed
 
-    from landgui.core.inference.engine import litert_file, resolve_engine
-    from landgui.core.runs.folder import read_run
-    from landgui.core.scenes.io import open_scene
-
     s = settings or MapSettings()
     if not 0.0 <= s.uncertain_below <= 1.0:
         raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {s.uncertain_below}")
     check_context(s.context)
     if block_rows is not None and block_rows < 1:
         raise LandguiError(f"--block-rows must be at least 1, got {block_rows}")
-    from landgui.core.scenes.pipeline import batch_for
 
     info = read_run(run_dir)
     engine = resolve_engine(engine)
@@ -316,7 +312,6 @@ def _error_line(fut: Any) -> str:
 
 
 def _assemble(plan: _Plan, labels: list[str], s: MapSettings, engine: str, run: str) -> SceneResult:
-    from landgui.core.scenes.pipeline import assemble_result, unfamiliar_grid
 
     assert plan.probs is not None and plan.valid is not None
     result = assemble_result(

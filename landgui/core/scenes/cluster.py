@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from landgui.core.base import threads
 from landgui.core.base.errors import LandguiError
 
 MISSING_EXTRA = '--cluster needs the cluster extra: pip install "landgui[cluster]"'
@@ -48,7 +49,6 @@ def require_dask() -> None:
 
 def worker_threads(n_workers: int, cores: int | None = None) -> int:
     """LiteRT/GDAL threads per worker of a local cluster: the cores shared out, at least one."""
-    from landgui.core.base import threads
 
     return max(1, (cores or threads.available_cores()) // n_workers)
 
@@ -58,8 +58,6 @@ def start_local_cluster(n_workers: int | None = None, **kw: Any) -> Any:
     thread each and :func:`worker_threads` inference threads each; no dashboard, quiet logs."""
     require_dask()
     from distributed import LocalCluster
-
-    from landgui.core.base import threads
 
     n = n_workers or threads.available_cores()
     options: dict[str, Any] = {

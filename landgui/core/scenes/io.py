@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
-from landgui.core.data.imageio import apply_stretch, decode_image, stretch_limits
+from landgui.core.data.imageio import ImageReadError, apply_stretch, decode_image, stretch_limits
 
 MAX_SCENE_PIXELS = 400_000_000  # whole-decoded formats (JPEG/PNG/...): 400 MP = 1.2 GB of RGB
 # GDAL caches decoded raster blocks up to 5% of RAM by default (1.2 GB on a 24 GB machine), which
@@ -154,7 +154,6 @@ def open_scene(path: str | Path) -> Scene:
         raise LandguiError(f"{p.name} is empty (zero bytes)")
     if p.suffix.lower() in TIFF_EXT:
         return _RasterScene(p)
-    from landgui.core.data.imageio import ImageReadError
 
     try:
         rgb = decode_image(p.read_bytes(), MAX_SCENE_PIXELS)

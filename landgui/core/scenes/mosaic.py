@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core.base.atomic import write_text_atomic
 from landgui.core.scenes.grid import UNCERTAIN
-from landgui.core.scenes.result import UNCERTAIN_VALUE, SceneResult
+from landgui.core.scenes.result import UNCERTAIN_VALUE, SceneResult, code_colours
 
 SUMMARY_CSV = "summary.csv"
 COVERAGE_CSV = "coverage.csv"
@@ -76,7 +77,6 @@ def _pixel_area_m2(result: SceneResult) -> float | None:
 
 def write_batch_summary(out_dir: str | Path, rows: list[dict[str, Any]], labels: list[str]) -> dict[str, str]:
     """Write ``summary.csv`` and ``coverage.csv`` for the scenes' rows (:func:`scene_row`); returns {kind: path}."""
-    from landgui.core.base.atomic import write_text_atomic
 
     out = Path(out_dir)
     keys = [*labels, UNCERTAIN]
@@ -113,9 +113,6 @@ def write_mosaic_vrt(
     import xml.etree.ElementTree as ET
 
     import rasterio
-
-    from landgui.core.base.atomic import write_text_atomic
-    from landgui.core.scenes.result import code_colours
 
     out = Path(out_dir)
     sources = []

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core.base.atomic import PARTIAL, atomic_path, ensure_writable_dir, write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
+from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, unfamiliar_share, warning_line
 from landgui.core.scenes.context import CONTEXT_ITERATIONS, CONTEXT_NEIGHBOURS
 from landgui.core.scenes.io import Scene
 from landgui.core.scenes.result import (
@@ -56,8 +58,6 @@ def export(
     QGIS paletted style with the class names) and ``NAME.confidence.tif``; ``geojson`` and
     ``gpkg`` write the same polygons (one per 4-connected region of one class, with its mean
     confidence) as ``NAME.classes.geojson`` and ``NAME.classes.gpkg``."""
-
-    from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_error, write_json_atomic
 
     out = ensure_writable_dir(out_dir)
     summary_path = out / f"{name}.summary.json"
@@ -239,7 +239,6 @@ def unfamiliar_summary(result: SceneResult) -> dict | None:
     the share of patches above the threshold, the mean score and the warning, if any."""
     if result.unfamiliar is None:
         return None
-    from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, unfamiliar_share, warning_line
 
     u = result.unfamiliar[np.isfinite(result.unfamiliar)]
     share = unfamiliar_share(u)
@@ -301,7 +300,6 @@ def _write_geotiff(result: SceneResult, path: Path, table: np.ndarray) -> Path:
 def _side_file(path: Path, tag: str) -> Path:
     """A hidden work file beside the partial file ``path`` (``.NAME.<pid>-TAG.partial.EXT``), so
     that a killed write leaves only files that :func:`~landgui.core.base.atomic.atomic_path` clears."""
-    from landgui.core.base.atomic import PARTIAL
 
     return path.with_name(path.name.replace(f"{PARTIAL}{path.suffix}", f"-{tag}{PARTIAL}{path.suffix}"))
 

@@ -18,9 +18,13 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.data.images import resize_to
+from landgui.core.inference.adaptation import MIN_ADAPT_IMAGES, adapt_to_images
+from landgui.core.inference.engine import KerasPredictor, as_predictor, cached_predictor
+from landgui.core.inference.familiarity import Familiarity
 from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context, smooth_probs
 from landgui.core.scenes.grid import Grid, average_cells, make_grid
-from landgui.core.scenes.io import Scene, open_scene
+from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE, Scene, open_scene
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
 
 FEATURES_MAX_BYTES = 256 * 1024**2  # features kept for re-mapping: 50,000 patches of 1,280 floats
@@ -69,8 +73,6 @@ def _patch_batches(
 
     Patches are resized to the model input by :func:`landgui.core.data.images.resize_to`, the rule
     training uses, into a preallocated batch buffer."""
-    from landgui.core.data.images import resize_to
-    from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE
 
     skip_from = NODATA_GUESS if ignore_nodata else NODATA_SURE
     p, s = grid.patch, grid.stride
@@ -278,7 +280,6 @@ def classify_scene(
     model, up to :data:`FEATURES_MAX_BYTES`), for :func:`reclassify_with_head`.
     ``context``: the strength of the smoothing over grid neighbours (0 = off; :func:`assemble_result`).
     """
-    from landgui.core.inference.engine import KerasPredictor, as_predictor
 
     if not 0.0 <= uncertain_below <= 1.0:
         raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {uncertain_below}")
@@ -286,8 +287,6 @@ def classify_scene(
     grid = make_grid(scene.width, scene.height, patch, patch if stride is None else stride, edge)
     predict = as_predictor(model, labels, input_size)
     if adapt:
-        from landgui.core.inference.adaptation import adapt_to_images
-
         adapted = adapt_to_images(
             predict.keras_model(), sample_patches(scene, grid, input_size), progress=progress, should_stop=should_stop
         )
@@ -297,8 +296,6 @@ def classify_scene(
     lite: Any = predict if getattr(predict, "has_features", False) else None
     fam = None
     if lite is not None:
-        from landgui.core.inference.familiarity import Familiarity
-
         fam = Familiarity.load(lite.run_dir)
     keep = keep_features and lite is not None and grid.n * (k + lite.head.n_features) * 4 <= FEATURES_MAX_BYTES
     n_fam = 1 if fam is not None else 0
@@ -365,7 +362,6 @@ def with_unfamiliar(predictor: Any) -> tuple[Callable[[np.ndarray], np.ndarray],
     and 1 (the blocks of a cluster map use it as :func:`classify_scene` does)."""
     if not getattr(predictor, "has_features", False):
         return predictor, 0
-    from landgui.core.inference.familiarity import Familiarity
 
     fam = Familiarity.load(predictor.run_dir)
     if fam is None:
@@ -416,8 +412,6 @@ def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | N
 
 def sample_patches(scene: Scene, grid: Grid, size: int, max_patches: int = 2048, seed: int = 0) -> np.ndarray:
     """A seeded random sample of the grid's patches at the model's input size (for adaptation)."""
-    from landgui.core.inference.adaptation import MIN_ADAPT_IMAGES
-    from landgui.core.data.images import resize_to
 
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.permutation(grid.n)[:max_patches])
@@ -447,7 +441,6 @@ def segment_file(
     **kw: Any,
 ) -> SceneResult:
     """Classify a scene file with a run; the run's model stays loaded for the next call."""
-    from landgui.core.inference.engine import cached_predictor
 
     predictor = cached_predictor(run_dir, engine, progress=progress)
     scene = open_scene(scene_path)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.runs.palette import hex_to_rgb
 from landgui.core.scenes.grid import UNCERTAIN, Grid, coverage_shares  # noqa: F401 - UNCERTAIN re-exported
 
 UNCERTAIN_BELOW = 0.7  # default confidence threshold, chosen on kaggle4 val (docs/benchmarks.md)
@@ -88,7 +89,6 @@ def code_colours(labels: list[str], palette: dict[str, str]) -> np.ndarray:
     """RGBA colour of every class code (:func:`cell_class_codes`): the class colours, grey for
     uncertain (254), transparent for not classified (255). One table for the class PNG, the
     overlays and the app."""
-    from landgui.core.runs.palette import hex_to_rgb
 
     table = np.zeros((256, 4), np.uint8)
     table[:, 3] = 255

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core.base.atomic import atomic_path, write_json_atomic
 from landgui.core.base.errors import LandguiError
+from landgui.core.runs.folder import is_shipped, user_runs_dir
 
 Cell = tuple[int, int]
 
@@ -28,8 +30,6 @@ Cell = tuple[int, int]
 def corrections_dir(run_dir: str | Path) -> Path:
     """Where the corrections made with this run's map are kept."""
     import os
-
-    from landgui.core.runs.folder import is_shipped, user_runs_dir
 
     run = Path(run_dir)
     if is_shipped(run) or not os.access(run, os.W_OK):
@@ -103,8 +103,6 @@ class Corrections:
         """Write every assigned patch not saved yet (scene pixels, mirror-padded at the edges as
         the map was made) and append it to ``corrections.json``. Returns the new files."""
         import cv2
-
-        from landgui.core.base.atomic import atomic_path, write_json_atomic
 
         dest = Path(dest)
         index_path = dest / "corrections.json"

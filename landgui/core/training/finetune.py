@@ -25,7 +25,21 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core.base import logs
+from landgui.core.base.atomic import atomic_path
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.paths import cache_dir, file_sha256
+from landgui.core.data import images as D
+from landgui.core.data.augment import augment_batch
+from landgui.core.data.sample import sample_dataset_dir
+from landgui.core.data.scan import scan_dataset
+from landgui.core.data.split import load_split
+from landgui.core.inference import engine
+from landgui.core.inference.familiarity import FAMILIARITY_FILE
+from landgui.core.models.build import load_run, split_model
+from landgui.core.models.head import LinearHead, train_head
+from landgui.core.runs.folder import RunFolder, is_shipped, read_run
+from landgui.core.training.trainer import TrainParams, prepare_run_dir
 
 FINETUNE_EPOCHS = 40
 CORRECTION_WEIGHT = 10.0  # one correction counts as ten of the parent's training images
@@ -48,7 +62,6 @@ class FinetuneResult:
 
 def labelled_files(folder: str | Path, labels: list[str]) -> tuple[list[str], np.ndarray]:
     """The usable images of a class-folder dataset with label indices of ``labels`` (by name)."""
-    from landgui.core.data.scan import scan_dataset
 
     scan = scan_dataset(folder)
     unknown = sorted({r.label for r in scan.images} - set(labels))
@@ -63,17 +76,12 @@ def labelled_files(folder: str | Path, labels: list[str]) -> tuple[list[str], np
 def replay_files(meta: Any, per_class: int = REPLAY_PER_CLASS, seed: int = 0) -> tuple[list[str], np.ndarray, str]:
     """A seeded sample of the parent's training images: its split's train part, else (the
     shipped model) the bundled sample dataset; nothing if neither is here."""
-    from landgui.core.data import images as D
-    from landgui.core.data.split import load_split
 
     try:
         manifest = load_split(meta.config["split"])
         files, _ = D.split_files(manifest, "train", meta.labels, missing_ok=True)
         paths, y, source = files.paths, files.labels, f"the parent's training split {manifest['_path']}"
     except (LandguiError, KeyError, OSError):
-        from landgui.core.runs.folder import is_shipped
-        from landgui.core.data.sample import sample_dataset_dir
-
         if not is_shipped(meta.run_dir):
             return [], np.zeros(0, np.int32), "none (the parent's training split is not on this machine)"
         paths, y = labelled_files(sample_dataset_dir(), meta.labels)
@@ -82,16 +90,6 @@ def replay_files(meta: Any, per_class: int = REPLAY_PER_CLASS, seed: int = 0) ->
     keep = np.concatenate([rng.permutation(np.nonzero(y == k)[0])[:per_class] for k in range(len(meta.labels))])
     keep.sort()
     return [paths[i] for i in keep], y[keep], source
-
-
-def split_model(model: Any) -> tuple[Any, Any]:
-    """(backbone, head) of a transfer model; a clear error for another kind of model."""
-    subs = [lyr for lyr in model.layers if hasattr(lyr, "layers") and lyr.layers]
-    heads = [s for s in subs if s.name == "head"]
-    others = [s for s in subs if s.name != "head"]
-    if len(heads) != 1 or len(others) != 1:
-        raise LandguiError("fine-tuning on corrections needs a transfer run (a backbone and a head); this is not one")
-    return others[0], heads[0]
 
 
 def backbone_features(
@@ -109,8 +107,6 @@ def backbone_features(
     """Features of each image by ``extract`` ((N, S, S, 3) images -> (N, D) features; see
     :func:`feature_extractor`), plus ``views`` augmented views of each (rows: all images of view 0,
     then all of view 1, ...)."""
-    from landgui.core.data import images as D
-    from landgui.core.data.augment import augment_batch
 
     images = np.stack([D.load_resized(p, size) for p in paths]) if paths else np.zeros((0, size, size, 3), np.uint8)
     seeds = np.random.SeedSequence(seed)
@@ -140,7 +136,6 @@ def keras_extractor(backbone: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _cache_dir() -> Path:
-    from landgui.core.models.efficientnet_lite import cache_dir
 
     return cache_dir() / "features"
 
@@ -156,7 +151,6 @@ def _cached_features(key: str, extract: Any, paths: list[str], size: int, **kw: 
     except (OSError, ValueError):
         pass
     feats = backbone_features(extract, paths, size, **kw)
-    from landgui.core.base.atomic import atomic_path
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +202,6 @@ def plan_finetune(
     overwrite: bool = False,
 ) -> FinetunePlan:
     """Check a fine-tune's inputs (one clear error, nothing written)."""
-    from landgui.core.runs.folder import RunFolder, read_run
 
     if epochs < 1:
         raise LandguiError(f"epochs must be at least 1, got {epochs}")
@@ -242,7 +235,6 @@ def plan_finetune(
 def _litert_backbone(meta: Any) -> Any:
     """The parent's LiteRT predictor if it is a backbone with a NumPy head (features without
     TensorFlow), else None. Uses the model already loaded for mapping when there is one."""
-    from landgui.core.inference import engine
 
     if not engine.litert_available() or engine.current_litert_file(meta.run_dir) is None:
         return None  # no conversion here (20 s): the Keras backbone is quicker for a few images
@@ -259,17 +251,12 @@ def fit_head(
     """Retrain the parent's head on the corrections (with augmented views, weighted) and a sample
     of the parent's training images. With the parent's LiteRT backbone (the usual case) no
     TensorFlow is needed: a second or two; else the Keras backbone computes the features."""
-    from landgui.core.inference.engine import file_sha256
-    from landgui.core.models.head import LinearHead, train_head
-    from landgui.core.training.trainer import TrainParams
 
     meta = plan.meta
     base = _litert_backbone(meta)
     if base is not None:
         extract, parent_head, kind = base.features, base.head, "litert"
     else:
-        from landgui.core.models.build import load_run
-
         backbone, head = split_model(load_run(meta.run_dir).model)
         extract, parent_head, kind = keras_extractor(backbone), LinearHead.from_keras(head), "keras"
     size = meta.image_size
@@ -320,12 +307,6 @@ def save_finetuned(
     when ``export_litert``."""
     import keras
 
-    from landgui.core.inference import engine
-    from landgui.core.base import logs
-    from landgui.core.models.build import load_run
-    from landgui.core.runs.folder import RunFolder
-    from landgui.core.training.trainer import prepare_run_dir
-
     t0 = time.monotonic()
     meta, out = plan.meta, plan.out
     if progress:
@@ -360,7 +341,6 @@ def save_finetuned(
     folder.write_config(config)
     folder.write_labels(meta.labels)
     folder.copy_palette_from(RunFolder(meta.run_dir))
-    from landgui.core.inference.familiarity import FAMILIARITY_FILE
 
     if (meta.run_dir / FAMILIARITY_FILE).is_file():  # same backbone, same training data behind it
         shutil.copyfile(meta.run_dir / FAMILIARITY_FILE, out / FAMILIARITY_FILE)

@@ -45,12 +45,19 @@ from typing import Any
 import numpy as np
 
 from landgui import __version__
-from landgui.core.data import images as D
+from landgui.core.base import logs
 from landgui.core.base.atomic import write_json_atomic
 from landgui.core.base.errors import Cancelled, LandguiError
-from landgui.core.models.build import RUN_SCHEMA_VERSION, ModelSpec
+from landgui.core.data import images as D
+from landgui.core.data.augment import NO_AUGMENTATION, Recipe, augment_batch
+from landgui.core.data.clouds import synthetic_cloud_sets
+from landgui.core.data.split import load_split, source_names, split_hash
+from landgui.core.inference import engine
+from landgui.core.inference.adaptation import MAX_ADAPT_IMAGES, recalibrate_bn
+from landgui.core.inference.familiarity import FAMILIARITY_FILE, Familiarity
+from landgui.core.models.build import RUN_SCHEMA_VERSION, ModelSpec, build_scratch, build_transfer, set_fine_tune
 from landgui.core.runs.folder import HEARTBEAT_EVERY_S, STATUS_OWN_KEYS, RunFolder
-from landgui.core.data.split import load_split, split_hash
+from landgui.core.runs.palette import run_palette
 
 DEFAULT_EPOCHS = {"scratch": 25, "transfer": 15}
 DEFAULT_IMAGE_SIZE = {"scratch": 64, "transfer": 128}
@@ -124,7 +131,6 @@ class TrainParams:
 
     def augment_recipe(self) -> Any:
         """The Recipe in force (NO_AUGMENTATION when augmentation is off)."""
-        from landgui.core.data.augment import NO_AUGMENTATION, Recipe
 
         if not self.augment:
             return NO_AUGMENTATION
@@ -350,7 +356,6 @@ class _Trainer:
     def _export_litert(self) -> str | None:
         """Convert the saved model for the fast engine now (else it happens on first use). A
         failure is reported in status.json, not fatal: mapping falls back to converting later."""
-        from landgui.core.inference import engine
 
         if not engine.litert_available():
             return None
@@ -584,8 +589,6 @@ class _Trainer:
         )
         with self.scope():  # every model, optimizer and fit of every stage lives under the strategy
             if self.spec.model == "scratch":
-                from landgui.core.models.build import build_scratch
-
                 model = build_scratch(self.spec)
                 model.compile(
                     optimizer=keras.optimizers.Adam(p.lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
@@ -631,8 +634,6 @@ class _Trainer:
         self, train_files, val_files, cached_train, cached_val, train_aug, val_ds, w_train=None, w_val=None
     ) -> Any:
         import keras
-
-        from landgui.core.models.build import build_transfer, set_fine_tune
 
         p = self.params
         model, backbone, head = build_transfer(self.spec)
@@ -724,7 +725,6 @@ class _Trainer:
         """The training features with those of synthetic cloudy and hazed images appended (see
         ``TrainParams.synthetic_clouds``); augmented like the other views. Each synthetic image
         weighs as much as an average real image of its class."""
-        from landgui.core.data.clouds import synthetic_cloud_sets
 
         p, classes = self.params, self.spec.classes
         if p.synthetic_clouds <= 0 or p.cloud_class not in classes:
@@ -752,14 +752,12 @@ class _Trainer:
     def _save_familiarity(self, train_features: np.ndarray, val_features: np.ndarray) -> None:
         """familiarity.npz: the unfamiliarity score's references and calibration
         (:mod:`landgui.core.inference.familiarity`)."""
-        from landgui.core.inference.familiarity import FAMILIARITY_FILE, Familiarity
 
         fam = Familiarity.build(train_features, val_features, seed=self.params.seed)
         fam.save(self.run / FAMILIARITY_FILE)
 
     def _source_statistics(self, backbone: Any, files: D.SplitFiles, cached: np.ndarray | None) -> None:
         """Batch-norm statistics of the backbone re-estimated on (a seeded sample of) the training images."""
-        from landgui.core.inference.adaptation import MAX_ADAPT_IMAGES, recalibrate_bn
 
         n = len(files.paths)
         pick = np.sort(np.random.default_rng(self.params.seed).permutation(n)[: min(n, MAX_ADAPT_IMAGES // 2)])
@@ -788,8 +786,6 @@ class _Trainer:
     ) -> np.ndarray:
         """Backbone features of every image (optionally of one seeded augmented view), in batches."""
         import tensorflow as tf
-
-        from landgui.core.data.augment import augment_batch
 
         recipe = self.params.augment_recipe()
         seeds = np.random.SeedSequence(augment_seed) if augment_seed is not None else None
@@ -865,7 +861,6 @@ def train(
     spec.classes = list(manifest["classes"])
     spec.check()
     held = params.hold_out_source
-    from landgui.core.data.split import source_names
 
     if held is not None:
         names = source_names(manifest)
@@ -902,7 +897,6 @@ def train(
     folder.write_config(config)
     folder.write_labels(spec.classes)
     folder.write_history([])
-    from landgui.core.runs.palette import run_palette
 
     run_palette(run, spec.classes)  # class colours fixed with the run
     return _execute(run, config, progress, should_stop, plan)
@@ -954,7 +948,6 @@ def resume(
 def _execute(
     run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None, plan: DevicePlan
 ) -> TrainResult:
-    from landgui.core.base import logs
 
     with logs.run_log(run):
         logs.log.info(
@@ -972,7 +965,6 @@ def _execute(
 def _execute_logged(
     run: Path, config: dict, progress: ProgressFn | None, should_stop: StopFn | None, plan: DevicePlan
 ) -> TrainResult:
-    from landgui.core.base import logs
 
     trainer = _Trainer(run, config, progress, should_stop, plan)
     try:
