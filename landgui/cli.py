@@ -42,7 +42,6 @@ from landgui.core.training.trainer import TrainParams
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-
     params = SplitParams(val=args.val, test=args.test, seed=args.seed, materialize=args.materialize)
     params.check()
     if (Path(args.out) / "split.json").exists() and not args.overwrite:
@@ -70,7 +69,6 @@ def _cmd_split(args: argparse.Namespace) -> int:
 
 
 def _train_progress(quiet: bool):
-
     bar = TerminalProgress(enabled=not quiet, unit="batches")
     bar_prep = TerminalProgress(enabled=not quiet, unit="images")
 
@@ -128,12 +126,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _held_out_source(run_dir: str) -> str | None:
-
     return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 
 
 def _train_or_resume(args: argparse.Namespace, progress: Any) -> Any:
-
     if args.resume:
         result = T.resume(args.resume, devices=args.devices, progress=progress)
     else:
@@ -307,7 +303,6 @@ def _note_stage(quiet: bool) -> Any:
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
-
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = set(formats) - {"png", "csv", "geotiff", "geojson", "gpkg"}
     if unknown or not formats:
@@ -509,7 +504,6 @@ def _write_batch_outputs(
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-
     res = finetune(
         args.run,
         args.add,
@@ -528,7 +522,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_dataset(args: argparse.Namespace) -> int:
-
     dest = copy_sample_dataset(args.dest)
     n = sum(1 for p in dest.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     print(f"copied the sample dataset ({n} images) to {dest}; next: landgui split {dest} --out {dest}-split")
@@ -554,7 +547,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-
     T_DEFAULTS = TrainParams()  # noqa: N806 - the defaults the help text quotes
     p = _Parser(prog="landgui", description="Land-cover classification of satellite imagery.")
     p.add_argument("--version", action="version", version=f"landgui {__version__}")
@@ -813,7 +805,6 @@ def one_line(text: str) -> str:
 
 
 def _fail(message: str, exc: BaseException) -> int:
-
     logs.error_seen(message, exc)
     print(f"landgui: error: {message}", file=sys.stderr)
     return 2

@@ -13,14 +13,14 @@ from landgui import __version__
 from landgui.core.base.errors import LandguiError
 from landgui.core.runs.folder import RunFolder, read_run
 from landgui.core.scenes import demo_scene_path
-from landgui.gui.common import show_error
-from landgui.gui.dataset_tab import DatasetTab
-from landgui.gui.evaluation_tab import EvaluationTab
-from landgui.gui.help import guide_dialog, readme_dialog, show_about
-from landgui.gui.scene_tab import SceneTab
-from landgui.gui.state import AppState, load_session, session_path
-from landgui.gui.training_tab import TrainingTab
-from landgui.gui.workers import JobRegistry
+from landgui.gui.jobs import JobRegistry
+from landgui.gui.state.app_state import AppState, load_session, session_path
+from landgui.gui.tabs.dataset import DatasetTab
+from landgui.gui.tabs.evaluation import EvaluationTab
+from landgui.gui.tabs.scene import SceneTab
+from landgui.gui.tabs.training import TrainingTab
+from landgui.gui.widgets.common import show_error
+from landgui.gui.widgets.help import guide_dialog, readme_dialog, show_about
 
 MAX_RECENT = 8
 CLOSE_TIMEOUT_S = 20.0  # how long closing waits for stopped jobs before the window hides and waits on
@@ -99,7 +99,6 @@ class MainWindow(QMainWindow):
 
     # -- opening things -----------------------------------------------------------------------------
     def open_paths(self, paths: list[str]) -> None:
-
         scenes = [p for p in paths if Path(p).suffix.lower() in SCENE_SUFFIXES and Path(p).is_file()]
         for p in paths:
             if Path(p).is_dir() and RunFolder(p).is_run:
@@ -178,17 +177,14 @@ class MainWindow(QMainWindow):
 
     # -- help ---------------------------------------------------------------------------------------
     def show_guide(self) -> None:
-
         self.guide = guide_dialog(self)
         self.guide.show()
 
     def show_readme(self) -> None:
-
         self.readme = readme_dialog(self)
         self.readme.show()
 
     def about(self) -> None:
-
         show_about(self)
 
     # -- closing --------------------------------------------------------------------------------------

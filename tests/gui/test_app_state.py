@@ -13,8 +13,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from landgui.core.base.errors import Cancelled
+from landgui.gui.jobs import JobRegistry
 from landgui.gui.main_window import MainWindow
-from landgui.gui.workers import JobRegistry
 
 
 def _settings(tmp_path) -> QSettings:
@@ -212,7 +212,7 @@ def test_every_tab_follows_one_runs_folder_and_one_run(
 
 def test_the_session_is_restored_in_a_new_window(qtbot, tmp_path, shipped_split, make_shipped_run):
     from landgui.core.runs.folder import shipped_run_dir
-    from landgui.gui.state import session_path
+    from landgui.gui.state.app_state import session_path
 
     make_shipped_run(tmp_path / "runs", shipped_split, "mine")
     s1, s2 = _scene(tmp_path / "s1.png"), _scene(tmp_path / "s2.png")
@@ -245,7 +245,7 @@ def test_the_session_is_restored_in_a_new_window(qtbot, tmp_path, shipped_split,
 
 @pytest.mark.parametrize("content", ["{not json", '{"version": 0, "split": "/x"}', "[1, 2]", ""])
 def test_a_damaged_or_outdated_session_starts_quietly(qtbot, tmp_path, content):
-    from landgui.gui.state import session_path
+    from landgui.gui.state.app_state import session_path
 
     session_path().parent.mkdir(parents=True, exist_ok=True)
     session_path().write_text(content)
@@ -257,7 +257,7 @@ def test_a_damaged_or_outdated_session_starts_quietly(qtbot, tmp_path, content):
 
 
 def test_paths_that_no_longer_exist_are_left_out(tmp_path):
-    from landgui.gui.state import load_session
+    from landgui.gui.state.app_state import load_session
 
     kept = _scene(tmp_path / "kept.png")
     p = tmp_path / "session.json"
@@ -304,7 +304,7 @@ def test_reference_cycles_are_not_collected_while_a_job_thread_runs(qtbot):
     the cyclic collector pauses while any job runs and is back when the last one ends."""
     import gc
 
-    from landgui.gui.workers import JobWorker
+    from landgui.gui.jobs import JobWorker
 
     seen = []
     worker = JobWorker(lambda progress, should_stop: seen.append(gc.isenabled()))
@@ -397,7 +397,7 @@ def test_the_scene_tab_has_the_clis_edge_and_no_data_options(window, qtbot, tmp_
 
 
 def test_the_evaluation_tab_cancels_its_job(window, qtbot, shipped_split, make_shipped_run):
-    from landgui.gui.evaluation_tab import EVALUATION_JOB
+    from landgui.gui.tabs.evaluation import EVALUATION_JOB
 
     run = make_shipped_run(window.state.runs_dir, shipped_split, "tiny")
     window.state.refresh_runs()

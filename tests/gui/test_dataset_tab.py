@@ -168,7 +168,7 @@ def test_class_thumbnails_are_decoded_off_the_gui_thread(window, qtbot, tmp_path
     from PySide6.QtCore import QThread
     from PySide6.QtWidgets import QApplication
 
-    import landgui.gui.thumbnails as thumbnails
+    import landgui.gui.widgets.thumbnails as thumbnails
 
     on_gui_thread = []
     decode = thumbnails.thumbnail_image

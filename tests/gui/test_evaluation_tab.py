@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings, QThread
 from PySide6.QtWidgets import QApplication, QFileDialog
 from synth import make_dataset
 
-from landgui.gui.evaluation_tab import INFO_ROLE
 from landgui.gui.main_window import MainWindow
+from landgui.gui.tabs.evaluation import INFO_ROLE
 
 LABELS = ["desert", "green_area", "water"]
 
@@ -97,7 +97,7 @@ def test_the_clicked_confusion_cell_is_outlined_and_a_new_result_clears_it(tab, 
 
 
 def test_thumbnails_are_decoded_off_the_gui_thread(tab, result, qtbot, monkeypatch):
-    import landgui.gui.thumbnails as thumbnails
+    import landgui.gui.widgets.thumbnails as thumbnails
 
     threads = []
     decode = thumbnails.thumbnail_image
@@ -121,8 +121,8 @@ def test_thumbnails_are_decoded_off_the_gui_thread(tab, result, qtbot, monkeypat
 
 
 def test_enlarge_shows_the_image_at_full_size_with_its_classes(tab, result, qtbot, monkeypatch):
-    from landgui.gui import image_preview
-    from landgui.gui.thumbnails import thumbnail_image
+    from landgui.gui.widgets import image_preview
+    from landgui.gui.widgets.thumbnails import thumbnail_image
 
     tab.show_result(result)  # the first wrong cell: desert predicted as water
     item = tab.images.item(0)

@@ -26,7 +26,7 @@ MAX_GAP_S = JOB_S / 2
 @pytest.fixture
 def jobs_of_known_length(monkeypatch):
     """Every job thread (in-process or driving a child process) sleeps ``JOB_S`` before its work."""
-    from landgui.gui import workers
+    from landgui.gui import jobs as workers
 
     for cls in (workers.JobWorker, workers.ProcessJobWorker):
 

@@ -97,7 +97,7 @@ def test_two_folders_are_split_as_one_and_counted_per_source(window, qtbot, tmp_
     assert "source <b>b</b>: 10 images" in tab.summary_label.text()
 
     # the sources are kept for the next start, and come back with their counts
-    from landgui.gui.state import session_path
+    from landgui.gui.state.app_state import session_path
 
     assert json.loads(session_path().read_text())["datasets"] == [str(a), str(b)]
     window.close()
@@ -119,7 +119,7 @@ def test_two_folders_are_split_as_one_and_counted_per_source(window, qtbot, tmp_
 
 
 def test_a_folder_named_like_another_source_is_refused(window, tmp_path, monkeypatch):
-    import landgui.gui.dataset_tab as dt
+    import landgui.gui.tabs.dataset as dt
 
     errors = []
     monkeypatch.setattr(dt, "show_error", lambda parent, title, msg, details="": errors.append(msg))

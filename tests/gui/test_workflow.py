@@ -362,8 +362,8 @@ def test_empty_tabs_say_what_to_do_first(window):
 def test_drops_are_copies_and_open_run_refuses_a_non_run(window, qtbot, tmp_path, monkeypatch):
     """A drop never answers Move (a file manager would delete the original), a dropped file that is
     not a dataset says so, and File > Open run on a folder that is not a run changes nothing."""
-    import landgui.gui.dataset_tab as dt
     import landgui.gui.main_window as mw
+    import landgui.gui.tabs.dataset as dt
 
     errors = []
     monkeypatch.setattr(dt, "show_error", lambda parent, title, msg, details="": errors.append(msg))

@@ -13,7 +13,6 @@ SAMPLE_NAME = "landcover4-sample"
 
 
 def sample_dataset_dir() -> Path:
-
     return resources_dir() / "sample" / SAMPLE_NAME
 
 

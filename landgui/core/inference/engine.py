@@ -221,7 +221,6 @@ def export_litert(model: Any, path: Path) -> str | None:
 
 
 def _cache_dir() -> Path:
-
     return cache_dir() / "litert"
 
 
@@ -357,7 +356,6 @@ atexit.register(clear_cache)
 
 
 def _cache_key(run_dir: str | Path, engine: str) -> tuple | None:
-
     run = resolve_run(run_dir).resolve()
     try:
         st = (run / "model.keras").stat()

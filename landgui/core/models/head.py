@@ -92,7 +92,6 @@ class LinearHead:
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-
         arrays: dict[str, Any] = {
             "kernel": self.kernel,
             "bias": self.bias,

@@ -312,7 +312,6 @@ def _error_line(fut: Any) -> str:
 
 
 def _assemble(plan: _Plan, labels: list[str], s: MapSettings, engine: str, run: str) -> SceneResult:
-
     assert plan.probs is not None and plan.valid is not None
     result = assemble_result(
         plan.source,

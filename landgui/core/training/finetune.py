@@ -136,7 +136,6 @@ def keras_extractor(backbone: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _cache_dir() -> Path:
-
     return cache_dir() / "features"
 
 

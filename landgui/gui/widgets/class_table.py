@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
-from landgui.gui.thumbnails import ThumbnailLoader, blank_strip, paint_into
+from landgui.gui.widgets.thumbnails import ThumbnailLoader, blank_strip, paint_into
 
 THUMB = 48
 

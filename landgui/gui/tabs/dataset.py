@@ -30,8 +30,10 @@ from landgui.core.base.errors import LandguiError
 from landgui.core.data.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
 from landgui.core.data.scan import scan_sources
 from landgui.core.data.split import SplitParams, load_split, split_warnings, write_split
-from landgui.gui.class_table import THUMB, ClassTableModel
-from landgui.gui.common import (
+from landgui.gui.jobs import JobRegistry, TabJobs
+from landgui.gui.state.app_state import AppState
+from landgui.gui.widgets.class_table import THUMB, ClassTableModel
+from landgui.gui.widgets.common import (
     EtaProgressBar,
     FormScroll,
     accept_copy,
@@ -39,10 +41,8 @@ from landgui.gui.common import (
     remember_dir,
     show_error,
 )
-from landgui.gui.sources_panel import SourcesPanel, source_names
-from landgui.gui.split_view import SplitView
-from landgui.gui.state import AppState
-from landgui.gui.workers import JobRegistry, TabJobs
+from landgui.gui.widgets.sources_panel import SourcesPanel, source_names
+from landgui.gui.widgets.split_view import SplitView
 
 SPLIT_JOB = "split"
 
@@ -337,7 +337,6 @@ class DatasetTab(TabJobs, QWidget):
 
     # -- splitting ----------------------------------------------------------------------
     def start_split(self) -> None:
-
         folders, out = self.folders, self.out_edit.text()
         existing = Path(out) / "split.json"
         if out and existing.exists() and not self._confirm_replace(existing):
@@ -398,7 +397,6 @@ class DatasetTab(TabJobs, QWidget):
         self.status.emit(text)
 
     def _split_done(self, manifest: dict) -> None:
-
         warnings = split_warnings(manifest)
         self._end(f"split written to {manifest['_path']}" + (f"; warning: {warnings[0]}" if warnings else ""))
         self.show_manifest(manifest)

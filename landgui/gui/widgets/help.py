@@ -84,7 +84,6 @@ class TextDialog(QDialog):
 
 
 def guide_dialog(parent: QWidget | None = None) -> TextDialog:
-
     readme = readme_path()
     link = f'<a href="{QUrl.fromLocalFile(str(readme)).toString()}">README</a>' if readme else "README (Help > README)"
     dlg = TextDialog("landgui guide", parent)

@@ -26,7 +26,6 @@ SESSION_VERSION = 1
 
 
 def session_path() -> Path:
-
     return state_dir() / "session.json"
 
 

@@ -34,7 +34,9 @@ from landgui.core.base.errors import LandguiError
 from landgui.core.evaluation.evaluate import confusion_figure
 from landgui.core.inference.predictors import predictions_csv
 from landgui.core.runs.folder import SHIPPED_NAME, run_info, shipped_run_dir
-from landgui.gui.common import (
+from landgui.gui.jobs import JobRegistry, JobWorker, ProcessJobWorker, TabJobs
+from landgui.gui.state.app_state import AppState
+from landgui.gui.widgets.common import (
     EtaProgressBar,
     FormScroll,
     choose_save_path,
@@ -44,12 +46,10 @@ from landgui.gui.common import (
     show_error,
     show_placeholder,
 )
-from landgui.gui.compare_runs import CompareRunsTable
-from landgui.gui.image_preview import ImagePreviewDialog, open_in_system_viewer
-from landgui.gui.per_source_table import PerSourceTable
-from landgui.gui.state import AppState
-from landgui.gui.thumbnails import ThumbnailLoader, placeholder_pixmap
-from landgui.gui.workers import JobRegistry, JobWorker, ProcessJobWorker, TabJobs
+from landgui.gui.widgets.compare_runs import CompareRunsTable
+from landgui.gui.widgets.image_preview import ImagePreviewDialog, open_in_system_viewer
+from landgui.gui.widgets.per_source_table import PerSourceTable
+from landgui.gui.widgets.thumbnails import ThumbnailLoader, placeholder_pixmap
 
 THUMB = 72
 EVALUATION_JOB = "evaluation"  # evaluate, evaluate on a folder and predict run one at a time
@@ -283,7 +283,6 @@ class EvaluationTab(TabJobs, QWidget):
         show_error(self, "Evaluation failed", message, details)
 
     def show_result(self, result: dict) -> None:
-
         self.result = result
         self.progress.finish(f"evaluated {result['n_images']} images")
         missing = f" · {len(result['missing'])} missing files not evaluated" if result["missing"] else ""
@@ -455,7 +454,6 @@ class EvaluationTab(TabJobs, QWidget):
         self.preview.show()
 
     def _image_menu(self, pos) -> None:
-
         item = self.images.itemAt(pos)
         if item is None:
             return
@@ -466,7 +464,6 @@ class EvaluationTab(TabJobs, QWidget):
 
     # -- CSV export -------------------------------------------------------------------------------
     def choose_export(self) -> None:
-
         run = Path(self.run_combo.currentData() or "run").name
         path = choose_save_path(self, "export-csv", "Export predictions as CSV", f"predictions-{run}.csv")
         if path:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGroupBox, QHBoxLayout, QLabel,
 from landgui.core.base.errors import LandguiError
 from landgui.core.scenes import open_scene
 from landgui.core.training.corrections import Cell, Corrections, corrections_dir, uncertain_order
-from landgui.gui.common import show_error
+from landgui.gui.widgets.common import show_error
 
 HELP = (
     "Click a patch to select it (Shift/Ctrl+click adds, Shift+drag selects an area), then press "
@@ -164,7 +164,6 @@ class LabelPanel(QGroupBox):
         return corrections_dir(res.run) if res is not None and res.run else None
 
     def save(self) -> list[Path]:
-
         c, dest = self.corrections, self.destination()
         if c is None or dest is None:
             return []
@@ -182,7 +181,6 @@ class LabelPanel(QGroupBox):
         return files
 
     def request_finetune(self) -> None:
-
         c, dest = self.corrections, self.destination()
         if c is None or dest is None:
             return

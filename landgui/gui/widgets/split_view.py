@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.data.split import split_warnings
-from landgui.gui.class_table import THUMB
-from landgui.gui.common import show_placeholder
-from landgui.gui.thumbnails import ThumbnailLoader, blank_strip, paint_into
+from landgui.gui.widgets.class_table import THUMB
+from landgui.gui.widgets.common import show_placeholder
+from landgui.gui.widgets.thumbnails import ThumbnailLoader, blank_strip, paint_into
 
 SPLITS = ("train", "val", "test")  # landgui.core.data.split.SPLITS, without importing the scanner here
 SPLIT_COLOURS = {"train": "#0072B2", "val": "#E69F00", "test": "#009E73"}
@@ -152,7 +152,6 @@ class SplitView(QWidget):
 
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
-
         draw_split(self.figure, manifest)
         self.canvas.draw_idle()
         several = several_sources(manifest)

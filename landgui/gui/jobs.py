@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QWidget
 from landgui.core.base.errors import Cancelled, LandguiError
 from landgui.core.base.jobs import child_main
 from landgui.core.base.logs import error_seen
-from landgui.gui.common import show_error
+from landgui.gui.widgets.common import show_error
 
 
 def lower_thread_priority(nice: int = 10) -> None:

@@ -54,7 +54,9 @@ from landgui.core.scenes.context import DEFAULT_CONTEXT
 from landgui.core.scenes.outputs import unfamiliar_summary
 from landgui.core.scenes.result import UNCERTAIN, UNCERTAIN_VALUE, cell_class_codes, code_colours
 from landgui.core.training.finetune import fit_head, plan_finetune, save_finetuned
-from landgui.gui.common import (
+from landgui.gui.jobs import JobRegistry, JobWorker, TabJobs
+from landgui.gui.state.app_state import AppState
+from landgui.gui.widgets.common import (
     EtaProgressBar,
     FormScroll,
     accept_copy,
@@ -64,9 +66,7 @@ from landgui.gui.common import (
     show_error,
     show_placeholder,
 )
-from landgui.gui.labelling import LabelPanel
-from landgui.gui.state import AppState
-from landgui.gui.workers import JobRegistry, JobWorker, TabJobs
+from landgui.gui.widgets.labelling import LabelPanel
 
 SCENE_JOB = "scene"  # the Scene tab's jobs (open, classify, fine-tune, export) run one at a time
 SCENE_FILTER = "Scenes (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -406,7 +406,6 @@ class SceneTab(TabJobs, QWidget):
             self.open_scenes(files)
 
     def open_demo(self) -> None:
-
         try:
             self.open_scenes([str(demo_scene_path())])
         except LandguiError as exc:
@@ -487,7 +486,6 @@ class SceneTab(TabJobs, QWidget):
 
     # -- classification ---------------------------------------------------------------------------
     def classify(self, engine: str = "auto") -> None:
-
         if self.current is None:
             show_error(self, "Classify", "open a scene first (or the demo scene)")
             return
@@ -861,7 +859,6 @@ class SceneTab(TabJobs, QWidget):
 
     # -- export -------------------------------------------------------------------------------------
     def export(self, formats: tuple[str, ...], out_dir: str | None = None) -> None:
-
         res, path = self.result, self.current
         if res is None:
             return

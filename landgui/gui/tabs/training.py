@@ -38,10 +38,10 @@ from landgui.core.models.build import (
 )
 from landgui.core.runs.folder import RunFolder, history, run_status, status_text
 from landgui.core.training import trainer as T
-from landgui.gui.common import EtaProgressBar, FormScroll, show_error
-from landgui.gui.curves import CurvesCanvas
-from landgui.gui.state import AppState
-from landgui.gui.workers import JobRegistry, ProcessJobWorker, TabJobs
+from landgui.gui.jobs import JobRegistry, ProcessJobWorker, TabJobs
+from landgui.gui.state.app_state import AppState
+from landgui.gui.widgets.common import EtaProgressBar, FormScroll, show_error
+from landgui.gui.widgets.curves import CurvesCanvas
 
 TRAINING_JOB = "training"
 REDRAW_INTERVAL = 0.2  # seconds between live batch-curve updates within an epoch
@@ -235,12 +235,10 @@ class TrainingTab(TabJobs, QWidget):
 
     @staticmethod
     def _resumable(run: Path) -> bool:
-
         return run_status(run) in ("stopped", "interrupted", "failed")
 
     # -- run control ------------------------------------------------------------------------------
     def start(self) -> None:
-
         split = self.split_edit.text()
         if self.runs_edit.text() != self.state.runs_dir:  # typed, and Start pressed at once
             self.state.set_runs_dir(self.runs_edit.text())
@@ -432,7 +430,6 @@ class TrainingTab(TabJobs, QWidget):
 
 
 def _held_out_source(run_dir: str) -> str | None:
-
     return ((RunFolder(run_dir).config() or {}).get("params") or {}).get("hold_out_source")
 
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from landgui.gui.thumbnails import ThumbnailLoader
+from landgui.gui.widgets.thumbnails import ThumbnailLoader
 
 #: A patch smaller than this is shown scaled up by a whole factor (nearest pixel) to about this size.
 MIN_SHOWN = 256

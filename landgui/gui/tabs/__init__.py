@@ -1,0 +1,1 @@
+"""tabs: see docs/architecture.md."""
