@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from landgui.core.data.scan import scan_dataset
-from landgui.core.data.split import SplitParams, write_split
-from landgui.core.models.build import ModelSpec
+from landgui.core.data.split import write_split
+from landgui.core.params import ModelSpec, SplitParams, TrainParams
 from landgui.core.training import trainer as T
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
@@ -36,7 +36,7 @@ def main() -> None:
     res = {}
     for fast in (True, False):
         tag = f"fastpath-{'on' if fast else 'off'}"
-        params = T.TrainParams(epochs=args.epochs, fine_tune_epochs=0, augment=False, fast_path=fast, patience=100)
+        params = TrainParams(epochs=args.epochs, fine_tune_epochs=0, augment=False, fast_path=fast, patience=100)
         t0 = time.perf_counter()
         r = T.train(split, out / tag, ModelSpec(model="transfer", image_size=args.image_size), params, overwrite=True)
         res[tag] = {

@@ -45,10 +45,12 @@ def main() -> None:
     from landgui.core.data import images as D
     from landgui.core.data.split import load_split
     from landgui.core.inference import engine as E
+    from landgui.core.inference.features import extract_features, features_with_views
     from landgui.core.models.head import train_head
+    from landgui.core.params import CORRECTION_WEIGHT, FINETUNE_EPOCHS, REPLAY_PER_CLASS, TrainParams
     from landgui.core.runs.folder import read_run
     from landgui.core.training import finetune as F
-    from landgui.core.training.trainer import TrainParams
+    from landgui.core.training.recipes import augment_recipe
 
     meta = read_run(args.parent)
     labels, size = meta.labels, meta.image_size
@@ -56,14 +58,14 @@ def main() -> None:
     pred = E.load_predictor(args.parent, "litert")
     assert pred.has_features, "the parent's LiteRT file has no features output"
     extract, head = pred.features, pred.head
-    recipe = TrainParams(**meta.config["params"]).augment_recipe()
+    recipe = augment_recipe(TrainParams.from_dict(meta.config["params"]))
     t = time.perf_counter()
     aid_paths, aid_y = F.labelled_files(args.aid, labels)
     test, _ = D.split_files(load_split(meta.config["split"]), "test", labels)
-    rpaths, ry, source = F.replay_files(meta, F.REPLAY_PER_CLASS, 0)
-    f_aid = F.backbone_features(extract, aid_paths, size)
-    f_test = F.backbone_features(extract, test.paths, size)
-    f_rep = F.backbone_features(extract, rpaths, size)
+    rpaths, ry, source = F.replay_files(meta, REPLAY_PER_CLASS, 0)
+    f_aid = extract_features(extract, aid_paths, size=size)
+    f_test = extract_features(extract, test.paths, size=size)
+    f_rep = extract_features(extract, rpaths, size=size)
     print(f"features of {len(aid_paths)} + {len(test.paths)} + {len(rpaths)} images: {time.perf_counter() - t:.1f} s")
 
     # halves of aid_cross: stratified, fixed seed
@@ -98,13 +100,14 @@ def main() -> None:
             r = np.random.default_rng(1000 * k + d)
             pick = np.concatenate([r.choice(half_a[aid_y[half_a] == c], k, replace=False) for c in present])
             t = time.perf_counter()
-            fc = F.backbone_features(extract, [aid_paths[i] for i in pick], size, views=views, recipe=recipe, seed=d)
+            picked = [aid_paths[i] for i in pick]
+            fc = features_with_views(extract, picked, size=size, views=views, recipe=recipe, seed=d)
             x = np.concatenate([f_rep, fc])
             y = np.concatenate([ry, np.tile(aid_y[pick], 1 + views)])
             w = np.concatenate(
-                [np.ones(len(f_rep), np.float32), np.full(len(fc), F.CORRECTION_WEIGHT / (1 + views), np.float32)]
+                [np.ones(len(f_rep), np.float32), np.full(len(fc), CORRECTION_WEIGHT / (1 + views), np.float32)]
             )
-            new, _ = train_head(head, x, y, w, epochs=F.FINETUNE_EPOCHS, seed=d)
+            new, _ = train_head(head, x, y, w, epochs=FINETUNE_EPOCHS, seed=d)
             secs = time.perf_counter() - t
             s = scores(new)
             rows.append({"k": k, "draw": d, **s, "seconds": round(secs, 2), "picked": [aid_paths[i] for i in pick]})

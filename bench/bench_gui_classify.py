@@ -2,8 +2,8 @@
 
     QT_QPA_PLATFORM=offscreen python bench/bench_gui_classify.py RUN_DIR [--repeat 3]
 
-CLI path: ``segment_file`` (the LiteRT model loaded once, as ``landgui segment`` does per
-command). GUI path: the Scene tab's Classify on the same scene (background worker, the map drawn),
+CLI path: ``services.map_scene`` (the LiteRT model loaded once and kept, as ``landgui segment``
+does per command). GUI path: the Scene tab's Classify on the same scene (background worker, the map drawn),
 timed from the click to the painted result. Both after one warm-up run; median of --repeat.
 """
 
@@ -28,15 +28,17 @@ def main() -> None:
     import tempfile
     from pathlib import Path
 
-    from landgui.core.scenes import demo_scene_path, segment_file
+    from landgui.core import services
+    from landgui.core.params import MapSettings
+    from landgui.core.scenes import demo_scene_path
     from landgui.gui.main_window import MainWindow
 
     scene = str(demo_scene_path())
-    segment_file(args.run, scene)  # warm-up: model loaded and kept
+    services.map_scene(args.run, scene, MapSettings())  # warm-up: model loaded and kept
     cli = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        res = segment_file(args.run, scene)
+        res = services.map_scene(args.run, scene, MapSettings())
         cli.append(time.perf_counter() - t0)
     n = res.grid.n
 

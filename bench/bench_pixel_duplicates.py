@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from landgui.core.data import duplicates as dd
 from landgui.core.data import scan as ds
 from landgui.core.data.imageio import chromaticity, decode_image, perceptual_signature, read_image
 
@@ -161,11 +162,11 @@ def main() -> None:
     sigs = np.stack([f[2] for f in feats])
     detail = np.array([f[3] for f in feats])
     thumbs = np.stack([f[4] for f in feats])
-    low = detail < ds.MIN_DETAIL
+    low = detail < dd.MIN_DETAIL
     path_index = {r.path: i for i, r in enumerate(images)}
     labels = [r.label for r in images]
     signatures = [sigs[i] if not low[i] else None for i in range(len(images))]
-    print(f"low-texture images (detail < {ds.MIN_DETAIL}): {int(low.sum())} of {len(images)}")
+    print(f"low-texture images (detail < {dd.MIN_DETAIL}): {int(low.sum())} of {len(images)}")
 
     today = ds.find_duplicate_groups(images, signatures)
     with_pixels = ds.find_duplicate_groups(images, signatures, pixel_hashes=pix)
@@ -186,13 +187,13 @@ def main() -> None:
     for i, h in enumerate(pix):
         first.setdefault(h, i)
     reps = list(first.values())
-    pairs = ds._same_thumbnail_pairs(thumbs[reps], 4)
+    pairs = dd._same_thumbnail_pairs(thumbs[reps], 4)
     dist = [int(np.abs(thumbs[reps[a]].astype(int) - thumbs[reps[b]].astype(int)).max()) for a, b in pairs]
     hist = np.bincount(dist, minlength=5)
     print(
         "pairs of pixel-distinct images by largest 32x32 thumbnail difference: "
         + ", ".join(f"{d}: {hist[d]}" for d in range(5))
-        + f" (criterion: <= {ds.SAME_THUMBNAIL_MAX_DIFF})"
+        + f" (criterion: <= {dd.SAME_THUMBNAIL_MAX_DIFF})"
     )
     closest = [p for p, d in zip(pairs, dist, strict=True) if d == min(dist)] if dist else []
     for a, b in closest[:3]:
@@ -238,7 +239,7 @@ def main() -> None:
                     ds.pixels_sha256(copy) == pix[i],
                     quantised_key(t, 4) == quantised_key(thumbs[i], 4),
                     quantised_key(t, 8) == quantised_key(thumbs[i], 8),
-                    diff <= ds.SAME_THUMBNAIL_MAX_DIFF,
+                    diff <= dd.SAME_THUMBNAIL_MAX_DIFF,
                 )
             )
     print(
@@ -251,8 +252,8 @@ def main() -> None:
     # 5. the correlation test on flatter images
     for thr in (2.0, 1.5, 1.0, 0.5, 0.0):
         idx = np.nonzero(detail >= thr)[0]
-        new = [(idx[a], idx[b]) for a, b in ds._near_pairs(sigs[idx], ds.NEAR_DUPLICATE_MIN_CORRELATION)]
-        new = [(a, b) for a, b in new if min(detail[a], detail[b]) < ds.MIN_DETAIL]
+        new = [(idx[a], idx[b]) for a, b in dd._near_pairs(sigs[idx], dd.NEAR_DUPLICATE_MIN_CORRELATION)]
+        new = [(a, b) for a, b in new if min(detail[a], detail[b]) < dd.MIN_DETAIL]
         distinct = [(a, b) for a, b in new if pix[a] != pix[b]]
         print(
             f"correlation test down to detail {thr}: +{len(new)} pairs, {len(new) - len(distinct)} of them "
@@ -265,7 +266,7 @@ def main() -> None:
         if spot:
             for k, (a, b) in enumerate(distinct[:4]):
                 spot_panel(root, [images[a].path, images[b].path], spot / f"detail{thr}_{k}.png")
-    bands = [(0.0, 1.0), (1.0, 2.0), (2.0, ds.MIN_DETAIL)]
+    bands = [(0.0, 1.0), (1.0, 2.0), (2.0, dd.MIN_DETAIL)]
     kinds_planted = ("JPEG q=95", "JPEG q=70", "0.5x OpenCV area", "brightened 15%")
     share: dict[tuple[tuple[float, float], str], list[bool]] = defaultdict(list)
     for i in picks:
@@ -275,7 +276,7 @@ def main() -> None:
             copy = np.ascontiguousarray(COPIES[name](rgb, b""))
             sig, _ = perceptual_signature(copy)
             pair = np.stack([sigs[i], np.concatenate([sig, chromaticity(copy)])])
-            share[band, name].append(bool(ds._near_pairs(pair, ds.NEAR_DUPLICATE_MIN_CORRELATION)))
+            share[band, name].append(bool(dd._near_pairs(pair, dd.NEAR_DUPLICATE_MIN_CORRELATION)))
     print("planted copies of the 300 low-texture images that the correlation test would find, by detail:")
     for a, b in bands:
         n_band = len(share[(a, b), kinds_planted[0]])

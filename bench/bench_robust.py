@@ -26,10 +26,18 @@ import numpy as np
 from landgui.core.data import images as D
 from landgui.core.data.augment import Recipe
 from landgui.core.data.scan import scan_dataset
-from landgui.core.data.split import SplitParams, load_split, write_split
+from landgui.core.data.split import load_split, write_split
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run
 from landgui.core.inference.predictors import predict_images
-from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.models.build import load_run
+from landgui.core.params import (
+    DEFAULT_EPOCHS,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_RESOLUTION,
+    ModelSpec,
+    SplitParams,
+    TrainParams,
+)
 from landgui.core.training import trainer as T
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
@@ -75,9 +83,9 @@ def main() -> None:
     ap.add_argument("--model", default="transfer", choices=["transfer", "scratch"])
     ap.add_argument("--image-size", type=int)
     ap.add_argument("--epochs", type=int)
-    ap.add_argument("--fine-tune-epochs", type=int, default=T.TrainParams.fine_tune_epochs)
-    ap.add_argument("--patience", type=int, default=T.TrainParams.patience)
-    ap.add_argument("--feature-views", type=int, default=T.TrainParams.feature_views)
+    ap.add_argument("--fine-tune-epochs", type=int, default=TrainParams.fine_tune_epochs)
+    ap.add_argument("--patience", type=int, default=TrainParams.patience)
+    ap.add_argument("--feature-views", type=int, default=TrainParams.feature_views)
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--resolution", type=int, help="canonical resolution px (default: landgui's; 0 = off)")
     ap.add_argument("--feature-norm", action="store_true", help="standardise the features in the head")
@@ -115,12 +123,12 @@ def main() -> None:
     if not args.eval_only:
         spec = ModelSpec(
             model=args.model,
-            image_size=args.image_size or T.DEFAULT_IMAGE_SIZE[args.model],
-            resolution=T.DEFAULT_RESOLUTION[args.model] if args.resolution is None else args.resolution,
+            image_size=args.image_size or DEFAULT_IMAGE_SIZE[args.model],
+            resolution=DEFAULT_RESOLUTION[args.model] if args.resolution is None else args.resolution,
             feature_norm=args.feature_norm,
         )
-        params = T.TrainParams(
-            epochs=args.epochs or T.DEFAULT_EPOCHS[args.model],
+        params = TrainParams(
+            epochs=args.epochs or DEFAULT_EPOCHS[args.model],
             fine_tune_epochs=args.fine_tune_epochs,
             patience=args.patience,
             augment=not args.no_augment,

@@ -26,9 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from landgui.core.data.scan import scan_sources
-from landgui.core.data.split import SplitParams, write_split
+from landgui.core.data.split import write_split
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run, evaluate_source
-from landgui.core.models.build import ModelSpec
+from landgui.core.params import (
+    DEFAULT_EPOCHS,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_RESOLUTION,
+    ModelSpec,
+    SplitParams,
+    TrainParams,
+)
 from landgui.core.training import trainer as T
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches"
@@ -66,13 +73,13 @@ def run_one(args: argparse.Namespace) -> dict:
     run = OUT / f"{args.tag}-s{args.seed}"
     spec = ModelSpec(
         model=args.model,
-        image_size=args.image_size or T.DEFAULT_IMAGE_SIZE[args.model],
-        resolution=T.DEFAULT_RESOLUTION[args.model],
+        image_size=args.image_size or DEFAULT_IMAGE_SIZE[args.model],
+        resolution=DEFAULT_RESOLUTION[args.model],
     )
     if args.backbone:
         spec.backbone = args.backbone
-    params = T.TrainParams(
-        epochs=T.DEFAULT_EPOCHS[args.model],
+    params = TrainParams(
+        epochs=DEFAULT_EPOCHS[args.model],
         seed=args.seed,
         balance_sources=not args.no_balance,
         hold_out_source=args.hold_out_source,

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from landgui.core.data.scan import scan_dataset
-from landgui.core.data.split import SplitParams, write_split
+from landgui.core.data.split import write_split
+from landgui.core.params import SplitParams
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
 

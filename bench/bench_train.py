@@ -19,9 +19,10 @@ import numpy as np
 
 from landgui.core.data import images as D
 from landgui.core.data.scan import scan_dataset
-from landgui.core.data.split import SplitParams, load_split, write_split
+from landgui.core.data.split import load_split, write_split
 from landgui.core.inference.predictors import predict_images
-from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.models.build import load_run
+from landgui.core.params import DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE, ModelSpec, SplitParams, TrainParams
 from landgui.core.training import trainer as T
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "patches" / "kaggle4"
@@ -41,15 +42,15 @@ def main() -> None:
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     out = Path(args.out)
-    size = args.image_size or T.DEFAULT_IMAGE_SIZE[args.model]
+    size = args.image_size or DEFAULT_IMAGE_SIZE[args.model]
     tag = args.tag or f"{args.model}-{size}{'-plainfit' if args.no_fast_path else ''}"
     print(f"machine: {platform.machine()} {os.cpu_count()} cores; {tag}")
     split_dir = out / "split"
     if not (split_dir / "split.json").exists():
         write_split(scan_dataset(args.dataset), split_dir, SplitParams(val=0.15, test=0.15, seed=0))
     spec = ModelSpec(model=args.model, backbone=args.backbone, image_size=size)
-    params = T.TrainParams(
-        epochs=args.epochs or T.DEFAULT_EPOCHS[args.model],
+    params = TrainParams(
+        epochs=args.epochs or DEFAULT_EPOCHS[args.model],
         fine_tune_epochs=args.fine_tune_epochs,
         augment=not args.no_augment,
         fast_path=not args.no_fast_path,

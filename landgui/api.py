@@ -21,19 +21,19 @@ from typing import Any
 
 import numpy as np
 
+from landgui.core import services
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.types import ProgressFn, RecordFn, StopFn
 from landgui.core.data.images import resize_to
 from landgui.core.data.sample import copy_sample_dataset
 from landgui.core.data.scan import scan_sources
-from landgui.core.data.split import SplitParams, write_split
-from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run, evaluate_source
+from landgui.core.data.split import write_split
 from landgui.core.inference.engine import cached_predictor
-from landgui.core.models.build import ModelSpec
+from landgui.core.params import MapSettings, ModelSpec, SplitParams, TrainParams
 from landgui.core.runs.palette import run_palette
-from landgui.core.scenes import demo_scene_path, open_scene, output_name, segment_file
-from landgui.core.scenes import export as _export
-from landgui.core.scenes.result import cell_class_codes, code_colours
-from landgui.core.training import trainer as T
+from landgui.core.scenes.io import demo_scene_path
+from landgui.core.scenes.result import SceneResult, cell_class_codes, code_colours
+from landgui.core.scenes.writers import parse_formats
 
 __all__ = [
     "LandguiError",
@@ -79,24 +79,26 @@ def train(
     model: str = "transfer",
     image_size: int = 128,
     overwrite: bool = False,
-    progress: Any = None,
+    progress: ProgressFn | None = None,
+    on_record: RecordFn | None = None,
     **params: Any,
 ) -> Path:
-    """Train a run (``params``: any :class:`landgui.core.training.trainer.TrainParams` field, e.g.
+    """Train a run (``params``: any :class:`landgui.core.params.TrainParams` field, e.g.
     ``epochs=5``, ``hold_out_source="nwpu45"``); returns the run folder. A run that holds out a
-    source is then evaluated on it, as ``evaluate(run, source=NAME)`` would."""
+    source is then evaluated on it, as ``evaluate(run, source=NAME)`` would. ``progress(stage,
+    done, total)``: the bar; ``on_record(dict)``: every training record (batch metrics, epochs)."""
 
-    tp = T.TrainParams(**params)
-    result = T.train(
+    tp = TrainParams(**params)
+    result = services.train(
         split_dir,
         run_dir,
         ModelSpec(model=model, image_size=image_size),
         tp,
         overwrite=overwrite,
         progress=progress,
+        on_record=on_record,
     )
-    if result.status == "completed" and tp.hold_out_source:
-        evaluate_source(run_dir, tp.hold_out_source)
+    services.evaluate_held_out(result)
     return Path(run_dir)
 
 
@@ -109,13 +111,11 @@ def evaluate(
     **kw: Any,
 ) -> dict:
     """Evaluate a run on its own split (``split_name``), on any class folder (``data``), or on every
-    image of the source it held out in training (``source``)."""
+    image of the source it held out in training (``source``). ``kw``: split_file,
+    allow_other_split, ignore_unknown, adapt, engine, progress (refused as ``landgui evaluate``
+    refuses them)."""
 
-    if data is not None:
-        return evaluate_folder(run, data, **kw)
-    if source is not None:
-        return evaluate_source(run, source, **kw)
-    return evaluate_run(run, split_name, **kw)
+    return services.evaluate(run, split=split_name, data=data, source=source, **kw)
 
 
 def load(run: str | Path = "default", engine: str = "auto") -> Any:
@@ -136,28 +136,49 @@ def predict(run: str | Path, images: np.ndarray | list, *, batch_size: int = 64)
     return np.concatenate([p(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
-def segment(run: str | Path, scene: str | Path, **kw: Any) -> Any:
+def segment(
+    run: str | Path,
+    scene: str | Path,
+    *,
+    engine: str = "auto",
+    adapt: bool = False,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    keep_features: bool = False,
+    **settings: Any,
+) -> SceneResult:
     """Classify a scene (``"demo"`` = the Blue Marble demo image); returns a SceneResult
-    (``coverage``, ``cell_classes``, ``probs``, ...). ``kw``: patch, stride, uncertain_below, adapt,
-    context (the strength of the smoothing over grid neighbours, on by default, the model's own
-    probabilities then in ``raw_probs``; ``context=0`` maps each patch alone)."""
+    (``coverage``, ``cell_classes``, ``probs``, ...). ``settings``: any
+    :class:`~landgui.core.params.MapSettings` field (patch, stride, batch, edge, ignore_nodata,
+    uncertain_below, context: the strength of the smoothing over grid neighbours, on by default,
+    the model's own probabilities then in ``raw_probs``; ``context=0`` maps each patch alone),
+    checked as ``landgui segment`` checks them; ``adapt``: adapt the model to the scene first."""
 
     path = demo_scene_path() if str(scene) == "demo" else scene
-    return segment_file(run, path, **kw)
+    return services.map_scene(
+        run,
+        path,
+        MapSettings.from_dict(settings),
+        engine=engine,
+        adapt=adapt,
+        progress=progress,
+        should_stop=should_stop,
+        keep_features=keep_features,
+    )
 
 
-def export(result: Any, out_dir: str | Path, *, run: str | Path = "default", formats: tuple = ("png", "csv")) -> dict:
-    """Write a SceneResult's maps (png, csv, geotiff, geojson, gpkg) like ``landgui segment``."""
+def export(
+    result: SceneResult, out_dir: str | Path, *, run: str | Path = "default", formats: tuple | str = ("png", "csv")
+) -> dict:
+    """Write a SceneResult's maps like ``landgui segment``: ``formats`` from
+    :data:`~landgui.core.scenes.writers.FORMATS` (png, csv, geotiff, geojson, gpkg; a tuple or
+    ``"png,csv"``), in the colours of ``run``; returns ``{kind: path}``."""
 
-    scene = open_scene(result.scene)
-    try:
-        name = output_name(result.scene, out_dir)
-        return _export(result, scene, out_dir, name, run_palette(run, result.labels), formats)
-    finally:
-        scene.close()
+    chosen = parse_formats(formats) if isinstance(formats, str) else tuple(formats)
+    return services.export_map(result, out_dir, palette=run_palette(run, result.labels), formats=chosen)
 
 
-def class_map_rgb(result: Any, run: str | Path | None = None) -> np.ndarray:
+def class_map_rgb(result: SceneResult, run: str | Path | None = None) -> np.ndarray:
     """The class map as an RGB image, one pixel per patch cell (uncertain grey, unclassified black)."""
 
     table = code_colours(result.labels, run_palette(run or result.run or "default", result.labels))

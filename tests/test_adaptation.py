@@ -7,14 +7,16 @@ from synth import make_dataset, tree_snapshot
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.inference.adaptation import adapt_to_images
-from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.models.build import load_run
+from landgui.core.params import ModelSpec
 from landgui.core.training import trainer as T
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.data.split import SplitParams, write_split
+    from landgui.core.data.split import write_split
+    from landgui.core.params import SplitParams
 
     base = tmp_path_factory.mktemp("adapt")
     root = make_dataset(base / "ds", per_class=10, classes=("desert", "green_area", "water"))

@@ -59,7 +59,7 @@ def _landgui_sources():
 
 
 # A front door may start the app without loading Qt for every command: the one lazy import allowed.
-LAZY_ALLOWED = {("landgui/cli.py", "landgui.gui.app")}
+LAZY_ALLOWED = {("landgui/cli/commands/gui.py", "landgui.gui.app")}
 
 
 def test_no_function_local_landgui_imports():

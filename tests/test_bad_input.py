@@ -132,6 +132,25 @@ CASES = [
     (["sample-dataset", "W/file.txt"], "W/file.txt is a file, not a folder"),
     (["sample-dataset", "W/full"], "not empty"),
     (["sample-dataset", "/proc/landgui-sample"], "cannot copy the sample dataset to /proc/landgui-sample"),
+    # assess
+    (["assess", "sample", "W/nope.json", "--n", "10", "--seed", "0", "--out", "W/s.csv"], "map not found: W/nope.json"),
+    (["assess", "estimate", "W/nope.json", "W/s.csv"], "map not found: W/nope.json"),
+    (
+        [
+            "assess",
+            "sample",
+            "W/scene.png",
+            "--target-se",
+            "0.01",
+            "--anticipated",
+            "x=y",
+            "--seed",
+            "0",
+            "--out",
+            "W/s.csv",
+        ],
+        "--anticipated takes a number or CLASS=U pairs",
+    ),
 ]
 
 

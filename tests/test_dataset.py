@@ -13,6 +13,7 @@ from synth import CLASS_COLOURS, make_dataset, textured_image, tree_snapshot, wr
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.data import scan as ds
+from landgui.core.data.duplicates import THUMBNAIL_SIDE
 from landgui.core.data.imageio import decode_image, read_image
 
 
@@ -254,7 +255,7 @@ def test_pixel_hash_and_thumbnail_ignore_encoding():
     assert ds.pixels_sha256(decode_image(buf.tobytes())) == ds.pixels_sha256(rgb)
     assert ds.pixels_sha256(rgb) != ds.pixels_sha256(rgb.reshape(32, 128, 3)), "the size is part of the hash"
     thumb = ds.thumbnail(rgb)
-    assert thumb.shape == (ds.THUMBNAIL_SIDE, ds.THUMBNAIL_SIDE, 3) and thumb.dtype == np.uint8
+    assert thumb.shape == (THUMBNAIL_SIDE, THUMBNAIL_SIDE, 3) and thumb.dtype == np.uint8
     np.testing.assert_array_equal(ds.thumbnail(decode_image(buf.tobytes())), thumb)  # the PNG's pixels, its thumbnail
     # area averaging, computed here: each pixel of the 32 px thumbnail is the mean of a 2 x 2 block
     np.testing.assert_allclose(thumb, rgb.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3)), atol=0.5)

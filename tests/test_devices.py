@@ -15,13 +15,15 @@ import pytest
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.models.build import load_run
+from landgui.core.params import TrainParams, parse_devices
+from landgui.core.training import devices as DV
 from landgui.core.training import trainer as T
 
 TWO_CPUS = ["/cpu:0", "/cpu:1"]
 
 
 def _child(args: list[str], cpus: int = 2) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", T.LOGICAL_CPUS_ENV: str(cpus)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", DV.LOGICAL_CPUS_ENV: str(cpus)}
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -34,7 +36,7 @@ def test_two_logical_cpus_stop_then_resume_with_the_cli(tiny_split, tmp_path):
         import contextlib, io, json
         from landgui.cli import main
         from landgui.core.training import trainer as T
-        from landgui.core.models.build import ModelSpec
+        from landgui.core.params import ModelSpec
 
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -84,7 +86,7 @@ def test_more_devices_than_there_are_is_one_line(tiny_split, tmp_path, monkeypat
 
     from landgui.cli import main
 
-    monkeypatch.delenv(T.LOGICAL_CPUS_ENV, raising=False)
+    monkeypatch.delenv(DV.LOGICAL_CPUS_ENV, raising=False)
     n = len(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))
     assert main(["train", str(tiny_split), "--out", str(tmp_path / "run"), "--devices", str(n + 1)]) == 2
     err = capsys.readouterr().err
@@ -95,12 +97,12 @@ def test_more_devices_than_there_are_is_one_line(tiny_split, tmp_path, monkeypat
 
 
 def test_device_arguments():
-    assert T.parse_devices("all") == "all" and T.parse_devices("2") == 2 and T.parse_devices(1) == 1
+    assert parse_devices("all") == "all" and parse_devices("2") == 2 and parse_devices(1) == 1
     for bad in ("0", "two", -1, 0, True, "1.5"):
         with pytest.raises(LandguiError, match="devices must be 'all' or a number"):
-            T.parse_devices(bad)
+            parse_devices(bad)
     with pytest.raises(LandguiError, match="devices must be"):
-        T.TrainParams(devices="many").check()
+        TrainParams(devices="many").check()
 
 
 def test_all_without_a_gpu_is_the_cpu_and_says_so(tiny_split, tmp_path, monkeypatch, capsys):
@@ -110,11 +112,11 @@ def test_all_without_a_gpu_is_the_cpu_and_says_so(tiny_split, tmp_path, monkeypa
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("a GPU is visible")
-    monkeypatch.delenv(T.LOGICAL_CPUS_ENV, raising=False)
-    cpus = [T._short_name(d) for d in tf.config.list_logical_devices("CPU")]
-    plan = T.plan_devices("all")
+    monkeypatch.delenv(DV.LOGICAL_CPUS_ENV, raising=False)
+    cpus = [DV._short_name(d) for d in tf.config.list_logical_devices("CPU")]
+    plan = DV.plan_devices("all")
     assert plan.devices == cpus and "no GPU is visible" in (plan.note or "")
-    one = T.plan_devices(1)
+    one = DV.plan_devices(1)
     assert one.devices == cpus[:1] and one.strategy is None and one.note is None and one.create() is None
 
     def no_training(run, config, progress, should_stop, plan):  # the CLI's path up to training

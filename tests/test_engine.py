@@ -32,8 +32,8 @@ def run_dir(tmp_path_factory):
     from synth import make_dataset
 
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.data.split import SplitParams, write_split
-    from landgui.core.models.build import ModelSpec
+    from landgui.core.data.split import write_split
+    from landgui.core.params import ModelSpec, SplitParams
     from landgui.core.training import trainer as T
 
     base = tmp_path_factory.mktemp("engine")

@@ -11,7 +11,8 @@ from sklearn import metrics as skm
 
 from landgui.cli import main
 from landgui.core.base.errors import LandguiError
-from landgui.core.evaluation.evaluate import evaluate_run, metrics
+from landgui.core.evaluation.evaluate import evaluate_run
+from landgui.core.evaluation.metrics import metrics
 from landgui.core.models.build import ModelSpec
 from landgui.core.training import trainer as T
 

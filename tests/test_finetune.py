@@ -15,8 +15,8 @@ def parent(tmp_path_factory):
     from synth import make_dataset
 
     from landgui.core.data.scan import scan_dataset
-    from landgui.core.data.split import SplitParams, write_split
-    from landgui.core.models.build import ModelSpec
+    from landgui.core.data.split import write_split
+    from landgui.core.params import ModelSpec, SplitParams
     from landgui.core.training import trainer as T
 
     base = tmp_path_factory.mktemp("ft")
@@ -91,7 +91,7 @@ def test_cli_finetune_and_its_errors(parent, tmp_path, capsys):
 
 
 def test_a_scratch_run_cannot_be_fine_tuned_on_corrections(tiny_split, tmp_path):
-    from landgui.core.models.build import ModelSpec
+    from landgui.core.params import ModelSpec
     from landgui.core.training import trainer as T
     from landgui.core.training.finetune import finetune
 
@@ -144,8 +144,9 @@ def test_fine_tuning_with_the_parents_litert_backbone_needs_no_tensorflow_and_no
     assert np.abs(lite(x) - E.load_predictor(run, "keras")(x)).max() < 1e-4
     corr = _corrections(tmp_path / "corr", "desert", (150, 40, 160), n=3)
     code = (
-        "import sys; from landgui.core.training.finetune import plan_finetune, fit_head; "
-        f"f = fit_head(plan_finetune({str(run)!r}, [{str(corr)!r}], {str(tmp_path / 'x')!r}, epochs=3)); "
+        "import sys; from landgui.core.params import FinetuneParams; "
+        "from landgui.core.training.finetune import plan_finetune, fit_head; "
+        f"f = fit_head(plan_finetune({str(run)!r}, [{str(corr)!r}], {str(tmp_path / 'x')!r}, FinetuneParams(epochs=3))); "
         "print('TF', 'tensorflow' in sys.modules, f.features, f.predictor is not None)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

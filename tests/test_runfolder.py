@@ -17,6 +17,7 @@ from landgui import __version__
 from landgui.core.base.errors import LandguiError
 from landgui.core.runs import folder as runs
 from landgui.core.runs.folder import STALE_AFTER_S, RunFolder
+from landgui.core.runs.listing import RunSummary, list_runs, run_info, status_text
 
 LANDGUI = Path(__file__).resolve().parents[1] / "landgui"
 
@@ -30,9 +31,10 @@ CONFIG = {
     "params": {"epochs": 3},
 }
 LABELS = ["desert", "green_area", "water"]
-HISTORY = [
-    {"stage": "head", "epoch": 1, "val_accuracy": 0.5, "seconds": 1.25},
-    {"stage": "head", "epoch": 2, "val_accuracy": 0.75, "seconds": 2.0},
+HISTORY = [  # the kept epoch (lowest val_loss) is the second; the third has a higher val accuracy
+    {"stage": "head", "epoch": 1, "val_loss": 0.9, "val_accuracy": 0.5, "seconds": 1.25},
+    {"stage": "head", "epoch": 2, "val_loss": 0.6, "val_accuracy": 0.75, "seconds": 2.0},
+    {"stage": "head", "epoch": 3, "val_loss": 0.7, "val_accuracy": 0.8, "seconds": 0.5},
 ]
 PALETTE = {"desert": "#E6C88C", "green_area": "#2CA02C", "water": "#1F78B4"}
 EVAL_TEST = {"split": "test", "accuracy": 0.8, "macro_avg": {"f1": 0.7}}
@@ -69,32 +71,87 @@ def test_a_complete_run_reads_whole(tmp_path):
     assert run.data_evaluations() == {"mine": 0.625}
     meta = run.meta()
     assert (meta.labels, meta.config, meta.image_size, meta.run_dir) == (LABELS, CONFIG, 96, run.path)
-    info = run.info()
-    assert info == {
-        "name": "r1",
-        "path": str(run.path),
-        "status": "completed",
-        "status_text": "completed",
-        "model": "transfer",
-        "backbone": "mobilenet_v3_small",
-        "image_size": 96,
-        "epochs": 2,
-        "train_seconds": 3.2,
-        "best_val_accuracy": 0.75,
-        "test_accuracy": 0.8,
-        "macro_f1": 0.7,
-        "has_model": True,
-        "data_accuracy": {"mine": 0.625},
-        "source_accuracy": {},  # one source: no per-source figures
-        "hold_out_source": None,
-        "held_out_accuracy": None,
-        "created": CONFIG["created"],
-    }
+    summary = RunSummary.read(run)
+    assert summary == RunSummary(
+        name="r1",
+        path=str(run.path),
+        status="completed",
+        model="transfer",
+        backbone="mobilenet_v3_small",
+        image_size=96,
+        epochs=3,
+        stages=(("head", 3),),
+        train_seconds=3.8,
+        kept_epoch=2,
+        best_val_accuracy=0.75,  # the kept epoch's, not the highest (0.8, an epoch whose weights were not kept)
+        test_accuracy=0.8,
+        macro_f1=0.7,
+        has_model=True,
+        data_accuracy={"mine": 0.625},
+        source_accuracy={},  # one source: no per-source figures
+        hold_out_source=None,
+        held_out_accuracy=None,
+        created=CONFIG["created"],
+    )
+    assert summary.status_text == "completed" and not summary.resumable and not summary.taught
+    assert summary.line() == (
+        "r1  [completed]  transfer mobilenet_v3_small 96px, 3 epochs, val accuracy 0.750 (epoch 2)"
+    )
     # the module's functions are thin wrappers over it
-    assert runs.read_run(run.path) == meta and runs.run_info(run.path) == info
-    assert runs.run_status(run.path) == "completed" and runs.history(run.path) == HISTORY
-    assert runs.data_evaluations(run.path) == {"mine": 0.625}
-    assert runs.list_runs(tmp_path) == [info]
+    assert runs.read_run(run.path) == meta and runs.run_status(run.path) == "completed"
+    assert list_runs(tmp_path) == [summary] and RunSummary.read(run) == RunSummary.read(run.path)
+    info = run_info(run.path)  # the CLI's compare row: the same figures as a dict
+    assert info["best_val_accuracy"] == 0.75 and info["epochs"] == 3 and info["status_text"] == "completed"
+    assert info["test_accuracy"] == 0.8 and info["train_seconds"] == 3.8 and info["stages"] == [["head", 3]]
+
+
+def test_the_summary_says_what_the_training_said(tmp_path):
+    """Issue 22, item 4: the finished training said "best val accuracy 0.5556" (the kept epoch's)
+    while the list said "val 0.694" (the highest of any epoch); both now read the kept epoch."""
+    run = complete_run(tmp_path / "r")
+    history = [
+        {"stage": "head", "epoch": 1, "loss": 1.0, "val_loss": 0.8, "val_accuracy": 0.694},
+        {"stage": "head", "epoch": 2, "loss": 0.7, "val_loss": 0.5, "val_accuracy": 0.5556},
+        {"stage": "head", "epoch": 3, "loss": 0.6, "val_loss": 0.5, "val_accuracy": 0.6},  # a tie: the first stays
+    ]
+    dump(run / "history.json", history)
+    kept = min(history, key=lambda h: h["val_loss"])  # what the trainer keeps: strictly lower val_loss only
+    summary = RunSummary.read(run)
+    assert (summary.kept_epoch, summary.best_val_accuracy) == (kept["epoch"], kept["val_accuracy"]) == (2, 0.5556)
+    assert summary.val_text(digits=4) == "val accuracy 0.5556 (epoch 2)" and "0.694" not in summary.line()
+
+
+def test_a_run_in_progress_counts_its_epochs_of_the_planned_ones(tmp_path):
+    """Issue 22, item 4: a run at epoch 18 was listed as "0 epochs"; the list now reads history.json
+    and config.json's plan (head + fine-tune epochs) together."""
+    run = complete_run(tmp_path / "r")
+    cfg = {**CONFIG, "params": {"epochs": 15, "fine_tune_epochs": 40}}
+    dump(run / "config.json", cfg)
+    dump(run / "history.json", [{"stage": "head", "epoch": k + 1, "loss": 1.0} for k in range(18)])
+    dump(run / "status.json", {"status": "stopped"})
+    summary = RunSummary.read(run)
+    assert summary.stages == (("head", 15), ("fine-tune", 40)) and summary.planned_epochs == 55
+    assert summary.epochs_text() == "18 of 55 epochs" and summary.resumable
+    assert summary.status_text == "stopped (resumable)" and summary.val_text() == "no val accuracy"
+    no_fine_tune = {**cfg, "model": {**cfg["model"], "fine_tune_layers": 0}}  # no layer to fine-tune: one stage
+    dump(run / "config.json", no_fine_tune)
+    assert RunSummary.read(run).stages == (("head", 15),)
+    dump(run / "config.json", {**CONFIG, "model": {"model": "scratch", "image_size": 64}, "params": {"epochs": 25}})
+    assert RunSummary.read(run).stages == (("train", 25),) and RunSummary.read(run).backbone == "-"
+
+
+def test_a_taught_run_says_so_instead_of_no_epochs(tmp_path):
+    """Issue 22, item 4: a run fine-tuned on corrections was listed as "40 epochs, no epochs"."""
+    run = complete_run(tmp_path / "taught")
+    cfg = {**CONFIG, "parent": "/runs/parent", "finetune": {"epochs": 40, "counts": {"water": 4, "desert": 3}}}
+    dump(run / "config.json", cfg)
+    dump(run / "history.json", [{"stage": "fine-tune on corrections", "epoch": k + 1, "loss": 0.5} for k in range(40)])
+    summary = RunSummary.read(run)
+    assert summary.taught and summary.parent == "/runs/parent" and summary.corrections == 7
+    assert summary.stages == (("fine-tune on corrections", 40),)
+    assert summary.epochs_text() == "taught on 7 corrections (40 head epochs)"
+    assert summary.val_text() == "no validation (taught on corrections)"
+    assert "no epochs" not in summary.line() and "40 epochs" not in summary.line()
 
 
 def test_paths_and_names(tmp_path):
@@ -137,10 +194,10 @@ def test_missing_or_damaged_optional_files_read_as_defaults(tmp_path):
         assert run.status_record() == {} and run.status() == "unknown"
         assert run.history() == [] and run.palette() is None and run.finetune_record() is None
         assert run.evaluation() is None and run.data_evaluations() == {}
-        assert run.info() is None
+        assert RunSummary.read(run) is None and run_info(run.path) is None
     assert not empty.is_run and not nowhere.is_run and damaged.is_run
     assert empty.evaluations() == [] == nowhere.evaluations()
-    assert runs.list_runs(tmp_path) == [] and runs.list_runs(tmp_path / "nowhere") == []
+    assert list_runs(tmp_path) == [] and list_runs(tmp_path / "nowhere") == []
 
 
 def test_history_keeps_only_epoch_records(tmp_path):
@@ -201,7 +258,7 @@ def test_status_follows_the_writers_heartbeat(tmp_path):
     os.utime(run.status_file, (now - STALE_AFTER_S - 5,) * 2)
     assert run.status(now) == "interrupted" and run.status(now - 10) == "running"
     run.write_status({"status": "stopped"})
-    assert run.status() == "stopped" and runs.status_text(run.status()) == "stopped (resumable)"
+    assert run.status() == "stopped" and status_text(run.status()) == "stopped (resumable)"
 
 
 # -- writing -----------------------------------------------------------------------------------------
@@ -236,9 +293,6 @@ def test_evaluations_written_and_listed(tmp_path):
     assert run.evaluations() == ["data-aid-adapted", "data-aid", "data-counts", "test"]  # by file name
     assert run.evaluation("test") == EVAL_TEST and run.evaluation("val") is None
     assert run.data_evaluations() == {"aid": 0.5, "aid-adapted": 0.75}
-    from landgui.core.evaluation.evaluate import load_evaluation
-
-    assert load_evaluation(tmp_path, "test") == EVAL_TEST and load_evaluation(tmp_path, "val") is None
 
 
 def test_palette_copied_byte_for_byte(tmp_path):
@@ -339,7 +393,7 @@ def test_the_checker_sees_hand_joined_names():
 def test_only_runs_py_names_the_run_files():
     offenders = []
     for path in sorted(LANDGUI.rglob("*.py")):
-        if path == LANDGUI / "core" / "runs.py":
+        if path == LANDGUI / "core" / "runs" / "folder.py":
             continue
         for line, text in hand_joined_run_files(path.read_text(encoding="utf-8")):
             offenders.append(f"{path.relative_to(LANDGUI.parent)}:{line}: {text!r}")

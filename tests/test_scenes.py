@@ -328,3 +328,31 @@ def test_partial_maps_grow_strip_by_strip(tmp_path):
     assert done == sorted(done) and done[-1] == 12 and done[0] < 12
     for c in seen:
         np.testing.assert_array_equal(c[c >= 0], res.classes[c >= 0])
+
+
+def test_a_remapped_summary_states_its_own_time_and_a_speed_that_follows_from_it():
+    """Walkthrough item 4 (issue 22): a scene re-mapped from kept features said `seconds: 0.0`
+    beside `patches_per_s: 296300` (the speed from the unrounded head-only time)."""
+    from types import SimpleNamespace
+
+    from landgui.core.scenes.grid import make_grid
+    from landgui.core.scenes.pipeline import assemble_result, reclassify_with_head
+    from landgui.core.scenes.writers.table import summary_dict
+
+    grid = make_grid(256, 256, 32, 32)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([1, 1], grid.n).astype(np.float32)
+    first = assemble_result("s.png", ["a", "b"], grid, probs, np.ones(grid.n, bool), 2.0, context=0.0)
+    first.features, first.features_from = rng.normal(size=(grid.n, 4)).astype(np.float32), "sha"
+    predictor = SimpleNamespace(
+        head=lambda f: np.tile([0.2, 0.8], (len(f), 1)).astype(np.float32),
+        backbone_id="sha",
+        labels=["a", "b"],
+        engine="litert",
+        run_dir="run",
+    )
+    again = reclassify_with_head(first, predictor)
+    s = summary_dict(again)
+    assert s["remapped_from_features"] is True and summary_dict(first)["remapped_from_features"] is False
+    assert s["seconds"] > 0, s["seconds"]
+    assert s["patches_per_s"] == pytest.approx(grid.n / s["seconds"], rel=0.01), (s["seconds"], s["patches_per_s"])

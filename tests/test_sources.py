@@ -131,7 +131,7 @@ def test_balance_weights_give_each_source_of_a_class_the_same_share():
 def test_per_source_metrics_agree_with_scikit_learn():
     from sklearn.metrics import accuracy_score, recall_score
 
-    from landgui.core.evaluation.evaluate import per_source_metrics
+    from landgui.core.evaluation.metrics import per_source_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 200)

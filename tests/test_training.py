@@ -13,7 +13,8 @@ import pytest
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.data.split import load_split
-from landgui.core.models.build import ModelSpec, load_run
+from landgui.core.models.build import load_run
+from landgui.core.params import ModelSpec, TrainParams
 from landgui.core.training import trainer as T
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ def test_scratch_run_folder(tiny_split, tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["versions"]["tensorflow"] and cfg["versions"]["landgui"] and len(cfg["split_hash"]) == 64
     assert cfg["model"]["model"] == "scratch" and cfg["params"]["epochs"] == 2
+    assert TrainParams.from_dict(cfg["params"]) == params and ModelSpec.from_dict(cfg["model"]) == spec
     assert json.loads((run / "labels.json").read_text()) == ["desert", "green_area", "water"]
     hist = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in hist] == [1, 2]
@@ -94,12 +96,12 @@ def _unfamiliar_images_score_high(split_dir, run_dir, model) -> None:
     from landgui.core.data import images as D
     from landgui.core.data.split import load_split
     from landgui.core.inference.familiarity import UNFAMILIAR_ABOVE, Familiarity, unfamiliar_share
+    from landgui.core.inference.features import compiled
     from landgui.core.models.build import split_model
-    from landgui.core.training.finetune import keras_extractor
 
     fam = Familiarity.load(run_dir)
     assert fam is not None, "a fast-path transfer run writes familiarity.npz"
-    extract = keras_extractor(split_model(model)[0])
+    extract = compiled(split_model(model)[0])
     files, _ = D.split_files(load_split(split_dir), "test", ["desert", "green_area", "water"])
     own = fam.score(extract(D.decode_all(files.paths, 32).astype(np.float32)))
     rng = np.random.default_rng(5)
@@ -170,7 +172,8 @@ def _train_in_child(split: Path, run: Path, epochs_before: int = 2, **popen) -> 
 
 
 def test_resume_after_sigkill(tiny_split, tmp_path):
-    from landgui.core.runs.folder import run_info, run_status
+    from landgui.core.runs.folder import run_status
+    from landgui.core.runs.listing import run_info
 
     run = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -22,7 +22,6 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from landgui import __version__  # noqa: E402
 from landgui.core.data.scan import scan_sources  # noqa: E402
-from landgui.core.data.split import SplitParams, write_split  # noqa: E402
+from landgui.core.data.split import write_split  # noqa: E402
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run  # noqa: E402
 from landgui.core.inference import engine  # noqa: E402
-from landgui.core.models.build import ModelSpec  # noqa: E402
+from landgui.core.params import ModelSpec, SplitParams, TrainParams  # noqa: E402
 from landgui.core.runs.folder import shipped_run_dir  # noqa: E402
 from landgui.core.training import trainer as T  # noqa: E402
 
@@ -268,7 +267,7 @@ def main() -> None:
     sources = {name: str(DATA / name) for name in SOURCES}
     write_split(scan_sources(sources), split_dir, SplitParams(val=0.15, test=0.15, seed=0))
     t0 = time.perf_counter()
-    T.train(split_dir, run_dir, ModelSpec(), T.TrainParams(seed=args.seed), overwrite=True)
+    T.train(split_dir, run_dir, ModelSpec(), TrainParams(seed=args.seed), overwrite=True)
     seconds = time.perf_counter() - t0
     test = evaluate_run(run_dir, "test")
     aid = evaluate_folder(run_dir, DATA / "aid_cross")
@@ -307,7 +306,7 @@ def main() -> None:
                 "aid_cross_accuracy": aid["accuracy"],
                 "per_source": {k: v["accuracy"] for k, v in test["per_source"].items()},
                 "cloud38": cloud["accuracy"],
-                "params": asdict(T.TrainParams(seed=args.seed)),
+                "params": TrainParams(seed=args.seed).to_dict(),
             },
             indent=2,
         )

@@ -148,7 +148,7 @@ def main() -> int:
     sc.view.fit()
     g = sc.result.grid
     sc.select_at(g.width * 0.53, g.height * 0.36)  # a patch in the Sahara
-    sc._hover(g.width * 0.53, g.height * 0.36)
+    sc.patch_panel.hover(g.width * 0.53, g.height * 0.36)
     shot("scene-tab", "scene")
     sc.view.fit()
     sc.view.scale(4, 4)

@@ -4,16 +4,14 @@ registry of every job the window runs (:class:`JobRegistry`)."""
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QWidget
 
-from landgui.core.base.errors import Cancelled, LandguiError
-from landgui.core.base.jobs import child_main
-from landgui.core.base.logs import error_seen
+from landgui.core.base.jobs import CANCELLED, DONE, FAILED, Outcome, child_main, run_job
+from landgui.core.base.types import ProgressFn, RecordFn
 from landgui.gui.widgets.common import show_error
 
 
@@ -73,9 +71,11 @@ gc_pause = _CyclicGcPause()
 class JobWorker(QThread):
     """Runs ``fn(progress=..., should_stop=...)`` off the GUI thread.
 
-    Signals: ``progress(stage, done, total)`` (or ``record(dict)`` for cores that report records,
-    like training), ``finished_ok(result)``, ``failed(message, details)``, ``cancelled()``.
-    ``requestInterruption()`` sets the stop flag the core checks.
+    Signals: ``progress(stage, done, total)`` (the core's one progress signature), ``record(dict)``
+    (a job started with ``records=True`` also gets ``on_record``: training's per-batch and
+    per-epoch records), ``finished_ok(result)``, ``failed(message, details)``, ``cancelled()``.
+    How the job ended is decided by :func:`landgui.core.base.jobs.run_job`, the classifier the
+    child process uses too. ``requestInterruption()`` sets the stop flag the core checks.
     """
 
     progress = Signal(str, int, int)
@@ -88,6 +88,7 @@ class JobWorker(QThread):
     label = ""  # what the job does, in a few words ("classify", "training gui-run")
     owner: QObject | None = None
     ended = False  # its outcome has reached the GUI thread
+    records = False  # the job takes on_record (set by JobRegistry.start when given record=)
 
     def __init__(self, fn: Callable[..., Any], parent=None) -> None:
         super().__init__(parent)
@@ -95,35 +96,32 @@ class JobWorker(QThread):
 
     def run(self) -> None:  # noqa: D401 - Qt override
         lower_thread_priority()
-        try:
-            with gc_pause:
-                result = self._fn(progress=self._emit_progress, should_stop=self.isInterruptionRequested)
-        except Cancelled:
-            self.cancelled.emit()
-        except LandguiError as exc:
-            error_seen(str(exc), exc)
-            self.failed.emit(str(exc), "")
-        except MemoryError as exc:
-            error_seen("out of memory", exc)
-            self.failed.emit("out of memory: try a smaller batch size or image size", traceback.format_exc())
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the user
-            error_seen(f"{type(exc).__name__}: {exc}", exc)
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        else:
-            self.finished_ok.emit(result)
+        callbacks: dict[str, Any] = {"progress": self._emit_progress, "should_stop": self.isInterruptionRequested}
+        if self.records:
+            callbacks["on_record"] = self.record.emit
+        with gc_pause:
+            outcome = run_job(self._fn, **callbacks)
+        self._deliver(outcome)
 
-    def _emit_progress(self, stage: Any, done: int = 0, total: int = 0, *extra: Any) -> None:
-        if isinstance(stage, dict):
-            self.record.emit(stage)
+    def _emit_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.emit(stage, int(done), int(total))
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Emit the signal of how the job ended."""
+        if outcome.status == DONE:
+            self.finished_ok.emit(outcome.result)
+        elif outcome.status == CANCELLED:
+            self.cancelled.emit()
         else:
-            self.progress.emit(stage, int(done), int(total))
+            self.failed.emit(outcome.message, outcome.details)
 
 
 class ProcessJobWorker(JobWorker):
     """Like :class:`JobWorker`, but the job runs in a child process (``landgui.core.base.jobs``).
 
     ``target`` is ``"module:function"``; the function is called with ``kwargs`` plus
-    ``progress`` and ``should_stop``. Its result must be picklable.
+    ``progress`` and ``should_stop`` (and ``on_record`` for a job started with ``record=``).
+    Its result must be picklable.
     """
 
     def __init__(self, target: str, kwargs: dict, parent=None) -> None:
@@ -137,7 +135,7 @@ class ProcessJobWorker(JobWorker):
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         stop = ctx.Event()
-        proc = ctx.Process(target=child_main, args=(self._target, self._kwargs, q, stop), daemon=True)
+        proc = ctx.Process(target=child_main, args=(self._target, self._kwargs, q, stop, self.records), daemon=True)
         proc.start()
         outcome = None
         while outcome is None:
@@ -147,19 +145,18 @@ class ProcessJobWorker(JobWorker):
                 msg = q.get(timeout=0.05)
             except queue_mod.Empty:
                 if not proc.is_alive():
-                    outcome = ("failed", f"the job's process ended unexpectedly (exit code {proc.exitcode})", "")
+                    outcome = Outcome(
+                        FAILED, message=f"the job's process ended unexpectedly (exit code {proc.exitcode})"
+                    )
                 continue
             if msg[0] == "progress":
                 self._emit_progress(*msg[1])
+            elif msg[0] == "record":
+                self.record.emit(msg[1])
             else:
-                outcome = msg
+                outcome = msg[1]
         proc.join(timeout=30)
-        if outcome[0] == "done":
-            self.finished_ok.emit(outcome[1])
-        elif outcome[0] == "cancelled":
-            self.cancelled.emit()
-        else:
-            self.failed.emit(outcome[1], outcome[2])
+        self._deliver(outcome)
 
 
 class TabJobs:
@@ -226,8 +223,8 @@ class JobRegistry(QObject):
         on_done: Callable[[Any], Any] | None = None,
         on_failed: Callable[[str, str], Any] | None = None,
         on_cancelled: Callable[[], Any] | None = None,
-        progress: Callable[[str, int, int], Any] | None = None,
-        record: Callable[[dict], Any] | None = None,
+        progress: ProgressFn | None = None,
+        record: RecordFn | None = None,
     ) -> JobWorker | None:
         """Start ``job`` as a ``kind`` job of ``owner``; None (and ``refused``) if one is running.
 
@@ -239,6 +236,7 @@ class JobRegistry(QObject):
             return None
         worker = job if isinstance(job, JobWorker) else JobWorker(job, owner or self)
         worker.kind, worker.label, worker.owner = kind, label, owner
+        worker.records = record is not None
         # the registry's slots first: the job has ended when the caller's callbacks run
         worker.finished_ok.connect(lambda _result: self._ended(worker))
         worker.failed.connect(lambda _message, _details: self._ended(worker))

@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         datasets, split, scenes, scene = s.datasets, s.split, s.scenes, s.scene
         if split:
             self.dataset_tab.open_split(split, quiet=True)
-        if datasets and datasets != self.dataset_tab.folders and all(Path(d).is_dir() for d in datasets):
+        if datasets and datasets != self.dataset_tab.shown_folders and all(Path(d).is_dir() for d in datasets):
             self.dataset_tab.set_sources(datasets)  # one folder, or several sources
         if scenes:
             self.scene_tab.open_scenes(scenes, quiet=True, show=scene)

@@ -89,7 +89,7 @@ def test_registry_runs_one_job_per_kind_and_cancels_the_right_one(qtbot):
 def test_a_second_scene_job_cannot_start_while_classify_runs(window, qtbot, tmp_path, monkeypatch):
     """Open scene, drop, Export and a second Classify are refused (and their buttons disabled)
     while Classify runs; Cancel stops the classification, not another tab's job."""
-    import landgui.core.scenes as scenes
+    import landgui.core.services as services
 
     tab = window.scene_tab
     _open_scenes(qtbot, tab, [_scene(tmp_path / "a.png")])
@@ -107,7 +107,7 @@ def test_a_second_scene_job_cannot_start_while_classify_runs(window, qtbot, tmp_
             time.sleep(0.01)
         raise Cancelled("classification cancelled")
 
-    monkeypatch.setattr(scenes, "segment_file", slow_segment)
+    monkeypatch.setattr(services, "map_scene", slow_segment)  # where the Scene tab calls it
     other = window.jobs.start(window.evaluation_tab, "evaluation", waiting_job(), label="evaluate")
     try:  # a failed check must not leave the jobs running: the window's close would ask and wait
         qtbot.mouseClick(tab.classify_button, Qt.MouseButton.LeftButton)
@@ -216,12 +216,9 @@ def test_the_session_is_restored_in_a_new_window(qtbot, tmp_path, shipped_split,
 
     make_shipped_run(tmp_path / "runs", shipped_split, "mine")
     s1, s2 = _scene(tmp_path / "s1.png"), _scene(tmp_path / "s2.png")
-    other_ds = tmp_path / "other-dataset"
-    (other_ds / "water").mkdir(parents=True)
     w1 = MainWindow(_settings(tmp_path))
     qtbot.addWidget(w1)
     w1.dataset_tab.open_split(str(shipped_split / "split.json"))
-    w1.dataset_tab.set_dataset(str(other_ds))
     _open_scenes(qtbot, w1.scene_tab, [s1, s2])
     w1.scene_tab.scene_list.setCurrentRow(1)
     sc = w1.scene_tab.run_combo
@@ -236,10 +233,31 @@ def test_the_session_is_restored_in_a_new_window(qtbot, tmp_path, shipped_split,
     with qtbot.waitSignal(w2.scene_tab.scene_loaded, timeout=30_000):
         assert w2.restore_session()
     w2.scene_tab.worker.wait()
-    assert w2.dataset_tab.folder_edit.text() == str(other_ds)
-    assert w2.dataset_tab.manifest is not None
-    assert w2.training_tab.split_edit.text() == str((shipped_split / "split.json").resolve())
+    split = str((shipped_split / "split.json").resolve())
+    assert w2.dataset_tab.folder_edit.text() == str(tmp_path / "ds4"), "the split's dataset"
+    assert w2.dataset_tab.manifest["_path"] == split == w2.training_tab.split_edit.text()
     assert list(w2.scene_tab.scenes) == [str(s1), str(s2)] and w2.scene_tab.current == str(s2)
+    w2.close()
+
+
+def test_a_dataset_chosen_after_a_split_is_restored_without_that_split(qtbot, tmp_path, shipped_split):
+    """Issue 22, item 2: "the Dataset tab shows the previous dataset's split beside a newly chosen
+    folder, also after a restart"."""
+    other_ds = tmp_path / "other-dataset"
+    (other_ds / "water").mkdir(parents=True)
+    w1 = MainWindow(_settings(tmp_path))
+    qtbot.addWidget(w1)
+    w1.dataset_tab.open_split(str(shipped_split / "split.json"))
+    w1.dataset_tab.set_dataset(str(other_ds))
+    assert w1.dataset_tab.manifest is None and w1.state.split is None
+    w1.close()
+
+    w2 = MainWindow(_settings(tmp_path))
+    qtbot.addWidget(w2)
+    assert w2.restore_session()
+    assert w2.dataset_tab.folder_edit.text() == str(other_ds)
+    assert w2.dataset_tab.manifest is None and "No split" in w2.dataset_tab.summary_label.text()
+    assert w2.training_tab.split_edit.text() == ""
     w2.close()
 
 

@@ -77,8 +77,30 @@ def test_open_existing_split_json(window, tmp_path):
     assert tab.class_model.rowCount() == 4
 
 
+def _answer(button: str, asked: list, before=None):
+    """Answer the next modal message box by clicking ``button``, as a user would; record its text
+    and its buttons. ``before`` runs first (with the box open)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def look() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(10, look)
+            return
+        buttons = {b.text().replace("&", ""): b for b in box.buttons()}
+        asked.append((box.text(), sorted(buttons)))
+        if before:
+            before()
+        buttons[button].click()
+
+    QTimer.singleShot(0, look)
+
+
 def test_an_existing_split_json_is_replaced_only_when_the_user_says_so(window, qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
+    """Issue 22, item 8: "Replace it, or choose another output folder?" was asked with Yes / Cancel;
+    its buttons now say its answers, and "Choose another folder…" does what it says."""
+    from PySide6.QtWidgets import QFileDialog
 
     root = make_dataset(tmp_path / "ds", per_class=10, classes=("desert", "water"))
     tab = window.dataset_tab
@@ -86,18 +108,92 @@ def test_an_existing_split_json_is_replaced_only_when_the_user_says_so(window, q
     out = Path(tab.out_edit.text())
     out.mkdir()
     (out / "split.json").write_text('{"runs point here": true}')
-    answers = [QMessageBox.StandardButton.Cancel]
     asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answers.pop(0))
+    _answer("Cancel", asked)
     qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
-    assert len(asked) == 1 and "already exists" in asked[0]
+    assert len(asked) == 1 and "already exists" in asked[0][0] and "choose another output folder?" in asked[0][0]
+    assert asked[0][1] == ["Cancel", "Choose another folder…", "Replace it"], "the buttons answer the question"
     assert tab.worker is None, "no split job was started"
     assert (out / "split.json").read_text() == '{"runs point here": true}', "Cancel keeps the user's split"
-    answers.append(QMessageBox.StandardButton.Yes)
+    # another folder: the split goes there, the existing one is left alone
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(other))
+    _answer("Choose another folder…", asked)
+    with qtbot.waitSignal(tab.split_written, timeout=60000) as sig:
+        qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert sig.args[0] == str((other / "split.json").resolve()) and tab.out_edit.text() == str(other)
+    assert (out / "split.json").read_text() == '{"runs point here": true}'
+    # Replace it: replaced
+    tab.out_edit.setText(str(out))
+    _answer("Replace it", asked)
     with qtbot.waitSignal(tab.split_written, timeout=60000):
         qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
     tab.worker.wait()
-    assert '"schema": "landgui.split"' in (out / "split.json").read_text()
+    assert len(asked) == 3 and '"schema": "landgui.split"' in (out / "split.json").read_text()
+
+
+def test_a_dataset_shows_its_own_split_never_the_previous_ones(window, qtbot, tmp_path):
+    """Issue 22, item 2: a newly chosen folder was shown beside the previous dataset's split (and
+    the Training tab kept it), and a dataset whose split.json exists said "No split yet"."""
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, write_split
+
+    a = make_dataset(tmp_path / "a", per_class=5, classes=("desert", "water"))
+    b = make_dataset(tmp_path / "b", per_class=5, classes=("desert", "green_area", "water"))
+    write_split(scan_dataset(a), tmp_path / "a-split", SplitParams(seed=0))  # where the tab writes a's split
+    split_a = str((tmp_path / "a-split" / "split.json").resolve())
+    tab, training = window.dataset_tab, window.training_tab
+    tab.set_dataset(str(a))
+    assert tab.manifest is not None and tab.manifest["_path"] == split_a, "a's split exists: it is shown"
+    assert str(tmp_path / "a-split") in tab.summary_label.text() and "No split" not in tab.summary_label.text()
+    assert window.state.split == split_a == training.split_edit.text()
+    tab.set_dataset(str(b))
+    assert tab.manifest is None and tab.summary_label.text() == "No split of this dataset yet."
+    assert not [ax for ax in tab.figure.axes if ax.get_visible()], "no chart of a's split beside b"
+    assert window.state.split is None and training.split_edit.text() == "", "nor is a's split trained on"
+    assert tab.class_model.rowCount() == 3
+    # a split chosen in the Training tab brings its dataset along
+    training.set_split(split_a)
+    assert tab.folders == [str(a)] and tab.manifest["_path"] == split_a and tab.class_model.rowCount() == 2
+
+
+def test_a_typed_path_that_is_not_a_folder_leaves_no_dataset_behind(window, qtbot, tmp_path, monkeypatch):
+    """Issue 22, item 2: after typing a file's path the previous dataset's classes stayed, and
+    Split offered to replace that dataset's split."""
+    import landgui.gui.tabs.dataset as dataset_tab
+
+    errors = []
+    monkeypatch.setattr(dataset_tab, "show_error", lambda parent, title, message, details="": errors.append(message))
+    a = make_dataset(tmp_path / "a", per_class=5, classes=("desert", "water"))
+    tab = window.dataset_tab
+    tab.set_dataset(str(a))
+    assert tab.class_model.rowCount() == 2 and tab.split_button.isEnabled()
+    typed = a / "desert" / "desert_000.png"
+    tab.folder_edit.setText(str(typed))
+    tab.folder_edit.editingFinished.emit()
+    assert errors and errors[-1].startswith(f"not a folder: {typed}")
+    assert tab.class_model.rowCount() == 0 and not tab.split_button.isEnabled()
+    assert window.state.datasets == [] and window.state.split is None and tab.manifest is None
+    tab.folder_edit.setText(str(a))  # a folder typed: it is the dataset again
+    tab.folder_edit.editingFinished.emit()
+    assert tab.class_model.rowCount() == 2 and tab.split_button.isEnabled() and window.state.datasets == [str(a)]
+
+
+def test_a_readme_beside_the_classes_is_ignored_not_skipped(window, qtbot, tmp_path):
+    """Issue 22, items 6 and 8: the sample dataset reported its own README.txt as skipped."""
+    root = make_dataset(tmp_path / "ds", per_class=5, classes=("desert", "water"))
+    (root / "README.txt").write_text("about this dataset")
+    (root / "water" / "broken.png").write_bytes(b"not an image")
+    tab = window.dataset_tab
+    tab.set_dataset(str(root))
+    with qtbot.waitSignal(tab.split_written, timeout=60000):
+        qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    text = tab.summary_label.text()
+    assert "1 skipped · 1 ignored (README.txt)" in text, text
+    assert tab.skipped_table.rowCount() == 2, "both are listed, each with its reason"
 
 
 def test_a_one_class_split_shows_its_warning(window, qtbot, tmp_path):

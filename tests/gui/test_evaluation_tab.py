@@ -21,7 +21,7 @@ LABELS = ["desert", "green_area", "water"]
 
 def _result(root: Path, run: Path) -> dict:
     """An evaluation result as evaluate_run returns it: 4 images per class, two of them wrong."""
-    from landgui.core.evaluation.evaluate import metrics
+    from landgui.core.evaluation.metrics import metrics
 
     rel = [f"{c}/{c}_{i:03d}.png" for c in LABELS for i in range(4)]
     y = np.repeat(np.arange(3), 4)
@@ -210,3 +210,14 @@ def test_small_window_the_report_scrolls(tab, result, qtbot):
     inner = tab.left_scroll.widget()
     assert inner.height() >= inner.minimumSizeHint().height()
     assert tab.left_scroll.verticalScrollBar().maximum() > 0, "the report scrolls instead of squeezing"
+
+
+def test_a_file_beside_the_classes_is_ignored_not_unreadable(tab, result):
+    """Issue 22, item 6: "1 unreadable files skipped" for a README.txt that was only ignored."""
+    result["skipped"] = [{"path": "README.txt", "reason": "file outside a class folder (ignored)"}]
+    tab.show_result(result)
+    text = tab.headline.text()
+    assert "unreadable" not in text and "1 ignored (README.txt)" in text, text
+    result["skipped"].append({"path": "water/broken.png", "reason": "not an image (cannot be decoded)"})
+    tab.show_result(result)
+    assert "1 unreadable files skipped · 1 ignored (README.txt)" in tab.headline.text()

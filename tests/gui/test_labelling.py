@@ -96,7 +96,7 @@ def test_label_patches_undo_save_finetune_and_remap(window, qtbot, tiny_transfer
     qtbot.keyClick(tab.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert c.assigned == {(0, 3): 0, (1, 3): 0, (2, 3): 0}
     assert "desert 3" in panel.count_label.text() and "3 not saved" in panel.count_label.text()
-    assert len(panel.corrected_items) == 1  # outlined in the desert colour
+    assert len(tab.layers.corrected_items) == 1  # outlined in the desert colour
 
     # the right-click menu labels too (here the patch under the mouse: green_area), and takes it back
     menu = tab.label_menu(16, 80)
@@ -133,6 +133,12 @@ def test_label_patches_undo_save_finetune_and_remap(window, qtbot, tiny_transfer
     tab.worker.wait()
     after = remapped[0]
     assert after.run == str(new_run)
+    # the patch in detail (the last one clicked) shows the new map's probabilities (issue 22, item 1)
+    r, c = tab.selected
+    bars = [p.get_width() for p in tab.prob_figure.axes[0].patches]
+    np.testing.assert_allclose(bars, after.probs[r, c], rtol=1e-6)
+    new_text = ", ".join(f"{lab} {p:.2f}" for lab, p in zip(after.labels, after.probs[r, c], strict=True))
+    assert tab.hover_label.text().startswith(f"patch row {r}, col {c}: {new_text}")
     assert tab.map_label.text().startswith("map on screen: tiny-taught-1, 32 px patches, stride 32")
     assert (after.classes[:, 3] == 0).sum() > (before[:, 3] == 0).sum(), (before, after.classes)
     assert tab.run_combo.currentData() == str(new_run)

@@ -175,7 +175,7 @@ def test_a_hold_out_run_is_evaluated_on_the_source_it_never_saw(window, qtbot, t
 
 def _per_source_result(root: Path, run: Path) -> tuple[dict, tuple]:
     """An evaluation of a 2-source split made with the core's metrics from fixed predictions."""
-    from landgui.core.evaluation.evaluate import metrics, per_source_metrics
+    from landgui.core.evaluation.metrics import metrics, per_source_metrics
 
     labels = list(CLASSES)
     y = np.array([0, 0, 1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2])

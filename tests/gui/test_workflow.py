@@ -198,13 +198,13 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     recoloured = others[0]
     # toggling a class hides it from the overlay, the opacity slider changes the overlay
     tab.legend.item(hidden).setCheckState(Qt.CheckState.Unchecked)
-    assert tab.hidden == {hidden}
+    assert tab.session.hidden == {hidden}
     tab.opacity.setValue(80)
     assert tab.overlay_item.opacity() == pytest.approx(0.8)
     # while a job runs, the map is painted as it grows (a partial map handed over by the worker)
     part = res.classes.copy()
     part[1] = -1
-    tab._partial, tab._partial_path = (res.grid, part), tab.current
+    tab._partial = (tab.current, res.grid, part)
     from landgui.core.scenes.result import code_colours
 
     tab._partial_colours = code_colours(res.labels, tab.palette)
@@ -212,13 +212,13 @@ def test_scene_drop_classify_hover_click(window, qtbot, tiny_split, tmp_path, mo
     img = tab.overlay_item.pixmap().toImage()
     assert (img.width(), img.height()) == (3, 2) and img.pixelColor(0, 1).alpha() == 0
     assert img.pixelColor(0, 0).alpha() == 255 and tab._partial is None
-    tab._draw_result()
+    tab.layers.draw_map()
     # double-click a class in the legend: its colour changes, saved in the run's palette
     from PySide6.QtGui import QColor
     from PySide6.QtWidgets import QColorDialog
 
     monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor("#FF00FF")))
-    tab.edit_colour(tab.legend.item(recoloured))
+    tab.legend.edit_colour(tab.legend.item(recoloured))
     lab1 = res.labels[recoloured]
     assert tab.palette[lab1] == "#FF00FF"
     assert json.loads((Path(res.run) / "palette.json").read_text())[lab1] == "#FF00FF"

@@ -1,7 +1,7 @@
-"""Log files for bug reports: every error a user saw as one line is logged with its traceback.
+r"""Log files for bug reports: every error a user saw as one line is logged with its traceback.
 
 * ``landgui.log`` in the user's state folder (``$XDG_STATE_HOME/landgui``, else
-  ``~/.local/state/landgui``; ``%LOCALAPPDATA%\\landgui`` on Windows) for every command and the app;
+  ``~/.local/state/landgui``; ``%LOCALAPPDATA%\landgui`` on Windows) for every command and the app;
 * ``landgui.log`` in a run folder while that run trains (:func:`run_log`).
 
 Both rotate (1 MB, 3 old files kept). A folder that cannot be written only loses the log.
@@ -38,6 +38,7 @@ def _handler(path: Path) -> logging.Handler | None:
 
 
 def user_log_path() -> Path:
+    """Where the user's ``landgui.log`` goes: in the state folder (:func:`~landgui.core.base.paths.state_dir`)."""
     return state_dir() / "landgui.log"
 
 

@@ -8,6 +8,7 @@ from typing import TextIO
 
 
 def format_seconds(s: float) -> str:
+    """Seconds as ``MM:SS``, or ``H:MM:SS`` from an hour on (rounded; negative counts as 0)."""
     s = max(0, int(round(s)))
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
@@ -32,6 +33,11 @@ class TerminalProgress:
         self._interval = 0.1 if self._tty else 5.0
 
     def __call__(self, stage: str, done: int, total: int, extra: str = "") -> None:
+        """Draw the bar for ``done`` of ``total`` in ``stage`` (``extra`` is appended to the line).
+
+        A new stage starts a new line and its own clock; redraws are throttled (10 a second on a
+        terminal, every 5 seconds in a file) except the last, which also ends the line.
+        """
         if not self.enabled:
             return
         now = time.monotonic()

@@ -33,6 +33,8 @@ def _cgroup_quota() -> float | None:
 
 
 def available_cores() -> int:
+    """The CPU cores this process may use: ``LANDGUI_THREADS`` if set, else the affinity mask
+    capped by the cgroup CPU quota (at least 1)."""
     env = os.environ.get("LANDGUI_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)

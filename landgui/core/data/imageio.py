@@ -50,6 +50,7 @@ def stretch_limits(values: np.ndarray, percentiles: tuple[float, float] = STRETC
 
 
 def apply_stretch(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map ``lo`` to 0 and ``hi`` to 255 linearly, clip, and round to uint8 (NaN counts as ``lo``)."""
     a = np.nan_to_num(arr.astype(np.float32), nan=lo)
     return np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255).round().astype(np.uint8)
 
@@ -146,7 +147,7 @@ def perceptual_signature(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     the mean is subtracted and the vector scaled to unit length: the dot product of two signatures
     is their correlation, unchanged by re-encoding, resizing and brightness/contrast changes.
     ``detail`` is the thumbnail's standard deviation in grey levels; below
-    :data:`landgui.core.data.scan.MIN_DETAIL` the signature is mostly noise.
+    :data:`landgui.core.data.duplicates.MIN_DETAIL` the signature is mostly noise.
     """
     import cv2
 

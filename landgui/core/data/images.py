@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data.augment import Recipe, augment_batch
 from landgui.core.data.imageio import ImageReadError, read_image
 from landgui.core.data.split import resolve_dataset_root, split_entry_path
@@ -31,6 +31,7 @@ CACHE_BUDGET_BYTES = 4 * 1024**3
 
 
 def resize_to(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize an image to ``size`` x ``size``: area interpolation when shrinking, cubic when enlarging."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -41,11 +42,15 @@ def resize_to(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_resized(path: str | Path, size: int) -> np.ndarray:
+    """Read an image file as RGB uint8 and resize it to the model's input size."""
     return resize_to(read_image(path), size)
 
 
 @dataclass
 class SplitFiles:
+    """The image files of a split (or any labelled list) in parallel lists: what training and
+    evaluation iterate over."""
+
     paths: list[str]  # absolute
     labels: np.ndarray  # int indices
     rel_paths: list[str]
@@ -125,8 +130,8 @@ def source_balance_weights(files: SplitFiles, n_classes: int) -> np.ndarray:
 def decode_all(
     paths: list[str],
     size: int,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
     stage: str = "loading",
 ) -> np.ndarray:
     """Decode and resize images into one (N, size, size, 3) uint8 array, in parallel."""
@@ -149,6 +154,7 @@ def decode_all(
 
 
 def fits_in_cache(n: int, size: int) -> bool:
+    """Whether ``n`` decoded images of ``size`` x ``size`` fit in the in-memory cache budget."""
     return n * size * size * 3 <= CACHE_BUDGET_BYTES
 
 

@@ -13,6 +13,7 @@ SAMPLE_NAME = "landcover4-sample"
 
 
 def sample_dataset_dir() -> Path:
+    """Where the installed sample dataset lives (inside the package's resources, read-only)."""
     return resources_dir() / "sample" / SAMPLE_NAME
 
 

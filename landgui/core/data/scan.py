@@ -3,43 +3,9 @@
 A dataset is a folder with one sub-folder per class holding images. :func:`scan_dataset`
 never writes under the dataset folder; every file it cannot use is reported with a reason.
 
-Duplicates
-----------
-* exact: same SHA-256 of the file bytes;
-* same pixels: same SHA-256 of the decoded RGB pixels (and size), for every image: a PNG saved
-  from a decoded JPEG has other bytes but is the same training input;
-* near, resized or re-decoded copy: 32x32 RGB thumbnails (area averaging) that differ by at most
-  :data:`SAME_THUMBNAIL_MAX_DIFF` grey level in every pixel and channel, for every image;
-* near, perceptual: correlation of the images' perceptual signatures
-  (:func:`landgui.core.data.imageio.perceptual_signature`, a 16x16 zero-mean grey thumbnail) of at
-  least :data:`NEAR_DUPLICATE_MIN_CORRELATION`, for images with enough detail, whose mean
-  chromaticity (colour with brightness divided out) also differs by at most
-  :data:`NEAR_DUPLICATE_MAX_CHROMA` (L1): the grey thumbnail alone matched a grey cloud patch
-  with a blue water patch of the same structure.
-
-Why not a 64-bit dHash: measured on the real 5,631 Kaggle patches (``bench/bench_near_duplicates.py``,
-docs/benchmarks.md), dHash bits of these low-texture patches flip under JPEG noise: planted copies
-(re-encoded q=70, resized 0.5x, brightened 15%) were up to 36 bits from their original while 554
-pairs of distinct patches were within 5 bits, so no Hamming threshold separates them. The
-thumbnail correlation does: 99% of planted copies of detailed patches score >= 0.982, while 116
-pairs of real detailed patches (exact duplicates included) reach 0.95; the chromaticity check
-then leaves 44 groups, 39 of them exact.
-
-Limitation, stated plainly: an image with almost no texture (thumbnail standard deviation below
-:data:`MIN_DETAIL` grey levels: flat water, cloud, sand; 61% of the Kaggle patches) cannot be
-told apart from other flat patches of the same colour by its structure, so for those images only
-byte-, pixel- and thumbnail-level copies are detected; a lossy re-encoded copy (JPEG q=95) of a
-flat patch usually is not. Measured on the Kaggle patches (``bench/bench_pixel_duplicates.py``):
-no two distinct patches have thumbnails closer than 3 grey levels (432 pairs at 3), while copies
-resized with OpenCV (area, cubic) or decoded by OpenCV instead of Pillow are within 1 in 97-100%
-of cases. A hash of the thumbnail quantised in steps of 4 grey levels caught only about a
-quarter of the cubic-resized copies, and in steps of 8 it grouped distinct flat patches; running
-the correlation test on images with detail down to 1.99 paired two distinct water patches that
-share a brightness gradient.
-
-Groups are the connected components of the "duplicate of" relation (union-find), so a chain of
-near-copies forms one group. A group whose members sit in two class folders is a labelling
-conflict.
+Each usable image is read once (:func:`_examine`): its file SHA-256, size, and what
+:mod:`landgui.core.data.duplicates` groups copies by (decoded-pixel hash, thumbnail, perceptual
+signature). Groups whose members sit in two class folders are labelling conflicts.
 """
 
 from __future__ import annotations
@@ -47,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,22 +21,22 @@ from typing import NamedTuple
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.types import ProgressFn, StopFn
+from landgui.core.data.duplicates import (
+    MIN_DETAIL,
+    DuplicateGroup,
+    find_duplicate_groups,
+    pixels_sha256,
+    thumbnail,
+)
 from landgui.core.data.imageio import MAX_PATCH_PIXELS, ImageReadError, chromaticity, decode_image, perceptual_signature
-
-NEAR_DUPLICATE_MIN_CORRELATION = 0.95
-MIN_DETAIL = 3.0
-NEAR_DUPLICATE_MAX_CHROMA = 0.06
-#: Side of the RGB thumbnail compared to find resized or re-decoded copies of any image.
-THUMBNAIL_SIDE = 32
-#: Largest difference (grey levels, any pixel and channel) between thumbnails of two copies.
-SAME_THUMBNAIL_MAX_DIFF = 1
-
-ProgressFn = Callable[[str, int, int], None]
-StopFn = Callable[[], bool]
+from landgui.core.params import NEAR_DUPLICATE_MIN_CORRELATION  # the split knob: defined with SplitParams
 
 
 @dataclass
 class ImageRecord:
+    """One usable image of a dataset: where it is, its class, and what identifies its bytes."""
+
     path: str  # relative to the dataset root, POSIX separators
     label: str
     sha256: str
@@ -81,25 +46,32 @@ class ImageRecord:
     source: str = ""  # the source (dataset folder) it came from; see scan_sources
 
 
+IGNORED = "(ignored)"  # ends the reason of a file left out by design, never an unreadable one
+
+
+def is_ignored(reason: str) -> bool:
+    """True when a file was left out by design (hidden, or beside the class folders, like a
+    README.txt), not because it could not be used: it is *ignored*, not skipped as unusable."""
+    return reason.endswith(IGNORED)
+
+
 @dataclass
 class BadFile:
+    """A file or folder the scan could not use, with the reason shown to the user."""
+
     path: str
     reason: str
 
-
-@dataclass
-class DuplicateGroup:
-    kind: str  # "exact" (all same bytes), "same pixels" (all same decoded pixels) or "near"
-    members: list[str]
-    labels: list[str]
-
     @property
-    def conflict(self) -> bool:
-        return len(set(self.labels)) > 1
+    def ignored(self) -> bool:
+        """True for a file left out by design (see :func:`is_ignored`)."""
+        return is_ignored(self.reason)
 
 
 @dataclass
 class ScanResult:
+    """Everything :func:`scan_dataset` found: classes, usable images, bad files, duplicate groups."""
+
     root: str
     classes: list[str]
     images: list[ImageRecord]
@@ -109,12 +81,14 @@ class ScanResult:
     sources: dict[str, str] = field(default_factory=dict)
 
     def files_per_class(self) -> dict[str, int]:
+        """The number of usable images in each class folder (0 for an empty class)."""
         counts = {c: 0 for c in self.classes}
         for rec in self.images:
             counts[rec.label] += 1
         return counts
 
     def to_dict(self) -> dict:
+        """The scan as JSON-ready dicts and lists (each duplicate group with its ``conflict`` flag)."""
         return {
             "root": self.root,
             "sources": self.sources,
@@ -147,15 +121,11 @@ def _list_candidates(
         raise LandguiError(f"cannot read dataset folder {root}: {exc.strerror or exc}") from None
     for entry in top:
         p = Path(entry.path)
-        if _is_hidden(entry.name):
-            bad.append(BadFile(_rel(base, p), "hidden file or folder (ignored)"))
-            continue
-        reason = _symlink_problem(p, root)
+        reason = _entry_problem(entry, root, f"hidden file or folder {IGNORED}")
+        if not reason and not entry.is_dir():
+            reason = f"file outside a class folder {IGNORED}"
         if reason:
             bad.append(BadFile(_rel(base, p), reason))
-            continue
-        if not entry.is_dir():
-            bad.append(BadFile(_rel(base, p), "file outside a class folder (ignored)"))
             continue
         try:
             inner = sorted(os.scandir(p), key=lambda e: e.name)
@@ -165,21 +135,24 @@ def _list_candidates(
         classes.append(entry.name)
         for f in inner:
             fp = Path(f.path)
-            if _is_hidden(f.name):
-                bad.append(BadFile(_rel(base, fp), "hidden file (ignored)"))
-                continue
-            reason = _symlink_problem(fp, root)
+            reason = _entry_problem(f, root, f"hidden file {IGNORED}")
+            if not reason and f.is_dir():
+                reason = "nested sub-folder (not scanned; classes are one level deep)"
+            elif not reason and not f.is_file():
+                reason = "not a regular file"
             if reason:
                 bad.append(BadFile(_rel(base, fp), reason))
                 continue
-            if f.is_dir():
-                bad.append(BadFile(_rel(base, fp), "nested sub-folder (not scanned; classes are one level deep)"))
-                continue
-            if not f.is_file():
-                bad.append(BadFile(_rel(base, fp), "not a regular file"))
-                continue
             candidates.append((fp, entry.name))
     return classes, candidates
+
+
+def _entry_problem(entry: os.DirEntry, root: Path, hidden: str) -> str | None:
+    """Why a folder entry is not used (``hidden``, or a symlink that is broken or leaves
+    ``root``), or None."""
+    if _is_hidden(entry.name):
+        return hidden
+    return _symlink_problem(Path(entry.path), root)
 
 
 def _symlink_problem(p: Path, root: Path) -> str | None:
@@ -209,20 +182,6 @@ class _Examined(NamedTuple):
     signature: np.ndarray | None  # None for low-detail images
     pixels_sha256: str
     thumbnail: np.ndarray
-
-
-def pixels_sha256(rgb: np.ndarray) -> str:
-    """SHA-256 of a decoded image's size and RGB bytes: equal for pixel-identical files."""
-    h = hashlib.sha256(f"{rgb.shape[0]}x{rgb.shape[1]}x{rgb.shape[2]}:".encode())
-    h.update(np.ascontiguousarray(rgb).data)
-    return h.hexdigest()
-
-
-def thumbnail(rgb: np.ndarray) -> np.ndarray:
-    """The image as a THUMBNAIL_SIDE-square RGB uint8 thumbnail (area averaging)."""
-    import cv2
-
-    return cv2.resize(rgb, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), interpolation=cv2.INTER_AREA)
 
 
 def _examine(path: Path, max_pixels: int) -> _Examined | str:
@@ -365,135 +324,9 @@ def scan_sources(
                 progress("scanning", i, total)
     if not images:
         where = ", ".join(str(r) for r in roots.values())
-        raise LandguiError(f"no usable images in {where} ({len(bad)} files skipped)")
+        raise LandguiError(f"no usable images in {where} ({sum(not b.ignored for b in bad)} files skipped)")
     groups = find_duplicate_groups(
         images, signatures, min_correlation, pixel_hashes=pixel_hashes, thumbnails=thumbnails
     )
     bad.sort(key=lambda b: b.path)
     return ScanResult(str(common), classes, images, bad, groups, {n: str(r) for n, r in roots.items()})
-
-
-def _near_pairs(sigs: np.ndarray, min_corr: float, chunk: int = 2048) -> list[tuple[int, int]]:
-    """Index pairs (i < j) with thumbnail correlation >= min_corr and close chromaticity.
-
-    ``sigs`` rows are the 256 thumbnail values followed by the 3 chromaticity values.
-    O(N^2) as a chunked matrix product: about a second for 5,000 images.
-    """
-    pairs: list[tuple[int, int]] = []
-    n = len(sigs)
-    thumbs, chroma = sigs[:, :-3], sigs[:, -3:]
-    for start in range(0, n, chunk):
-        corr = thumbs[start : start + chunk] @ thumbs.T
-        ii, jj = np.nonzero(corr >= min_corr)
-        close = np.abs(chroma[ii + start] - chroma[jj]).sum(axis=1) <= NEAR_DUPLICATE_MAX_CHROMA
-        ii, jj = ii[close] + start, jj[close]
-        keep = ii < jj
-        pairs.extend(zip(ii[keep].tolist(), jj[keep].tolist(), strict=True))
-    return pairs
-
-
-def _same_thumbnail_pairs(thumbs: np.ndarray, max_diff: int, block: int = 1 << 16) -> list[tuple[int, int]]:
-    """Index pairs (i < j) whose thumbnails differ by at most ``max_diff`` in every value.
-
-    Two such thumbnails have per-channel means within ``max_diff`` too, so only pairs within a
-    window of the order sorted by mean red, whose green and blue means are as close, are compared
-    value by value; about ``block`` window pairs are held at a time. 0.2 s for 5,631 images.
-    """
-    import cv2
-
-    n = len(thumbs)
-    if n < 2:
-        return []
-    flat = thumbs.reshape(n, -1)
-    means = np.array([cv2.mean(t)[:3] for t in thumbs]).reshape(n, 3)  # numpy's mean is 10x slower
-    order = np.argsort(means[:, 0], kind="stable")
-    tol = max_diff + 1e-6
-    red = means[order, 0]
-    width = np.searchsorted(red, red + tol, side="right") - np.arange(n) - 1  # window after each image
-    ends = np.cumsum(width)
-    pairs: list[tuple[int, int]] = []
-    first = 0
-    while first < n:
-        done = int(ends[first - 1]) if first else 0
-        last = max(first + 1, int(np.searchsorted(ends, done + block, side="right")))
-        w = width[first:last]
-        a = np.repeat(np.arange(first, last), w)
-        b = a + 1 + np.arange(len(a)) - np.repeat(np.cumsum(w) - w, w)
-        i, j = order[a], order[b]
-        keep = (np.abs(means[i, 1:] - means[j, 1:]) <= tol).all(axis=1)
-        i, j = i[keep], j[keep]
-        for c in range(0, len(i), 2048):
-            ii, jj = i[c : c + 2048], j[c : c + 2048]
-            close = cv2.absdiff(flat[ii], flat[jj]).max(axis=1) <= max_diff
-            pairs.extend(zip(np.minimum(ii, jj)[close].tolist(), np.maximum(ii, jj)[close].tolist(), strict=True))
-        first = last
-    return pairs
-
-
-def find_duplicate_groups(
-    images: list[ImageRecord],
-    signatures: list[np.ndarray | None],
-    min_corr: float = NEAR_DUPLICATE_MIN_CORRELATION,
-    *,
-    pixel_hashes: list[str] | None = None,
-    thumbnails: list[np.ndarray] | None = None,
-) -> list[DuplicateGroup]:
-    """Group duplicates: same file bytes, same decoded pixels, close thumbnails or correlated signatures.
-
-    ``signatures[i]`` is None for low-detail images; ``pixel_hashes`` (:func:`pixels_sha256`) and
-    ``thumbnails`` (:func:`thumbnail`) cover every image and are optional, as for callers that
-    predate them.
-    """
-    n = len(images)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    def union_equal(keys: list[str]) -> list[int]:
-        """Union equal keys; return the index of each key's first holder."""
-        first: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            if key in first:
-                union(first[key], i)
-            else:
-                first[key] = i
-        return list(first.values())
-
-    union_equal([rec.sha256 for rec in images])
-    # pixel-identical images have equal thumbnails: compare one of each
-    distinct = union_equal(pixel_hashes) if pixel_hashes is not None else list(range(n))
-    if thumbnails is not None and len(distinct) > 1:
-        thumbs = np.stack([thumbnails[i] for i in distinct])
-        for a, b in _same_thumbnail_pairs(thumbs, SAME_THUMBNAIL_MAX_DIFF):
-            union(distinct[a], distinct[b])
-    detailed = [i for i, sg in enumerate(signatures) if sg is not None]
-    if len(detailed) > 1:
-        sigs = np.stack([signatures[i] for i in detailed])  # type: ignore[misc]
-        for a, b in _near_pairs(sigs, min_corr):
-            union(detailed[a], detailed[b])
-    comps: dict[int, list[int]] = {}
-    for i in range(n):
-        comps.setdefault(find(i), []).append(i)
-    groups = []
-    for members in comps.values():
-        if len(members) < 2:
-            continue
-        recs = [images[i] for i in members]
-        if len({r.sha256 for r in recs}) == 1:
-            kind = "exact"
-        elif pixel_hashes is not None and len({pixel_hashes[i] for i in members}) == 1:
-            kind = "same pixels"
-        else:
-            kind = "near"
-        groups.append(DuplicateGroup(kind, [r.path for r in recs], [r.label for r in recs]))
-    groups.sort(key=lambda g: g.members[0])
-    return groups

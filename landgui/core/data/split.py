@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,34 +31,12 @@ import numpy as np
 from landgui import __version__
 from landgui.core.base.atomic import write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
-from landgui.core.data.scan import NEAR_DUPLICATE_MIN_CORRELATION, ScanResult
+from landgui.core.data.scan import ScanResult
+from landgui.core.params import SplitParams
 
 SCHEMA = "landgui.split"
 SCHEMA_VERSION = 2
 SPLITS = ("train", "val", "test")
-MATERIALIZE_MODES = ("none", "copy", "link")
-
-
-@dataclass
-class SplitParams:
-    val: float = 0.15
-    test: float = 0.15
-    seed: int = 0
-    materialize: str = "none"
-    near_duplicate_min_correlation: float = NEAR_DUPLICATE_MIN_CORRELATION
-
-    def check(self) -> None:
-        for name, v in (("val", self.val), ("test", self.test)):
-            if not 0.0 <= v < 1.0:
-                raise LandguiError(f"--{name} must be between 0 and 1, got {v}")
-        if self.val + self.test >= 1.0:
-            raise LandguiError(
-                f"--val + --test must be below 1 (got {self.val + self.test:.2f}); nothing left to train on"
-            )
-        if self.seed < 0:
-            raise LandguiError(f"--seed must be 0 or more, got {self.seed}")
-        if self.materialize not in MATERIALIZE_MODES:
-            raise LandguiError(f"--materialize must be one of {', '.join(MATERIALIZE_MODES)}")
 
 
 def _targets(n: int, ratios: dict[str, float]) -> dict[str, int]:
@@ -70,7 +47,12 @@ def _targets(n: int, ratios: dict[str, float]) -> dict[str, int]:
 
 
 def assign_splits(scan: ScanResult, params: SplitParams) -> tuple[dict[str, list[dict]], list[dict]]:
-    """Return ({split: [entries]}, excluded). Raises LandguiError for classes too small to split."""
+    """Place every usable image in train, val or test; returns ``({split: [entries]}, excluded)``.
+
+    Stratified by class and source, seeded by ``params.seed``; a duplicate group goes whole into
+    one split (no leakage) and a group that spans classes (a label conflict) is excluded. Raises
+    LandguiError for classes too small to appear in every split.
+    """
     params.check()
     ratios = {"train": 1.0 - params.val - params.test, "val": params.val, "test": params.test}
     need = sum(1 for s in SPLITS if ratios[s] > 0)
@@ -180,6 +162,9 @@ def check_out_dir(dataset_root: Path | list[Path], out_dir: Path) -> None:
 
 
 def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
+    """The ``split.json`` content for a scan: which image goes to train, val or test (duplicate
+    groups kept together, see :func:`assign_splits`), with counts per class and per source, the
+    duplicate groups, the excluded and skipped files, and the parameters. Nothing is written."""
     splits, excluded = assign_splits(scan, params)
     counts = {c: dict.fromkeys(SPLITS, 0) for c in scan.classes}
     for s, entries in splits.items():
@@ -316,6 +301,11 @@ def split_entry_path(root: Path, rel: str) -> Path:
 
 
 def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams) -> dict:
+    """Split a scanned dataset into ``out_dir``: the optional train/val/test folder layout
+    (``params.materialize``), then ``split.json`` last, as the mark of a complete split.
+
+    ``out_dir`` may not lie inside a dataset folder. Returns the manifest written.
+    """
     out = Path(out_dir)
     check_out_dir([Path(r) for r in (scan.sources or {"": scan.root}).values()], out)
     manifest = build_manifest(scan, params)
@@ -435,6 +425,8 @@ def split_warnings(manifest: dict) -> list[str]:
 
 
 def summary_table(manifest: dict) -> str:
+    """The text ``landgui split`` prints: images per class and split (and per source when there are
+    several), the duplicate groups and label conflicts, and the skipped files."""
     classes = manifest["classes"]
     w = max([len(c) for c in classes] + [5])
     lines = [f"{'class':<{w}}  {'train':>7} {'val':>7} {'test':>7} {'total':>7}"]

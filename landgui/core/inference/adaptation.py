@@ -13,13 +13,14 @@ stays byte-identical).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data import images as D
+from landgui.core.inference.features import compiled
 from landgui.core.models.build import FEATURE_NORM, _flat_layers
 
 MIN_ADAPT_IMAGES = 16  # fewer images give batch statistics too noisy to trust
@@ -61,8 +62,8 @@ def adapt_to_images(
     seed: int = 0,
     batch_size: int = ADAPT_BATCH,
     method: str | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> Any:
     """A copy of ``model`` whose batch-norm statistics are re-estimated on ``images`` (N, S, S, 3).
 
@@ -96,8 +97,8 @@ def recalibrate_bn(
     *,
     seed: int = 0,
     batch_size: int = ADAPT_BATCH,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
     stage: str = "adapting to the target",
     method: str = "all",
 ) -> None:
@@ -107,8 +108,6 @@ def recalibrate_bn(
     ImageNet backbone's statistics re-estimated on the training images before the head is trained
     (source statistics), as AdaBN assumes. Trainable flags are restored afterwards.
     """
-    import tensorflow as tf
-
     bns = _bn_layers(adapted, method)
     if not bns:
         return
@@ -124,13 +123,13 @@ def recalibrate_bn(
     for bn in bns:
         bn.momentum = 0.0  # after each batch the moving statistics are that batch's
     sums = [[np.zeros(bn.moving_mean.shape, np.float64), np.zeros(bn.moving_variance.shape, np.float64)] for bn in bns]
-    step = tf.function(lambda x: adapted(x, training=True), reduce_retracing=True)
+    step = compiled(adapted, training=True)
     n_batches = max(1, len(order) // batch_size)  # the last batch takes the remainder: no tiny, noisy batch
     for k in range(n_batches):
         if should_stop and should_stop():
             raise Cancelled()
         idx = order[k * batch_size : (k + 1) * batch_size] if k < n_batches - 1 else order[k * batch_size :]
-        step(tf.convert_to_tensor(images[idx], tf.float32))
+        step(images[idx])
         for acc, bn in zip(sums, bns, strict=True):
             acc[0] += np.asarray(bn.moving_mean)
             acc[1] += np.asarray(bn.moving_variance)
@@ -171,8 +170,8 @@ def adapt_model(
     image_size: int,
     paths: list[str],
     *,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> Any:
     """A copy of a Keras model adapted to image files (decoded at the model's input size)."""
 

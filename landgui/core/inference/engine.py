@@ -21,7 +21,6 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ from landgui.core.base import threads
 from landgui.core.base.atomic import write_json_atomic
 from landgui.core.base.errors import LandguiError
 from landgui.core.base.paths import cache_dir, file_sha256
+from landgui.core.base.types import ProgressFn
+from landgui.core.inference.features import compiled
 from landgui.core.models.build import load_run, split_model
 from landgui.core.models.head import HEAD_FILE, LinearHead
 from landgui.core.runs.folder import is_shipped, read_run, resolve_run
@@ -45,12 +46,15 @@ LITERT_FORMAT = 2
 
 
 def litert_available() -> bool:
+    """Whether the LiteRT interpreter (``ai-edge-litert``) is installed (checked without importing it)."""
     import importlib.util
 
     return importlib.util.find_spec("ai_edge_litert") is not None
 
 
 def resolve_engine(engine: str) -> str:
+    """The engine that will actually run for a requested one: ``auto`` becomes ``litert`` where it
+    is installed, else ``keras``; an unknown name, or ``litert`` where it is missing, is a one-line error."""
     if engine not in ENGINES:
         raise LandguiError(f"unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
     if engine == "auto":
@@ -61,7 +65,9 @@ def resolve_engine(engine: str) -> str:
 
 
 class Predictor:
-    """(N, S, S, 3) 0..255 images -> (N, classes) float32 probabilities."""
+    """A run's model ready to classify: called with (N, S, S, 3) 0..255 images, it returns
+    (N, classes) float32 probabilities. ``labels`` and ``image_size`` come from the run folder;
+    ``engine`` names the subclass's engine. Made by :func:`load_predictor`."""
 
     engine = "?"
 
@@ -70,9 +76,11 @@ class Predictor:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes, i.e. the width of each probability row."""
         return len(self.labels)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """The class probabilities of a batch of images (each subclass runs its own engine)."""
         raise NotImplementedError
 
     def keras_model(self) -> Any:
@@ -84,17 +92,18 @@ class Predictor:
 
 
 class KerasPredictor(Predictor):
+    """A Keras model (in memory: a run's, or an adapted copy) called through one compiled
+    ``tf.function``; the fallback engine and the only one that can run an adapted model."""
+
     engine = "keras"
 
     def __init__(self, model: Any, run_dir: Path, labels: list[str], image_size: int) -> None:
         super().__init__(run_dir, labels, image_size)
-        import tensorflow as tf
-
         self._model = model
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        self._call = lambda b: np.asarray(fn(tf.convert_to_tensor(b, tf.float32)))
+        self._call = compiled(model)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """The class probabilities of a batch (as float32), from the compiled Keras model."""
         return self._call(batch)
 
 
@@ -136,6 +145,7 @@ class LiteRTPredictor(Predictor):
 
     @property
     def has_features(self) -> bool:
+        """True for a transfer model converted as backbone + head, which can give its features."""
         return self.head is not None
 
     @property
@@ -163,6 +173,7 @@ class LiteRTPredictor(Predictor):
         )
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """The class probabilities of a batch: the interpreter's output, through the head if any."""
         out = self._invoke(batch)
         return out if self.head is None else self.head(out)
 
@@ -247,9 +258,7 @@ def current_litert_file(run_dir: str | Path, sha: str | None = None) -> Path | N
     return None
 
 
-def litert_file(
-    run_dir: str | Path, *, model: Any = None, progress: Callable[[str, int, int], None] | None = None
-) -> Path:
+def litert_file(run_dir: str | Path, *, model: Any = None, progress: ProgressFn | None = None) -> Path:
     """The run's LiteRT file, converted now if it is missing or older than the Keras model.
 
     Beside model.keras when the run folder is writable, else in the user's cache folder; the
@@ -286,7 +295,7 @@ def load_predictor(
     engine: str = "auto",
     *,
     n_threads: int | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> Predictor:
     """A run's model ready to predict with the chosen engine (see the module doc)."""
 

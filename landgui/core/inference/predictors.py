@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data import images as D
 from landgui.core.data.imageio import ImageReadError
 from landgui.core.inference.adaptation import adapt_to_images
@@ -20,11 +21,16 @@ def predict_batches(
     batches: Iterable[np.ndarray],
     total: int,
     *,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
     stage: str = "predicting",
 ) -> np.ndarray:
+    """Probabilities (``total`` rows) for a stream of image batches, in order.
 
+    ``model`` is a :class:`~landgui.core.inference.engine.Predictor` or a Keras model. Reports
+    ``progress(stage, images done, total)`` after each batch and raises ``Cancelled`` between
+    batches when ``should_stop()`` says so.
+    """
     predict = as_predictor(model)  # a Predictor as is; a Keras model in a compiled tf.function
     out, done = [], 0
     for batch in batches:

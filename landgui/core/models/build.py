@@ -22,53 +22,15 @@ in docs/benchmarks.md) and the Keras applications ``mobilenet_v2``, ``efficientn
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.models import efficientnet_lite
 from landgui.core.models.efficientnet_lite import VARIANTS as LITE_VARIANTS
-from landgui.core.runs.folder import (
-    RUN_SCHEMA_VERSION,  # noqa: F401 - training imports it from here
-    read_run,
-)
-
-BACKBONES = (*LITE_VARIANTS, "mobilenet_v2", "efficientnet_b0", "resnet50", "vgg16")
-DEFAULT_BACKBONE = "efficientnet_lite0"
-
-
-@dataclass
-class ModelSpec:
-    model: str = "transfer"  # scratch | transfer
-    backbone: str = DEFAULT_BACKBONE
-    image_size: int = 128
-    classes: list[str] = field(default_factory=list)
-    backbone_weights: str | None = None  # local weights file for Keras applications
-    fine_tune_layers: int = 40
-    dropout: float = 0.2
-    # canonical ground resolution: inside the model every input is brought down to this many px
-    # (area) and back up to image_size, so no class can be told by sharpness (0 = off)
-    resolution: int = 0
-    # standardise the backbone features in the head (batch norm without scale/offset), see build_head;
-    # off by default: +0.3 points on kaggle4 but far worse on another sensor (docs/benchmarks.md)
-    feature_norm: bool = False
-
-    def check(self) -> None:
-        if self.model not in ("scratch", "transfer"):
-            raise LandguiError(f"unknown model '{self.model}' (choose scratch or transfer)")
-        if self.model == "transfer" and self.backbone not in BACKBONES:
-            raise LandguiError(f"unknown backbone '{self.backbone}'; choose one of {', '.join(BACKBONES)}")
-        if not 16 <= self.image_size <= 1024:
-            raise LandguiError(f"image size must be between 16 and 1024 px, got {self.image_size}")
-        if self.resolution and not 8 <= self.resolution <= self.image_size:
-            raise LandguiError(
-                f"the canonical resolution must be between 8 px and the image size ({self.image_size}), got {self.resolution}"
-            )
-        if len(self.classes) < 2:
-            raise LandguiError(
-                f"need at least 2 classes to train a classifier, got {len(self.classes)}: {self.classes}"
-            )
+from landgui.core.params import ModelSpec
+from landgui.core.runs.folder import read_run
 
 
 def _register() -> Any:
@@ -178,6 +140,7 @@ def build_transfer(spec: ModelSpec) -> tuple[Any, Any, Any]:
 
 
 def build_scratch(spec: ModelSpec) -> Any:
+    """The small CNN trained from scratch (see the module doc), input 0..255 RGB -> probabilities."""
     import keras
     from keras import layers
 
@@ -230,6 +193,8 @@ def _flat_layers(model: Any) -> list[Any]:
 
 @dataclass
 class LoadedRun:
+    """A run's Keras model with its labels, config and input size (:func:`load_run`)."""
+
     model: Any
     labels: list[str]
     config: dict

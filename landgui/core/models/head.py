@@ -13,7 +13,6 @@ batch, dropout on the standardised features; the standardisation keeps the paren
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 
 from landgui.core.base.atomic import atomic_path
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.models.build import FEATURE_NORM
 
 HEAD_FILE = "head.npz"
@@ -29,7 +29,12 @@ HEAD_FILE = "head.npz"
 
 @dataclass
 class LinearHead:
-    """softmax(((f - mean) / sqrt(var + eps)) @ kernel + bias); no standardisation when mean is None."""
+    """The weights of a transfer head, applied to backbone features in NumPy.
+
+    Computes softmax(((f - mean) / sqrt(var + eps)) @ kernel + bias); no standardisation when
+    mean is None. ``dropout`` is used only while training (:func:`train_head`). Stored as
+    ``head.npz`` beside a run's LiteRT file.
+    """
 
     kernel: np.ndarray  # (features, classes)
     bias: np.ndarray  # (classes,)
@@ -40,9 +45,11 @@ class LinearHead:
 
     @property
     def n_features(self) -> int:
+        """The length of the feature vector the head takes (the backbone's output width)."""
         return int(self.kernel.shape[0])
 
     def standardise(self, f: np.ndarray) -> np.ndarray:
+        """Features scaled with the frozen training statistics (as float32; unchanged without them)."""
         f = np.asarray(f, np.float32)
         if self.mean is None or self.var is None:
             return f
@@ -92,6 +99,7 @@ class LinearHead:
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """Write the weights to an ``.npz`` file, whole (through a partial file, then renamed)."""
         arrays: dict[str, Any] = {
             "kernel": self.kernel,
             "bias": self.bias,
@@ -105,6 +113,7 @@ class LinearHead:
 
     @classmethod
     def load(cls, path: str | Path) -> LinearHead:
+        """Read a head written by :meth:`save`; a one-line error for a missing or damaged file."""
         try:
             with np.load(path) as z:
                 return cls(
@@ -135,8 +144,8 @@ def train_head(
     lr: float = 1e-3,
     batch_size: int = 32,
     seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
 ) -> tuple[LinearHead, list[dict]]:
     """A copy of ``head`` whose softmax layer is trained on (features, labels, sample weights).
 

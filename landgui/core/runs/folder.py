@@ -1,5 +1,6 @@
 """Run folders: :class:`RunFolder`, the one place that knows a run's files and reads or writes
-them, and the listing of the runs in a runs directory (for the GUI's run lists and comparisons).
+them; :func:`read_run` checks a run for use (:class:`RunMeta`). What lists and reports show about
+a run is read once from here by :class:`landgui.core.runs.listing.RunSummary`.
 
 A run folder holds (see :mod:`landgui.core.training.trainer` for what each record says)::
 
@@ -83,7 +84,8 @@ def output_dir_for(run_dir: str | Path) -> Path:
 
 @dataclass
 class RunMeta:
-    """What a run folder says about its model, read without TensorFlow."""
+    """A run checked for use (:func:`read_run`): its labels, config and input size, read without
+    TensorFlow. ``landgui.core.models.build.load_run`` adds the model (``LoadedRun``)."""
 
     labels: list[str]
     config: dict
@@ -99,6 +101,18 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True
     return True
+
+
+class _RunFile:
+    """The path of one of a run's files, read as an attribute (``RunFolder(p).config_file``)."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def __get__(self, folder: RunFolder | None, owner: type | None = None) -> Path:
+        if folder is None:
+            raise AttributeError(f"a run file's path ({self.filename}) is read on a RunFolder, not on the class")
+        return folder.path / self.filename
 
 
 class RunFolder:
@@ -162,33 +176,13 @@ class RunFolder:
         """The path of one of the run's files."""
         return self.path / name
 
-    @property
-    def config_file(self) -> Path:
-        return self.path / self.CONFIG
-
-    @property
-    def labels_file(self) -> Path:
-        return self.path / self.LABELS
-
-    @property
-    def status_file(self) -> Path:
-        return self.path / self.STATUS
-
-    @property
-    def history_file(self) -> Path:
-        return self.path / self.HISTORY
-
-    @property
-    def palette_file(self) -> Path:
-        return self.path / self.PALETTE
-
-    @property
-    def finetune_file(self) -> Path:
-        return self.path / self.FINETUNE
-
-    @property
-    def model_file(self) -> Path:
-        return self.path / self.MODEL
+    config_file = _RunFile(CONFIG)
+    labels_file = _RunFile(LABELS)
+    status_file = _RunFile(STATUS)
+    history_file = _RunFile(HISTORY)
+    palette_file = _RunFile(PALETTE)
+    finetune_file = _RunFile(FINETUNE)
+    model_file = _RunFile(MODEL)
 
     def evaluation_file(self, name: str) -> Path:
         """``evaluation-<name>.json`` (``name``: a split, or ``data-<folder>``)."""
@@ -324,41 +318,6 @@ class RunFolder:
                 out[name[len(self.DATA_PREFIX) :]] = ev["accuracy"]
         return out
 
-    def info(self) -> dict | None:
-        """The run's row in run lists and comparisons, or None when the folder holds no run."""
-        cfg = self.config()
-        if cfg is None or "model" not in cfg:
-            return None
-        hist = self.history()
-        status = self.status()
-        ev = self.evaluation("test") or {}
-        vals = [h["val_accuracy"] for h in hist if h.get("val_accuracy") is not None]
-        m = cfg["model"]
-        held = (cfg.get("params") or {}).get("hold_out_source")
-        held_ev = (self.evaluation(f"{self.HOLDOUT_PREFIX}{held}") or {}) if held else {}
-        return {
-            "name": self.name,
-            "path": str(self.path),
-            "status": status,
-            "status_text": status_text(status),
-            "model": m["model"],
-            "backbone": m["backbone"] if m["model"] == "transfer" else "-",
-            "image_size": m["image_size"],
-            "epochs": len(hist),
-            "train_seconds": round(sum(h.get("seconds", 0) for h in hist), 1),
-            "best_val_accuracy": max(vals) if vals else None,
-            "test_accuracy": ev.get("accuracy"),
-            "macro_f1": (ev.get("macro_avg") or {}).get("f1"),
-            "has_model": self.has_model,
-            "data_accuracy": self.data_evaluations(),
-            # with several sources: test accuracy per source; the source held out in training
-            # (hold_out_source) and the accuracy on every image of it (evaluation-holdout-NAME)
-            "source_accuracy": {n: s["accuracy"] for n, s in (ev.get("per_source") or {}).items()},
-            "hold_out_source": held,
-            "held_out_accuracy": held_ev.get("accuracy"),
-            "created": cfg.get("created", ""),
-        }
-
     # -- writing (each file whole: see landgui.core.base.atomic) -------------------------------------
     def write_config(self, config: dict) -> None:
         """Write config.json."""
@@ -419,32 +378,3 @@ def read_run(run_dir: str | Path) -> RunMeta:
 def run_status(run: str | Path, now: float | None = None) -> str:
     """The run's status as the user should see it (:meth:`RunFolder.status`)."""
     return RunFolder(run).status(now)
-
-
-def status_text(status: str) -> str:
-    """How a status reads in lists: an interrupted run says it can be resumed."""
-    return {"interrupted": "interrupted (resumable)", "stopped": "stopped (resumable)"}.get(status, status)
-
-
-def run_info(run: str | Path) -> dict | None:
-    """A run's row in run lists (:meth:`RunFolder.info`), or None when the folder holds no run."""
-    return RunFolder(run).info()
-
-
-def data_evaluations(run: str | Path) -> dict[str, float]:
-    """Accuracy of every evaluation on a folder, keyed by name (:meth:`RunFolder.data_evaluations`)."""
-    return RunFolder(run).data_evaluations()
-
-
-def list_runs(runs_dir: str | Path) -> list[dict]:
-    """Every run folder directly inside runs_dir, newest first."""
-    d = Path(runs_dir)
-    if not d.is_dir():
-        return []
-    infos = [i for p in d.iterdir() if p.is_dir() and (i := run_info(p))]
-    return sorted(infos, key=lambda i: i["created"], reverse=True)
-
-
-def history(run: str | Path) -> list[dict]:
-    """A run's epoch records, [] when there are none (:meth:`RunFolder.history`)."""
-    return RunFolder(run).history()

@@ -71,6 +71,7 @@ def default_palette(labels: list[str]) -> dict[str, str]:
 
 
 def rgb(index: int) -> tuple[int, int, int]:
+    """The index palette's colour of class ``index`` as an (r, g, b) tuple of 0..255."""
     return hex_to_rgb(colour(index))
 
 
@@ -112,5 +113,6 @@ def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
 
 
 def hex_to_rgb(h: str) -> tuple[int, int, int]:
+    """``#RRGGBB`` (the ``#`` optional) as an (r, g, b) tuple of 0..255; a ValueError for bad digits."""
     h = h.lstrip("#")
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)

@@ -52,15 +52,6 @@ from landgui.core.scenes.io import (  # noqa: F401
     demo_scene_path,
     open_scene,
 )
-from landgui.core.scenes.outputs import (  # noqa: F401 - the package's public names
-    OVERLAY_MAX_SIDE,
-    _write_class_png,
-    blend_classes,
-    export,
-    output_name,
-    overlay_figure,
-    summary_dict,
-)
 from landgui.core.scenes.pipeline import (  # noqa: F401
     BATCH_BYTES,
     _patch_batches,
@@ -71,7 +62,6 @@ from landgui.core.scenes.pipeline import (  # noqa: F401
     reclassify_with_head,
     rows_per_batch,
     sample_patches,
-    segment_file,
     strip_patches,
 )
 from landgui.core.scenes.result import (  # noqa: F401
@@ -82,3 +72,6 @@ from landgui.core.scenes.result import (  # noqa: F401
     cell_class_codes,
     pixel_class_map,
 )
+from landgui.core.scenes.writers import FORMATS, WRITERS, export, output_name, parse_formats  # noqa: F401
+from landgui.core.scenes.writers.png import OVERLAY_MAX_SIDE, blend_classes, overlay_figure  # noqa: F401
+from landgui.core.scenes.writers.table import summary_dict, unfamiliar_summary  # noqa: F401

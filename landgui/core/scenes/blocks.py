@@ -45,32 +45,20 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.types import ProgressFn
 from landgui.core.inference.engine import cached_predictor, litert_file, resolve_engine
+from landgui.core.params import MapSettings
 from landgui.core.runs.folder import read_run
 from landgui.core.scenes import pipeline
-from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context
 from landgui.core.scenes.grid import Grid, make_grid
 from landgui.core.scenes.io import open_scene
 from landgui.core.scenes.pipeline import assemble_result, batch_for, rows_per_batch, unfamiliar_grid
-from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
+from landgui.core.scenes.result import SceneResult
 
 # Scene pixels per task: a 4,096 x 4,096 px block, 4,096 patches of 64 px, some 10-40 s of one core
 # (bench/bench_cluster.py). Long enough that a task's own cost (ms) does not count, short enough
 # that the work spreads over many workers and a worker lost costs little to redo.
 BLOCK_PIXELS = 4096 * 4096
-
-
-@dataclass(frozen=True)
-class MapSettings:
-    """The knobs of :func:`landgui.core.scenes.classify_scene` that travel to the workers."""
-
-    patch: int = 64
-    stride: int | None = None
-    batch: int | None = None
-    edge: str = "pad"
-    ignore_nodata: bool = False
-    uncertain_below: float = UNCERTAIN_BELOW
-    context: float = DEFAULT_CONTEXT  # strength of the smoothing over grid neighbours, 0 = off
 
 
 def block_rows_for(grid: Grid, budget: int = BLOCK_PIXELS) -> int:
@@ -184,7 +172,7 @@ def map_on_cluster(
     engine: str = "auto",
     settings: MapSettings | None = None,
     block_rows: int | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> int:
     """Classify ``scenes`` on the Dask cluster of ``client``; returns the number that failed.
 
@@ -195,10 +183,7 @@ def map_on_cluster(
     follows the completed tasks."""
     from distributed import as_completed
 
-    s = settings or MapSettings()
-    if not 0.0 <= s.uncertain_below <= 1.0:
-        raise LandguiError(f"the uncertain threshold must be between 0 and 1, got {s.uncertain_below}")
-    check_context(s.context)
+    s = (settings or MapSettings()).check()
     if block_rows is not None and block_rows < 1:
         raise LandguiError(f"--block-rows must be at least 1, got {block_rows}")
 
@@ -225,9 +210,7 @@ def map_on_cluster(
             try:
                 scene = open_scene(path)  # the header only, for a windowed scene
                 try:
-                    grid = make_grid(
-                        scene.width, scene.height, s.patch, s.patch if s.stride is None else s.stride, s.edge
-                    )
+                    grid = make_grid(scene.width, scene.height, s.patch, s.step, s.edge)
                     plan = _Plan(i, path, scene.source or str(scene.path), grid, scene.crs, scene.transform, {})
                     windowed = scene.windowed
                 finally:

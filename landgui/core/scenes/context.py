@@ -34,20 +34,18 @@ import math
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.params import CONTEXT_STRENGTH, DEFAULT_CONTEXT, MAX_CONTEXT_STRENGTH, check_context_strength  # noqa: F401
 
-CONTEXT_STRENGTH = 3.0  # nats a fully agreeing neighbourhood adds (docs/benchmarks.md, "Context")
 CONTEXT_ITERATIONS = 3
 CONTEXT_NEIGHBOURS = 4
-MAX_STRENGTH = 20.0
-DEFAULT_CONTEXT = CONTEXT_STRENGTH  # what a map uses unless told: on (measured, docs/benchmarks.md)
+MAX_STRENGTH = MAX_CONTEXT_STRENGTH
 
 _EPS = 1e-6  # probabilities are floored here before the log: a 0 from the model stays beatable
 
 
 def check_context(strength: float, iterations: int = CONTEXT_ITERATIONS, neighbours: int = CONTEXT_NEIGHBOURS) -> None:
     """Raise a one-line :class:`LandguiError` for settings :func:`smooth_probs` does not take."""
-    if not (isinstance(strength, int | float) and math.isfinite(strength) and 0.0 <= strength <= MAX_STRENGTH):
-        raise LandguiError(f"the context strength must be between 0 (off) and {MAX_STRENGTH:g}, got {strength}")
+    check_context_strength(strength)
     if iterations < 0:
         raise LandguiError(f"context iterations must be 0 or more, got {iterations}")
     if neighbours not in (4, 8):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.types import ProgressFn
 
 UNCERTAIN = "uncertain"  # the coverage key of cells below the confidence threshold
 
@@ -17,6 +18,10 @@ MAX_PATCH = 1024  # a patch larger than this must fit in the scene (a smaller sc
 
 @dataclass
 class Grid:
+    """Where the patches of a scene lie: ``rows`` x ``cols`` patches of ``patch`` px, ``stride`` px
+    apart, starting at the scene's top-left corner. With ``edge="pad"`` the last row and column
+    reach past the scene (padded), with ``"skip"`` they end inside it. Made by :func:`make_grid`."""
+
     width: int
     height: int
     patch: int
@@ -27,14 +32,19 @@ class Grid:
 
     @property
     def n(self) -> int:
+        """The number of patches."""
         return self.rows * self.cols
 
     @property
     def cell(self) -> int:
+        """The side of the map's cells: gcd(patch, stride), the largest square every patch covers whole."""
         return math.gcd(self.patch, self.stride)
 
 
 def make_grid(width: int, height: int, patch: int, stride: int, edge: str = "pad") -> Grid:
+    """The patch grid over a ``width`` x ``height`` px scene, or a one-line error for settings that
+    cannot work (a stride above the patch would leave gaps; a patch larger than the scene; too many
+    cells)."""
     if patch < 1:
         raise LandguiError(f"patch size must be at least 1 px, got {patch}")
     if stride < 1:
@@ -64,22 +74,30 @@ def make_grid(width: int, height: int, patch: int, stride: int, edge: str = "pad
     return g
 
 
-def average_cells(grid: Grid, probs: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average patch probabilities over each gcd(patch, stride) cell; returns (cell probs, counts)."""
+def average_cells(
+    grid: Grid, probs: np.ndarray, valid: np.ndarray, progress: ProgressFn | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average patch probabilities over each gcd(patch, stride) cell; returns (cell probs, counts).
+
+    A patch spans ``k = patch / cell`` cells a side; the sums run along columns, then along rows
+    (2k steps, not k * k: patch 999 / stride 64 has 1 px cells and k = 999). ``progress``:
+    ``("averaging overlapping patches", step, 2k)`` when a patch spans more than one cell."""
     cell = grid.cell
     k, s = grid.patch // cell, grid.stride // cell
     n_cy, n_cx = math.ceil(grid.height / cell), math.ceil(grid.width / cell)
     full_y, full_x = s * (grid.rows - 1) + k, s * (grid.cols - 1) + k
     n_classes = probs.shape[-1]
-    acc = np.zeros((max(full_y, n_cy), max(full_x, n_cx), n_classes), np.float32)
-    cnt = np.zeros(acc.shape[:2], np.float32)
-    p = np.where(valid[..., None], probs, 0.0).astype(np.float32)
-    v = valid.astype(np.float32)
-    for dy in range(k):
-        for dx in range(k):
-            acc[dy : dy + s * grid.rows : s, dx : dx + s * grid.cols : s] += p
-            cnt[dy : dy + s * grid.rows : s, dx : dx + s * grid.cols : s] += v
-    acc, cnt = acc[:n_cy, :n_cx], cnt[:n_cy, :n_cx]
+    pv = np.concatenate([np.where(valid[..., None], probs, 0.0), valid[..., None]], axis=-1).astype(np.float32)
+    rows = np.zeros((grid.rows, max(full_x, n_cx), n_classes + 1), np.float32)  # summed along x
+    acc = np.zeros((max(full_y, n_cy), rows.shape[1], n_classes + 1), np.float32)  # then along y
+    for step in range(2 * k):
+        if step < k:
+            rows[:, step : step + s * grid.cols : s] += pv
+        else:
+            acc[step - k : step - k + s * grid.rows : s] += rows
+        if progress and k > 1:
+            progress("averaging overlapping patches", step + 1, 2 * k)
+    acc, cnt = acc[:n_cy, :n_cx, :n_classes], acc[:n_cy, :n_cx, n_classes]
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = np.where(cnt[..., None] > 0, acc / np.maximum(cnt[..., None], 1e-9), 0.0)
     return avg.astype(np.float32), cnt

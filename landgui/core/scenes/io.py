@@ -24,7 +24,12 @@ NODATA_SURE = 2  # the file's nodata value or NaN: never classified (a patch mor
 
 
 class Scene:
-    """A readable scene: size, georeferencing and windowed RGB uint8 reads."""
+    """An open scene file: its size, georeferencing and RGB uint8 reads of any window.
+
+    Made by :func:`open_scene`: a TIFF/GeoTIFF (or GDAL virtual path) is read in windows through
+    rasterio, with 16-bit and float data stretched to 8 bit by one stretch for the whole scene;
+    any other image is decoded whole into memory. Close it when done.
+    """
 
     path: Path
     width: int
@@ -38,6 +43,7 @@ class Scene:
 
     @property
     def georeferenced(self) -> bool:
+        """True when the file has a coordinate reference system (GIS outputs need one)."""
         return self.crs is not None
 
     def read(self, x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,10 +53,11 @@ class Scene:
         raise NotImplementedError
 
     def overview(self, max_side: int) -> np.ndarray:
+        """The whole scene as RGB uint8, shrunk so that its longer side is at most ``max_side`` px."""
         raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        """Release the file (a no-op for a scene decoded into memory)."""
 
 
 class _ArrayScene(Scene):

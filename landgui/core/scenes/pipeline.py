@@ -12,19 +12,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data.images import resize_to
 from landgui.core.inference.adaptation import MIN_ADAPT_IMAGES, adapt_to_images
-from landgui.core.inference.engine import KerasPredictor, as_predictor, cached_predictor
+from landgui.core.inference.engine import KerasPredictor, as_predictor
 from landgui.core.inference.familiarity import Familiarity
 from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context, smooth_probs
 from landgui.core.scenes.grid import Grid, average_cells, make_grid
-from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE, Scene, open_scene
+from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE, Scene
 from landgui.core.scenes.result import UNCERTAIN_BELOW, SceneResult
 
 FEATURES_MAX_BYTES = 256 * 1024**2  # features kept for re-mapping: 50,000 patches of 1,280 floats
@@ -127,7 +127,7 @@ def classify_rows(
     *,
     batch: int | None = None,
     ignore_nodata: bool = False,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: StopFn | None = None,
     on_batch: Callable[[int], None] | None = None,
     out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +203,7 @@ def assemble_result(
     engine: str = "",
     run: str = "",
     context: float = DEFAULT_CONTEXT,
+    progress: ProgressFn | None = None,
 ) -> SceneResult:
     """A :class:`SceneResult` from a whole scene's patch probabilities and valid mask (as
     :func:`classify_rows` gives them, any shape with ``grid.n`` patches): classes, per-cell
@@ -212,7 +213,9 @@ def assemble_result(
     (:func:`landgui.core.scenes.context.smooth_probs`; 0 = off). With it on, the classes, cell
     probabilities, confidence, uncertainty and coverage all come from the smoothed probabilities,
     and the model's own are kept as ``raw_probs``. It runs on the whole scene's grid, so a scene
-    mapped in blocks (:mod:`landgui.core.scenes.blocks`) is smoothed once its blocks are joined."""
+    mapped in blocks (:mod:`landgui.core.scenes.blocks`) is smoothed once its blocks are joined.
+    ``progress``: the stage of averaging overlapping patches (:func:`~landgui.core.scenes.grid.average_cells`),
+    which takes seconds when the cells are small (patch 999 / stride 64: 1 px cells)."""
     check_context(context)
     n_classes = len(labels)
     probs3 = np.asarray(probs, np.float32).reshape(grid.rows, grid.cols, n_classes)
@@ -221,7 +224,7 @@ def assemble_result(
     if context > 0:
         raw, probs3 = probs3, smooth_probs(probs3, valid2, context)
     classes = np.where(valid2, probs3.argmax(axis=-1), -1).astype(np.int16)
-    cell_probs, cnt = average_cells(grid, probs3, valid2)
+    cell_probs, cnt = average_cells(grid, probs3, valid2, progress)  # overlapping patches: a stage of its own
     cell_classes = np.where(cnt > 0, cell_probs.argmax(axis=-1), -1).astype(np.int16)
     result = SceneResult(
         str(scene_path),
@@ -261,8 +264,8 @@ def classify_scene(
     ignore_nodata: bool = False,
     uncertain_below: float = UNCERTAIN_BELOW,
     adapt: bool = False,
-    progress: Callable[[str, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
     partial: Callable[[Any, np.ndarray], None] | None = None,
     partial_every: float = 0.5,
     keep_features: bool = False,
@@ -348,6 +351,7 @@ def classify_scene(
         engine=predict.engine,
         run=str(predict.run_dir),
         context=context,
+        progress=progress,
     )
     if fam is not None:
         result.unfamiliar = unfamiliar_grid(grid, valid, both[:, k])
@@ -407,6 +411,7 @@ def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | N
     )
     new.features, new.features_from = result.features, result.features_from
     new.unfamiliar = result.unfamiliar  # same backbone, same features
+    new.remapped = True
     return new
 
 
@@ -431,20 +436,3 @@ def sample_patches(scene: Scene, grid: Grid, size: int, max_patches: int = 2048,
             f"the scene has only {len(out)} patches; adaptation needs at least {MIN_ADAPT_IMAGES} (use a smaller patch)"
         )
     return np.stack(out)
-
-
-def segment_file(
-    run_dir: str | Path,
-    scene_path: str | Path,
-    engine: str = "auto",
-    progress: Callable[[str, int, int], None] | None = None,
-    **kw: Any,
-) -> SceneResult:
-    """Classify a scene file with a run; the run's model stays loaded for the next call."""
-
-    predictor = cached_predictor(run_dir, engine, progress=progress)
-    scene = open_scene(scene_path)
-    try:
-        return classify_scene(predictor, predictor.labels, predictor.image_size, scene, progress=progress, **kw)
-    finally:
-        scene.close()

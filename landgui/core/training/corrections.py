@@ -50,6 +50,7 @@ class Corrections:
 
     @classmethod
     def for_result(cls, result: Any) -> Corrections:
+        """No corrections yet on a classified scene (a ``SceneResult``: its scene, labels and grid)."""
         g = result.grid
         return cls(result.scene, result.labels, g.patch, g.stride, g.rows, g.cols)
 
@@ -74,12 +75,14 @@ class Corrections:
             self._redo.clear()
 
     def undo(self) -> bool:
+        """Take back the last assignment; False when there is none."""
         if not self._undo:
             return False
         self._redo.append(self._apply(self._undo.pop()))
         return True
 
     def redo(self) -> bool:
+        """Assign again what was last undone; False when there is nothing to redo."""
         if not self._redo:
             return False
         self._undo.append(self._apply(self._redo.pop()))
@@ -87,16 +90,20 @@ class Corrections:
 
     @property
     def can_undo(self) -> bool:
+        """Whether :meth:`undo` would change anything."""
         return bool(self._undo)
 
     @property
     def can_redo(self) -> bool:
+        """Whether :meth:`redo` would change anything."""
         return bool(self._redo)
 
     def counts(self) -> dict[str, int]:
+        """Corrected patches per class name (classes without any left out)."""
         return {lab: n for k, lab in enumerate(self.labels) if (n := sum(v == k for v in self.assigned.values()))}
 
     def unsaved(self) -> int:
+        """How many assignments :meth:`save` has not written yet."""
         return sum((cell, k) not in self.saved for cell, k in self.assigned.items())
 
     def save(self, scene: Any, dest: str | Path) -> list[Path]:

@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,28 +28,28 @@ from landgui.core.base import logs
 from landgui.core.base.atomic import atomic_path
 from landgui.core.base.errors import Cancelled, LandguiError
 from landgui.core.base.paths import cache_dir, file_sha256
+from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data import images as D
-from landgui.core.data.augment import augment_batch
 from landgui.core.data.sample import sample_dataset_dir
 from landgui.core.data.scan import scan_dataset
 from landgui.core.data.split import load_split
 from landgui.core.inference import engine
 from landgui.core.inference.familiarity import FAMILIARITY_FILE
+from landgui.core.inference.features import Extract, compiled, extract_features, features_with_views
 from landgui.core.models.build import load_run, split_model
 from landgui.core.models.head import LinearHead, train_head
+from landgui.core.params import CORRECTION_WEIGHT, FINETUNE_EPOCHS, REPLAY_PER_CLASS, FinetuneParams, TrainParams
 from landgui.core.runs.folder import RunFolder, is_shipped, read_run
-from landgui.core.training.trainer import TrainParams, prepare_run_dir
+from landgui.core.training.recipes import augment_recipe
+from landgui.core.training.rundir import prepare_run_dir
 
-FINETUNE_EPOCHS = 40
-CORRECTION_WEIGHT = 10.0  # one correction counts as ten of the parent's training images
-REPLAY_PER_CLASS = 250  # parent training images kept per class (a seeded sample)
 CORRECTION_VIEWS = 4  # augmented views per correction besides the image itself
-
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
 class FinetuneResult:
+    """What a fine-tune wrote: the new run, its corrections per class, the replayed images, epochs."""
+
     run_dir: str
     seconds: float
     corrections: dict[str, int]
@@ -92,54 +91,13 @@ def replay_files(meta: Any, per_class: int = REPLAY_PER_CLASS, seed: int = 0) ->
     return [paths[i] for i in keep], y[keep], source
 
 
-def backbone_features(
-    extract: Callable[[np.ndarray], np.ndarray],
-    paths: list[str],
-    size: int,
-    *,
-    views: int = 0,
-    recipe: Any = None,
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    stage: str = "features",
-) -> np.ndarray:
-    """Features of each image by ``extract`` ((N, S, S, 3) images -> (N, D) features; see
-    :func:`feature_extractor`), plus ``views`` augmented views of each (rows: all images of view 0,
-    then all of view 1, ...)."""
-
-    images = np.stack([D.load_resized(p, size) for p in paths]) if paths else np.zeros((0, size, size, 3), np.uint8)
-    seeds = np.random.SeedSequence(seed)
-    out = []
-    total = len(paths) * (1 + views)
-    done = 0
-    for v in range(1 + views):
-        for start in range(0, len(paths), 64):
-            if should_stop and should_stop():
-                raise Cancelled()
-            batch = images[start : start + 64]
-            if v > 0:
-                batch = augment_batch(batch, seeds.spawn(1)[0], recipe)
-            out.append(np.asarray(extract(batch.astype(np.float32)), np.float32))
-            done += len(batch)
-            if progress:
-                progress(stage, done, total)
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
-def keras_extractor(backbone: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """A Keras backbone as a features function (imports TensorFlow)."""
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
-    return lambda b: np.asarray(fn(tf.convert_to_tensor(b, tf.float32)))
-
-
 def _cache_dir() -> Path:
     return cache_dir() / "features"
 
 
-def _cached_features(key: str, extract: Any, paths: list[str], size: int, **kw: Any) -> np.ndarray:
+def _cached_features(key: str, extract: Extract, paths: list[str], size: int, **kw: Any) -> np.ndarray:
+    """:func:`~landgui.core.inference.features.extract_features` of image files, kept in the user
+    cache under ``key`` (the model) and the files' names, sizes and times."""
     h = hashlib.sha256(f"{key}\n{size}\n".encode())
     for p in paths:
         st = os.stat(p)
@@ -149,8 +107,7 @@ def _cached_features(key: str, extract: Any, paths: list[str], size: int, **kw: 
         return np.load(path)
     except (OSError, ValueError):
         pass
-    feats = backbone_features(extract, paths, size, **kw)
-
+    feats = extract_features(extract, paths, size=size, **kw)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -164,15 +121,12 @@ def _cached_features(key: str, extract: Any, paths: list[str], size: int, **kw: 
 class FinetunePlan:
     """What a fine-tune will do, checked before anything is computed or written."""
 
-    meta: Any  # the parent's RunInfo
+    meta: Any  # the parent's RunMeta
     out: Path
     add: list[str]  # the corrections folders, this round's and the earlier rounds'
     paths: list[str]  # the corrections' images
     labels: np.ndarray  # their class indices
-    epochs: int = FINETUNE_EPOCHS
-    weight: float = CORRECTION_WEIGHT
-    replay_per_class: int = REPLAY_PER_CLASS
-    seed: int = 0
+    params: FinetuneParams = field(default_factory=FinetuneParams)
     overwrite: bool = False
 
 
@@ -193,19 +147,13 @@ def plan_finetune(
     parent: str | Path,
     add: list[str | Path],
     out: str | Path,
+    params: FinetuneParams | None = None,
     *,
-    epochs: int = FINETUNE_EPOCHS,
-    weight: float = CORRECTION_WEIGHT,
-    replay_per_class: int = REPLAY_PER_CLASS,
-    seed: int = 0,
     overwrite: bool = False,
 ) -> FinetunePlan:
     """Check a fine-tune's inputs (one clear error, nothing written)."""
-
-    if epochs < 1:
-        raise LandguiError(f"epochs must be at least 1, got {epochs}")
-    if not (weight > 0 and np.isfinite(weight)):
-        raise LandguiError(f"the corrections' weight must be a positive number, got {weight}")
+    params = params or FinetuneParams()
+    params.check()
     if not add:
         raise LandguiError("give at least one folder of corrections (--add FOLDER)")
     meta = read_run(parent)
@@ -226,9 +174,7 @@ def plan_finetune(
         p, y = labelled_files(folder, meta.labels)
         paths += p
         ys.append(y)
-    return FinetunePlan(
-        meta, out, folders, paths, np.concatenate(ys), epochs, weight, replay_per_class, seed, overwrite
-    )
+    return FinetunePlan(meta, out, folders, paths, np.concatenate(ys), params, overwrite)
 
 
 def _litert_backbone(meta: Any) -> Any:
@@ -245,22 +191,22 @@ def _litert_backbone(meta: Any) -> Any:
 
 
 def fit_head(
-    plan: FinetunePlan, *, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None
+    plan: FinetunePlan, *, progress: ProgressFn | None = None, should_stop: StopFn | None = None
 ) -> FittedHead:
     """Retrain the parent's head on the corrections (with augmented views, weighted) and a sample
     of the parent's training images. With the parent's LiteRT backbone (the usual case) no
     TensorFlow is needed: a second or two; else the Keras backbone computes the features."""
 
-    meta = plan.meta
+    meta, params = plan.meta, plan.params
     base = _litert_backbone(meta)
     if base is not None:
         extract, parent_head, kind = base.features, base.head, "litert"
     else:
         backbone, head = split_model(load_run(meta.run_dir).model)
-        extract, parent_head, kind = keras_extractor(backbone), LinearHead.from_keras(head), "keras"
+        extract, parent_head, kind = compiled(backbone), LinearHead.from_keras(head), "keras"
     size = meta.image_size
-    recipe = TrainParams(**meta.config["params"]).augment_recipe() if "params" in meta.config else None
-    rpaths, ry, source = replay_files(meta, plan.replay_per_class, plan.seed)
+    recipe = augment_recipe(TrainParams.from_dict(meta.config["params"])) if "params" in meta.config else None
+    rpaths, ry, source = replay_files(meta, params.replay_per_class, params.seed)
     fr = _cached_features(
         f"{file_sha256(meta.run_dir / 'model.keras')}:{kind}",
         extract,
@@ -271,22 +217,22 @@ def fit_head(
         stage="features of the parent's images",
     )
     views = CORRECTION_VIEWS if recipe is not None else 0
-    fc = backbone_features(
+    fc = features_with_views(
         extract,
         plan.paths,
-        size,
+        size=size,
         views=views,
         recipe=recipe,
-        seed=plan.seed,
+        seed=params.seed,
         progress=progress,
         should_stop=should_stop,
         stage="features of the corrections",
     )
     x = np.concatenate([fr, fc]) if len(fr) else fc
     y = np.concatenate([ry, np.tile(plan.labels, 1 + views)])
-    w = np.concatenate([np.ones(len(fr), np.float32), np.full(len(fc), plan.weight / (1 + views), np.float32)])
+    w = np.concatenate([np.ones(len(fr), np.float32), np.full(len(fc), params.weight / (1 + views), np.float32)])
     new, history = train_head(
-        parent_head, x, y, w, epochs=plan.epochs, seed=plan.seed, progress=progress, should_stop=should_stop
+        parent_head, x, y, w, epochs=params.epochs, seed=params.seed, progress=progress, should_stop=should_stop
     )
     predictor = base.with_head(new, plan.out.resolve(), meta.labels) if base is not None else None
     return FittedHead(new, history, len(rpaths), source, views, kind, predictor)
@@ -325,12 +271,12 @@ def save_finetuned(
         "finetune": {
             "corrections": [str(Path(f).resolve()) for f in plan.add],
             "counts": counts,
-            "weight": plan.weight,
-            "epochs": plan.epochs,
+            "weight": plan.params.weight,
+            "epochs": plan.params.epochs,
             "views": fitted.views,
             "replay": fitted.replay,
             "replay_source": fitted.replay_source,
-            "seed": plan.seed,
+            "seed": plan.params.seed,
             "features": fitted.features,
         },
     }
@@ -387,21 +333,14 @@ def finetune(
     overwrite: bool = False,
     export_litert: bool = True,
     progress: ProgressFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: StopFn | None = None,
 ) -> FinetuneResult:
     """A new run: ``parent``'s head retrained on the images of the ``add`` class folders (each
-    counting ``weight`` times) plus a sample of the parent's training images."""
+    counting ``weight`` times) plus a sample of the parent's training images. The keywords are
+    :class:`~landgui.core.params.FinetuneParams`' fields, as the CLI's flags name them."""
     t0 = time.monotonic()
-    plan = plan_finetune(
-        parent,
-        add,
-        out,
-        epochs=epochs,
-        weight=weight,
-        replay_per_class=replay_per_class,
-        seed=seed,
-        overwrite=overwrite,
-    )
+    params = FinetuneParams(epochs=epochs, weight=weight, replay_per_class=replay_per_class, seed=seed)
+    plan = plan_finetune(parent, add, out, params, overwrite=overwrite)
     fitted = fit_head(plan, progress=progress, should_stop=should_stop)
     if should_stop and should_stop():
         raise Cancelled()

@@ -20,12 +20,13 @@ from landgui.core.base.atomic import write_json_atomic
 from landgui.core.base.errors import LandguiError
 from landgui.core.base.logs import log
 from landgui.core.base.paths import state_dir
-from landgui.core.runs.folder import list_runs
+from landgui.core.runs.listing import RunSummary, list_runs
 
 SESSION_VERSION = 1
 
 
 def session_path() -> Path:
+    """Where the session is kept (the user's state folder)."""
     return state_dir() / "session.json"
 
 
@@ -59,6 +60,7 @@ def load_session(path: str | Path | None = None) -> dict:
         "scenes": scenes,
         "scene": data.get("scene") if data.get("scene") in scenes else None,
         "run": existing(data.get("run"), "dir"),
+        "map_settings": data.get("map_settings") if isinstance(data.get("map_settings"), dict) else None,
     }
     return {k: v for k, v in out.items() if v}
 
@@ -80,25 +82,32 @@ class AppState(QObject):
         super().__init__(parent)
         session = session or {}
         self._runs_dir = str(runs_dir)
-        self._runs: list[dict] = []
+        self._runs: list[RunSummary] = []
         first = session.get("dataset")
         self._datasets: list[str] = list(session.get("datasets") or ([first] if first else []))
         self._split: str | None = session.get("split")
         self._scenes: list[str] = list(session.get("scenes") or [])
         self._scene: str | None = session.get("scene")
         self._run: str | None = session.get("run")
+        self._map_settings: dict = dict(session.get("map_settings") or {})  # the Scene tab's, as it saved them
         self._save_to: Path | None = None
         self.refresh_runs(emit=False)
 
     # -- reading ------------------------------------------------------------------------------------
     @property
     def runs_dir(self) -> str:
+        """The runs folder every tab lists."""
         return self._runs_dir
 
     @property
-    def runs(self) -> list[dict]:
-        """Every run folder in the runs folder, newest first (``landgui.core.runs.folder.list_runs``)."""
+    def runs(self) -> list[RunSummary]:
+        """Every run folder in the runs folder, newest first (``landgui.core.runs.listing.list_runs``):
+        the one reading of each run that every list, combo box and comparison shows."""
         return self._runs
+
+    def summary(self, path: str | Path | None) -> RunSummary | None:
+        """The state's reading of one run (None when it is not in the runs folder)."""
+        return next((r for r in self._runs if path is not None and Path(r.path) == Path(path)), None)
 
     @property
     def dataset(self) -> str | None:
@@ -112,19 +121,28 @@ class AppState(QObject):
 
     @property
     def split(self) -> str | None:
+        """The current dataset's split.json (None: not split yet, or none chosen)."""
         return self._split
 
     @property
     def scenes(self) -> list[str]:
+        """The scenes open in the Scene tab."""
         return list(self._scenes)
 
     @property
     def scene(self) -> str | None:
+        """The scene on screen."""
         return self._scene
 
     @property
     def run(self) -> str | None:
+        """The run every tab has chosen."""
         return self._run
+
+    @property
+    def map_settings(self) -> dict:
+        """The Scene tab's map settings as it saved them (``ScenesState``), restored at the next start."""
+        return dict(self._map_settings)
 
     # -- changing -----------------------------------------------------------------------------------
     def set_runs_dir(self, runs_dir: str) -> None:
@@ -136,10 +154,21 @@ class AppState(QObject):
 
     def refresh_runs(self, emit: bool = True) -> None:
         """Re-read the runs folder: every tab's run lists follow."""
-
         self._runs = list_runs(self._runs_dir)
         if emit:
             self.runs_changed.emit()
+
+    def refresh_run(self, path: str | Path) -> RunSummary | None:
+        """Re-read one run (a training reports an epoch, or starts): its row in every list follows.
+        A run not listed yet (just created) is added; the whole folder is re-read then."""
+        fresh = RunSummary.read(path)
+        old = self.summary(path)
+        if fresh is None or old is None:
+            self.refresh_runs()
+            return self.summary(path)
+        self._runs = [fresh if r is old else r for r in self._runs]
+        self.runs_changed.emit()
+        return fresh
 
     def set_dataset(self, path: str | None) -> None:
         self.set_datasets([path] if path else [])
@@ -176,6 +205,12 @@ class AppState(QObject):
             self._changed()
             self.run_changed.emit(path)
 
+    def set_map_settings(self, settings: dict) -> None:
+        """Keep the Scene tab's map settings (a JSON-ready dict) in the session."""
+        if settings != self._map_settings:
+            self._map_settings = dict(settings)
+            self._changed()
+
     # -- the session file ---------------------------------------------------------------------------
     def session(self) -> dict:
         return {
@@ -186,6 +221,7 @@ class AppState(QObject):
             "scenes": self._scenes,
             "scene": self._scene,
             "run": self._run,
+            "map_settings": self._map_settings,
         }
 
     def save_to(self, path: str | Path | None) -> None:

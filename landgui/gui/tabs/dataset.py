@@ -1,5 +1,10 @@
 """Dataset tab: choose or drop a class-folder dataset (or several: sources, e.g. one per sensor,
-split as one), see its classes per source, split it in a worker."""
+split as one), see its classes per source, split it in a worker.
+
+A view over the application state's dataset and split: it shows the split of the dataset on screen
+only (:func:`landgui.gui.state.dataset_split.split_of`: the one in its output folder, or the state's
+when it was made of these folders), follows a split chosen elsewhere (the Training tab), and a
+typed path that is not a folder clears the dataset instead of leaving the previous one on screen."""
 
 from __future__ import annotations
 
@@ -8,18 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -29,42 +28,25 @@ from PySide6.QtWidgets import (
 from landgui.core.base.errors import LandguiError
 from landgui.core.data.sample import SAMPLE_NAME, copy_sample_dataset, sample_dataset_dir
 from landgui.core.data.scan import scan_sources
-from landgui.core.data.split import SplitParams, load_split, split_warnings, write_split
+from landgui.core.data.split import load_split, split_warnings, write_split
 from landgui.gui.jobs import JobRegistry, TabJobs
 from landgui.gui.state.app_state import AppState
+from landgui.gui.state.dataset_split import default_split_folder, inside_any, split_of
 from landgui.gui.widgets.class_table import THUMB, ClassTableModel
 from landgui.gui.widgets.common import (
-    EtaProgressBar,
     FormScroll,
     accept_copy,
+    hbox,
     last_dir,
     remember_dir,
     show_error,
 )
 from landgui.gui.widgets.sources_panel import SourcesPanel, source_names
+from landgui.gui.widgets.split_form import FIELDS as SPLIT_FIELDS
+from landgui.gui.widgets.split_form import SplitForm
 from landgui.gui.widgets.split_view import SplitView
 
 SPLIT_JOB = "split"
-
-
-def default_split_folder(dataset: Path | list[Path]) -> Path:
-    """Where a dataset's split goes unless the user says otherwise: a sibling ``<name>-split``
-    next to the dataset, never inside it (a new folder there would be read as a class); under
-    ~/landgui-data when the dataset's parent folder cannot be written. Several source folders:
-    ``<a>+<b>-split`` in their common parent folder."""
-    folders = [
-        Path(os.path.abspath(Path(d).expanduser())) for d in (dataset if isinstance(dataset, list) else [dataset])
-    ]
-    name = "+".join(d.name or "dataset" for d in folders)[:80] + "-split"
-    parent = folders[0].parent
-    if len(folders) > 1:
-        try:
-            parent = Path(os.path.commonpath(folders))
-        except ValueError:  # on different drives
-            pass
-    if parent not in folders and os.access(parent, os.W_OK):
-        return parent / name
-    return Path.home() / "landgui-data" / name
 
 
 class DatasetTab(TabJobs, QWidget):
@@ -82,7 +64,7 @@ class DatasetTab(TabJobs, QWidget):
 
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("dataset folder with one sub-folder per class (or drop it here)")
-        self.folder_edit.editingFinished.connect(lambda: self.set_dataset(self.folder_edit.text()))
+        self.folder_edit.editingFinished.connect(self._typed)
         self.folder_edit.textChanged.connect(self.folder_edit.setToolTip)  # the whole path, however narrow
         browse = QPushButton("Choose dataset…")
         browse.clicked.connect(self.choose_dataset)
@@ -99,13 +81,8 @@ class DatasetTab(TabJobs, QWidget):
             "copy 240 example patches (4 classes) to ~/landgui-data/landcover4-sample and open them"
         )
         self.sample_button.clicked.connect(self.use_sample)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Dataset:"))
-        top.addWidget(self.folder_edit, 1)
-        top.addWidget(browse)
-        top.addWidget(add)
-        top.addWidget(open_split)
-        top.addWidget(self.sample_button)
+        top = hbox(self.folder_edit, browse, add, open_split, self.sample_button, stretch_first=True)
+        top.insertWidget(0, QLabel("Dataset:"))
 
         self.class_model = ClassTableModel()
         self.class_table = QTableView()
@@ -117,49 +94,19 @@ class DatasetTab(TabJobs, QWidget):
         self.sources_panel = SourcesPanel()
         self.sources_panel.remove_requested.connect(self.remove_sources)
 
-        self.val_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, singleStep=0.05, value=0.15)
-        self.test_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.9, singleStep=0.05, value=0.15)
-        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.materialize_combo = QComboBox()
-        self.materialize_combo.addItems(["none", "copy", "link"])
-        self.out_edit = QLineEdit()
-        self.out_edit.setPlaceholderText("output folder for split.json")
-        self.out_edit.textChanged.connect(self.out_edit.setToolTip)
-        out_btn = QPushButton("…")
-        out_btn.setMaximumWidth(36)
-        out_btn.clicked.connect(self.choose_out)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_edit, 1)
-        out_row.addWidget(out_btn)
-        self.split_button = QPushButton("Split")
-        self.split_button.setEnabled(False)
-        self.split_button.clicked.connect(self.start_split)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = EtaProgressBar()
-
-        form = QFormLayout()
-        form.addRow("Validation fraction", self.val_spin)
-        form.addRow("Test fraction", self.test_spin)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("Materialize", self.materialize_combo)
-        form.addRow("Output folder", out_row)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.split_button)
-        buttons.addWidget(self.cancel_button)
-        form.addRow(buttons)
-        form.addRow(self.progress)
-        split_box = QGroupBox("Split into train / validation / test")
-        split_box.setLayout(form)
+        self.split_box = SplitForm(self.choose_out)
+        for name in SPLIT_FIELDS:  # the box's widgets, as the tab's own (tests, tools)
+            setattr(self, name, getattr(self.split_box, name))
+        self.split_box.split_button.clicked.connect(self.start_split)
+        self.split_box.cancel_button.clicked.connect(self.cancel)
 
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.sources_panel)
         lv.addWidget(self.class_table, 1)
-        lv.addWidget(split_box)
-        left.setMinimumHeight(split_box.sizeHint().height() + 120)  # the form, and a few classes
+        lv.addWidget(self.split_box)
+        left.setMinimumHeight(self.split_box.sizeHint().height() + 120)  # the form, and a few classes
         self.left_scroll = FormScroll(left)  # the form stays readable in a small window: it scrolls
 
         self.view = SplitView()  # the split's counts, duplicate groups and skipped files
@@ -179,6 +126,7 @@ class DatasetTab(TabJobs, QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
+        self.state.split_changed.connect(self._follow_split)
 
     # -- choosing input -------------------------------------------------------------------
     def choose_dataset(self) -> None:
@@ -200,6 +148,11 @@ class DatasetTab(TabJobs, QWidget):
         """The dataset's folders (the application state's): one, or several sources."""
         return self.state.datasets
 
+    @property
+    def shown_folders(self) -> list[str]:
+        """The folders whose classes the tab shows (none before a restored session is shown)."""
+        return list(self.class_model.folders)
+
     def use_sample(self) -> None:
         """Copy the shipped sample dataset to the user's data folder (once) and open it."""
 
@@ -215,20 +168,10 @@ class DatasetTab(TabJobs, QWidget):
 
     def choose_out(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Choose the output folder", self.out_edit.text())
-        if d and self._inside_dataset(d):
+        if d and inside_any(d, self.folders):
             show_error(self, "Output folder", f"{d} is inside the dataset: a new folder there would be read as a class")
         elif d:
             self.out_edit.setText(d)
-
-    def _inside_dataset(self, out: str, folders: list[str] | None = None) -> bool:
-        if not out:
-            return False
-        o = Path(out).expanduser().resolve()
-        for data in self.folders if folders is None else folders:
-            ds = Path(data).expanduser().resolve()
-            if o == ds or o.is_relative_to(ds):
-                return True
-        return False
 
     def choose_split_file(self) -> None:
         f, _ = QFileDialog.getOpenFileName(
@@ -268,9 +211,16 @@ class DatasetTab(TabJobs, QWidget):
         self._show_sources(named)
         # the output folder follows the dataset unless the user typed one, and is never inside it
         typed = self.out_edit.text()
-        if not typed or typed == getattr(self, "_derived_out", None) or self._inside_dataset(typed):
+        if not typed or typed == getattr(self, "_derived_out", None) or inside_any(typed, self.folders):
             self._derived_out = str(default_split_folder([Path(f) for f in folders]))
             self.out_edit.setText(self._derived_out)
+        # this dataset's own split (the state's, or one in its output folder), never another's
+        own = split_of(folders, [self.state.split, self.out_edit.text(), self._derived_out])
+        if own is not None:
+            self.show_manifest(own)
+        self.state.set_split(own["_path"] if own else None)
+        if own is None:
+            self._follow_split("")
         n = self.class_model.rowCount()
         what = str(folders[0]) if len(folders) == 1 else f"{len(folders)} sources ({', '.join(named)})"
         if n == 0:
@@ -279,6 +229,28 @@ class DatasetTab(TabJobs, QWidget):
             )
         else:
             self.status.emit(f"dataset {what}: {n} classes")
+
+    def _typed(self) -> None:
+        """The dataset field was edited: a folder becomes the dataset; anything else is refused
+        and clears the dataset (the previous one's classes and split must not stay beside it)."""
+        text = self.folder_edit.text().strip()
+        if not self.folder_edit.isEnabled() or [text] == self.folders:
+            return
+        if text and Path(text).is_dir():
+            self.set_dataset(text)
+            return
+        self.clear_dataset()
+        if text:
+            show_error(self, "Dataset", f"not a folder: {text}; choose a dataset folder (one sub-folder per class)")
+
+    def clear_dataset(self) -> None:
+        """No dataset: no classes, no split, nothing to split."""
+        self.class_model.set_folders({})
+        self.sources_panel.show_sources({})
+        self.state.set_datasets([])
+        self.state.set_split(None)
+        self._follow_split("")
+        self.split_button.setEnabled(False)
 
     def _show_sources(self, named: dict[str, str]) -> None:
         """Show the folders (``{source name: folder}``) and make them the state's dataset."""
@@ -293,10 +265,9 @@ class DatasetTab(TabJobs, QWidget):
         self.state.set_datasets(folders)
         self.split_button.setEnabled(self.class_model.rowCount() > 0)
 
-    def open_split(self, path: str, quiet: bool = False) -> None:
+    def open_split(self, path: str, quiet: bool = False) -> bool:
         """Show a split.json (and its dataset); ``quiet``: a bad file is named in the status bar,
-        not in a dialog (restoring a session)."""
-
+        not in a dialog (restoring a session). False when it could not be read."""
         try:
             manifest = load_split(path)
         except LandguiError as exc:
@@ -304,13 +275,14 @@ class DatasetTab(TabJobs, QWidget):
                 self.status.emit(f"split not reopened: {exc}")
             else:
                 show_error(self, "Open split", str(exc))
-            return
+            return False
         sources = manifest.get("sources") or {Path(manifest["dataset_root"]).name: manifest["dataset_root"]}
         if all(Path(f).is_dir() for f in sources.values()):
             self._show_sources(sources)
         self.show_manifest(manifest)
         self.state.set_split(manifest["_path"])
         self.split_written.emit(manifest["_path"])
+        return True
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
@@ -338,16 +310,17 @@ class DatasetTab(TabJobs, QWidget):
     # -- splitting ----------------------------------------------------------------------
     def start_split(self) -> None:
         folders, out = self.folders, self.out_edit.text()
-        existing = Path(out) / "split.json"
-        if out and existing.exists() and not self._confirm_replace(existing):
-            self.status.emit("split not written: the existing split.json was kept")
-            return
-        params = SplitParams(
-            val=self.val_spin.value(),
-            test=self.test_spin.value(),
-            seed=self.seed_spin.value(),
-            materialize=self.materialize_combo.currentText(),
-        )
+        if out and (Path(out) / "split.json").exists():
+            choice = self._confirm_replace(Path(out) / "split.json")
+            if choice == "another":
+                self.choose_out()
+                if self.out_edit.text() != out:
+                    self.start_split()  # asks again if that folder holds a split too
+                return
+            if choice != "replace":
+                self.status.emit("split not written: the existing split.json was kept")
+                return
+        params = self.split_box.params()
 
         def job(progress, should_stop):
             params.check()
@@ -375,17 +348,20 @@ class DatasetTab(TabJobs, QWidget):
             self.split_button.setEnabled(False)
             self.cancel_button.setEnabled(True)
 
-    def _confirm_replace(self, existing: Path) -> bool:
-        """Ask before replacing a split.json that runs may have been trained on."""
-        answer = QMessageBox.question(
-            self,
-            "Replace the split?",
+    def _confirm_replace(self, existing: Path) -> str:
+        """Ask before replacing a split.json that runs may have been trained on: "replace",
+        "another" (choose another output folder) or "cancel"; the buttons are the question's."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace the split?", "", parent=self)
+        box.setText(
             f"{existing} already exists, and runs trained on it point to it. Replacing it makes "
-            "their evaluations refuse the new split.\n\nReplace it, or choose another output folder?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
+            "their evaluations refuse the new split.\n\nReplace it, or choose another output folder?"
         )
-        return answer == QMessageBox.StandardButton.Yes
+        replace = box.addButton("Replace it", QMessageBox.ButtonRole.DestructiveRole)
+        another = box.addButton("Choose another folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(another)
+        box.exec()
+        return {replace: "replace", another: "another"}.get(box.clickedButton(), "cancel")
 
     def cancel(self) -> None:
         self.jobs.cancel(SPLIT_JOB)
@@ -409,5 +385,14 @@ class DatasetTab(TabJobs, QWidget):
 
     # -- showing a split ----------------------------------------------------------------
     def show_manifest(self, manifest: dict) -> None:
+        """Show a split (a split.json's content)."""
         self.manifest = manifest
         self.view.show_manifest(manifest)
+
+    def _follow_split(self, path: str) -> None:
+        """Show the state's split: none, or (chosen elsewhere, e.g. in the Training tab) opened."""
+        if self.manifest is not None and self.manifest.get("_path") == path:
+            return
+        if not path or not self.open_split(path, quiet=True):
+            self.manifest = None
+            self.view.show_none(dataset=bool(self.folders))

@@ -8,53 +8,43 @@ from pathlib import Path
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
-    QMenu,
     QPushButton,
     QSplitter,
     QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from landgui.core.base.atomic import write_text_atomic
-from landgui.core.base.errors import LandguiError
-from landgui.core.evaluation.evaluate import confusion_figure
-from landgui.core.inference.predictors import predictions_csv
-from landgui.core.runs.folder import SHIPPED_NAME, run_info, shipped_run_dir
+from landgui.core.evaluation.report import confusion_figure
+from landgui.core.runs.folder import SHIPPED_NAME, shipped_run_dir
+from landgui.core.runs.listing import RunSummary
 from landgui.gui.jobs import JobRegistry, JobWorker, ProcessJobWorker, TabJobs
 from landgui.gui.state.app_state import AppState
 from landgui.gui.widgets.common import (
     EtaProgressBar,
     FormScroll,
-    choose_save_path,
     fill_run_combo,
+    hbox,
     last_dir,
     remember_dir,
     show_error,
     show_placeholder,
+    table_height,
 )
 from landgui.gui.widgets.compare_runs import CompareRunsTable
-from landgui.gui.widgets.image_preview import ImagePreviewDialog, open_in_system_viewer
 from landgui.gui.widgets.per_source_table import PerSourceTable
-from landgui.gui.widgets.thumbnails import ThumbnailLoader, placeholder_pixmap
+from landgui.gui.widgets.prediction_list import INFO_ROLE, PredictionList
+from landgui.gui.widgets.report_text import fill_class_table, headline
 
-THUMB = 72
 EVALUATION_JOB = "evaluation"  # evaluate, evaluate on a folder and predict run one at a time
-#: The item's record for the preview dialog and the CSV export: {path, pred, confidence, probs, true?}.
-INFO_ROLE = Qt.ItemDataRole.UserRole + 1
+__all__ = ["EVALUATION_JOB", "INFO_ROLE", "EvaluationTab"]
 HOLDOUT = "holdout-"  # the Split box's data for "held-out source NAME" (evaluation-holdout-NAME.json)
 
 
@@ -99,18 +89,9 @@ class EvaluationTab(TabJobs, QWidget):
             "adapt the model to the evaluated images first (batch-norm statistics, no labels used; the run is not changed)"
         )
         self.progress = EtaProgressBar()
-        top = QHBoxLayout()  # two rows, so that the window fits a small screen
-        top.addWidget(QLabel("Run:"))
-        top.addWidget(self.run_combo, 1)
-        top.addWidget(refresh)
-        top.addWidget(QLabel("Split:"))
-        top.addWidget(self.split_combo)
-        actions = QHBoxLayout()
-        actions.addWidget(self.eval_button)
-        actions.addWidget(self.folder_button)
-        actions.addWidget(self.adapt_check)
-        actions.addWidget(self.predict_button)
-        actions.addWidget(self.cancel_button)
+        top = hbox(QLabel("Run:"), self.run_combo, refresh, QLabel("Split:"), self.split_combo)  # two rows:
+        top.setStretch(1, 1)  # the window fits a small screen
+        actions = hbox(self.eval_button, self.folder_button, self.adapt_check, self.predict_button, self.cancel_button)
         actions.addWidget(self.progress, 1)
 
         self.headline = QLabel("Choose a run and press Evaluate.")
@@ -119,6 +100,7 @@ class EvaluationTab(TabJobs, QWidget):
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
         self.source_table = PerSourceTable()
         self.report_tabs = QTabWidget()
         self.report_tabs.addTab(self.table, "Per class")
@@ -130,39 +112,26 @@ class EvaluationTab(TabJobs, QWidget):
         show_placeholder(
             self.figure, "Pick a run and press Evaluate (or Evaluate on a folder…): the confusion matrix appears here."
         )
-        self.cell_label = QLabel("Click a confusion-matrix cell to see its images.")
-        self.cell_label.setWordWrap(True)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.setToolTip("the listed predictions as CSV: file, predicted class, probability per class")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.choose_export)
-        self.images = QListWidget()
-        self.images.setViewMode(QListView.ViewMode.IconMode)
-        self.images.setIconSize(QSize(THUMB, THUMB))
-        self.images.setGridSize(QSize(THUMB + 70, THUMB + 40))
-        self.images.setResizeMode(QListView.ResizeMode.Adjust)
-        self.images.setWordWrap(True)
-        self.images.setToolTip("double-click an image to enlarge it; right-click to open it in the system viewer")
-        self.images.itemActivated.connect(self.enlarge)
-        self.images.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.images.customContextMenuRequested.connect(self._image_menu)
-        self.thumbs = ThumbnailLoader(self)  # thumbnails are decoded off the GUI thread
-        self.thumbs.ready.connect(self._thumbnail_ready)
+        self.prediction_list = PredictionList()
+        self.prediction_list.export_name = lambda: f"predictions-{Path(self.run_combo.currentData() or 'run').name}.csv"
+        self.prediction_list.status.connect(self.status)
+        pl = self.prediction_list  # its widgets, as the tests and tools name them
+        self.images, self.cell_label, self.export_button, self.thumbs = (
+            pl.images,
+            pl.cell_label,
+            pl.export_button,
+            pl.thumbs,
+        )
         self._cell_patch = None
         self.selected_cell: tuple[int, int] | None = None
         self.predictions: dict | None = None
-        self.listed: list[dict] = []  # what the image list shows, for the CSV export
 
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 4, 0)
         lv.addWidget(self.headline)
         lv.addWidget(self.report_tabs, 1)
-        cell_row = QHBoxLayout()
-        cell_row.addWidget(self.cell_label, 1)
-        cell_row.addWidget(self.export_button)
-        lv.addLayout(cell_row)
-        lv.addWidget(self.images, 2)
+        lv.addWidget(self.prediction_list, 2)
         left.setMinimumSize(360, 420)
         self.left_scroll = FormScroll(left)  # the report stays readable in a small window: it scrolls
         split = QSplitter()
@@ -201,14 +170,13 @@ class EvaluationTab(TabJobs, QWidget):
         runs = fill_run_combo(self.run_combo, self.state.runs, select or self.state.run)
         self.state.set_run(self.run_combo.currentData())
         self._fill_split_combo(self._held_out_source())
-        shipped = run_info(shipped_run_dir())
-        runs = runs + ([{**shipped, "name": f"{SHIPPED_NAME} (shipped)"}] if shipped else [])
-        self.compare.show_runs(runs)
+        shipped = RunSummary.read(shipped_run_dir())
+        self.compare.show_runs(runs + ([shipped.named(f"{SHIPPED_NAME} (shipped)")] if shipped else []))
 
     def _held_out_source(self) -> str | None:
         """The source the selected run held out in training (from the state's run list)."""
-        run = self.run_combo.currentData()
-        return next((r.get("hold_out_source") for r in self.state.runs if r["path"] == run), None)
+        run = self.state.summary(self.run_combo.currentData())
+        return run.hold_out_source if run is not None else None
 
     def _fill_split_combo(self, held: str | None) -> None:
         """test / val / train, and "held-out source NAME" for a run that held one out."""
@@ -285,44 +253,14 @@ class EvaluationTab(TabJobs, QWidget):
     def show_result(self, result: dict) -> None:
         self.result = result
         self.progress.finish(f"evaluated {result['n_images']} images")
-        missing = f" · {len(result['missing'])} missing files not evaluated" if result["missing"] else ""
-        if result.get("missing_classes"):
-            missing += f" · no images of {', '.join(result['missing_classes'])}"
-        if result.get("ignored_classes"):
-            missing += f" · ignored unknown classes {', '.join(result['ignored_classes'])}"
-        if result.get("skipped"):
-            missing += f" · {len(result['skipped'])} unreadable files skipped"
-        top2 = f" · top-2 {result['top2_accuracy']:.2%}" if result["top2_accuracy"] is not None else ""
-        name = Path(result["data_folder"]).name if result.get("data_folder") else f"{result['split']} split"
-        held = result.get("held_out_source")
-        name = f"held-out source {held}" if held else name
-        name += " (adapted)" if result.get("adapted") else ""
-        never_seen = (
-            f"<br>every image of {held}, a sensor the model never saw: trained and selected on the other sources only"
-            if held
-            else ""
-        )
-        per_source = " · ".join(f"{n} {ps['accuracy']:.2%}" for n, ps in (result.get("per_source") or {}).items())
-        self.headline.setText(
-            f"<span style='font-size:15pt'><b>{name} accuracy {result['accuracy']:.2%}</b> · "
-            f"macro F1 {result['macro_avg']['f1']:.3f}</span><br>balanced accuracy {result['balanced_accuracy']:.2%}"
-            f"{top2} · {result['n_images']} images · {len(result['misclassified'])} misclassified{missing}"
-            + (f"<br>per source: {per_source} (see Per source)" if per_source else "")
-            + never_seen
-        )
-        self.table.setRowCount(0)
-        for lab in result.get("row_labels") or result["labels"]:
-            m = result["per_class"][lab]
-            r = self.table.rowCount()
-            self.table.insertRow(r)
-            for c, v in enumerate(
-                [lab, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"])]
-            ):
-                self.table.setItem(r, c, QTableWidgetItem(v))
+        html, name = headline(result)
+        self.headline.setText(html)
+        fill_class_table(self.table, result)
         several = self.source_table.show_result(result)
         self.report_tabs.setTabVisible(1, several)
         bar = self.report_tabs.tabBar().sizeHint().height()
-        self.report_tabs.setMinimumHeight(self.source_table.full_height() + bar + 8 if several else 0)
+        shown = [self.table, self.source_table] if several else [self.table]  # every row, the panel scrolls
+        self.report_tabs.setMinimumHeight(max(table_height(t) for t in shown) + bar + 8)
         if not several:
             self.report_tabs.setCurrentIndex(0)
         confusion_figure(result, self.figure)
@@ -422,60 +360,20 @@ class EvaluationTab(TabJobs, QWidget):
             )
         self.canvas.draw_idle()
 
-    # -- the image list ---------------------------------------------------------------------------
-    def _list_images(self, rows: list[dict], text: str, limit: int = 200) -> None:
-        """Show images as thumbnails named by file, decoded off the GUI thread; ``rows`` are
-        {path (absolute), pred, confidence, probs {class: p}, true?}, all kept for the CSV export."""
-        self.thumbs.cancel_pending()
-        self.images.clear()
-        self.listed = rows
-        self.cell_label.setText(text)
-        self.export_button.setEnabled(bool(rows))
-        waiting = QIcon(placeholder_pixmap(THUMB))
-        for k, r in enumerate(rows[:limit]):
-            item = QListWidgetItem(waiting, f"{Path(r['path']).name}\n{r['pred']} {r['confidence']:.2f}")
-            item.setToolTip(r["path"] + "\n" + "\n".join(f"{c}: {v:.4f}" for c, v in r["probs"].items()))
-            item.setData(INFO_ROLE, r)
-            self.images.addItem(item)
-            self.thumbs.request(k, r["path"], THUMB)
+    # -- the image list (widgets.prediction_list) ----------------------------------------------------
+    def _list_images(self, rows: list[dict], text: str) -> None:
+        self.prediction_list.show_images(rows, text)
 
-    def _thumbnail_ready(self, row: object, image: QImage) -> None:
-        item = self.images.item(int(row))  # type: ignore[call-overload]
-        if item is not None and not image.isNull():
-            item.setIcon(QIcon(QPixmap.fromImage(image)))
+    @property
+    def listed(self) -> list[dict]:
+        """The predictions the image list shows (all of them, for the CSV export)."""
+        return self.prediction_list.listed
 
-    def enlarge(self, item: QListWidgetItem | None) -> None:
-        """The image at full size with its true and predicted class and probabilities."""
+    @property
+    def preview(self):
+        """The last enlarged image's dialog."""
+        return self.prediction_list.preview
 
-        if item is None:
-            return
-        self.preview = ImagePreviewDialog(item.data(INFO_ROLE), self)
-        self.preview.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.preview.show()
-
-    def _image_menu(self, pos) -> None:
-        item = self.images.itemAt(pos)
-        if item is None:
-            return
-        menu = QMenu(self)
-        menu.addAction("Enlarge…", lambda: self.enlarge(item))
-        menu.addAction("Open in system viewer", lambda: open_in_system_viewer(item.data(INFO_ROLE)["path"]))
-        menu.exec(self.images.viewport().mapToGlobal(pos))
-
-    # -- CSV export -------------------------------------------------------------------------------
-    def choose_export(self) -> None:
-        run = Path(self.run_combo.currentData() or "run").name
-        path = choose_save_path(self, "export-csv", "Export predictions as CSV", f"predictions-{run}.csv")
-        if path:
-            self.export_csv(path)
-
-    def export_csv(self, path: str) -> None:
-        """Write the listed predictions (all of them, not only the thumbnails shown) as CSV, atomically."""
-
-        labels = list(self.listed[0]["probs"]) if self.listed else []
-        try:
-            write_text_atomic(path, predictions_csv(self.listed, labels))
-        except LandguiError as exc:
-            show_error(self, "Export CSV", str(exc))
-            return
-        self.status.emit(f"wrote {len(self.listed)} predictions to {path}")
+    def enlarge(self, item) -> None:
+        """Enlarge an image of the list (:meth:`PredictionList.enlarge`)."""
+        self.prediction_list.enlarge(item)

@@ -34,6 +34,7 @@ class ClassTableModel(QAbstractTableModel):
         super().__init__()
         self.rows: list[tuple[str, int, list[str]]] = []
         self.per_source: dict[str, dict[str, int]] = {}
+        self.folders: list[str] = []  # the folders shown, in their order
         self._icons: dict[int, QIcon] = {}
         self._strips: dict[int, QPixmap] = {}
         self.thumbs = ThumbnailLoader(self)
@@ -56,6 +57,7 @@ class ClassTableModel(QAbstractTableModel):
         self.thumbs.cancel_pending()
         self.beginResetModel()
         listed = {name: class_files(Path(root)) for name, root in folders.items()}
+        self.folders = [str(root) for root in folders.values()]
         self.per_source = {name: {c: len(files) for c, files in by_class.items()} for name, by_class in listed.items()}
         self.rows = []
         self._icons, self._strips = {}, {}

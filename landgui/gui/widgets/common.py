@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtWidgets import QComboBox, QMessageBox, QProgressBar, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QWidget,
+)
 
 from landgui.core.base.progress import format_seconds
-from landgui.core.runs.folder import SHIPPED_NAME, shipped_run_dir
+from landgui.core.data.scan import is_ignored
+from landgui.core.runs.folder import SHIPPED_NAME, RunFolder, shipped_run_dir
+from landgui.core.runs.listing import RunSummary
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> QMessageBox:
@@ -54,12 +69,10 @@ class EtaProgressBar(QProgressBar):
     def text(self) -> str:  # noqa: D401 - Qt override, used when the bar is painted
         """One line, cut in the middle to the bar's width (a long path would wrap and be clipped);
         the whole text is in the tooltip."""
-        from PySide6.QtCore import Qt
-
         return self.fontMetrics().elidedText(super().text(), Qt.TextElideMode.ElideMiddle, max(self.width() - 16, 60))
 
 
-def fill_run_combo(combo: QComboBox, all_runs: list[dict], select: str | None = None) -> list[dict]:
+def fill_run_combo(combo: QComboBox, all_runs: list[RunSummary], select: str | None = None) -> list[RunSummary]:
     """Offer the runs with a model (of ``AppState.runs``, newest first), then the shipped model;
     select ``select``, else keep the selection, else the newest completed run, else the shipped
     model. The combo emits no signal while it is refilled: read ``currentData()`` afterwards."""
@@ -67,16 +80,16 @@ def fill_run_combo(combo: QComboBox, all_runs: list[dict], select: str | None = 
     current = select or combo.currentData()
     blocked = combo.blockSignals(True)
     combo.clear()
-    runs = [r for r in all_runs if r["has_model"]]
+    runs = [r for r in all_runs if r.has_model]
     for r in runs:
-        combo.addItem(f"{r['name']} ({r['model']}, {r['status_text']})", r["path"])
-    shipped = shipped_run_dir()
-    if (shipped / "model.keras").is_file():
-        combo.addItem(f"{SHIPPED_NAME} (shipped)", str(shipped))
+        combo.addItem(f"{r.name} ({r.model}, {r.status_text})", r.path)
+    shipped = RunFolder(shipped_run_dir())
+    if shipped.has_model:
+        combo.addItem(f"{SHIPPED_NAME} (shipped)", str(shipped.path))
     if current and (i := combo.findData(current)) >= 0:
         combo.setCurrentIndex(i)
     elif combo.count():
-        done = [i for i, r in enumerate(runs) if r["status"] == "completed"]
+        done = [i for i, r in enumerate(runs) if r.status == "completed"]
         combo.setCurrentIndex(done[0] if done else (len(runs) if combo.count() > len(runs) else 0))
     combo.blockSignals(blocked)
     return runs
@@ -88,16 +101,13 @@ def last_dir(kind: str) -> str:
 
 
 def remember_dir(kind: str, path: str) -> None:
-    from pathlib import Path
-
+    """Remember the folder of ``path`` (or ``path`` itself, a folder) for dialogs of this kind."""
     p = Path(path)
     QSettings("landgui", "landgui").setValue(f"last_dir/{kind}", str(p if p.is_dir() else p.parent))
 
 
 def show_placeholder(figure, text: str) -> None:
     """An empty plot says what to do first instead of showing meaningless axes."""
-    import textwrap
-
     figure.clear()
     figure.text(0.5, 0.5, textwrap.fill(text, 42), ha="center", va="center", color="#666666", fontsize=10)
     if figure.canvas is not None:
@@ -107,8 +117,6 @@ def show_placeholder(figure, text: str) -> None:
 def accept_copy(event) -> None:
     """Accept a drag or drop as a Copy, never the proposed Move: a file manager that honours Move
     would delete the user's original after the drop."""
-    from PySide6.QtCore import Qt
-
     event.setDropAction(Qt.DropAction.CopyAction)
     event.accept()
 
@@ -135,10 +143,6 @@ def choose_save_path(
     """A save dialog starting at the last folder of this ``kind`` with ``name`` filled in; the
     suffix is added when not typed, and a file that then exists is replaced only if the user says
     so (the dialog asks itself about the name as typed). None when cancelled."""
-    from pathlib import Path
-
-    from PySide6.QtWidgets import QFileDialog
-
     start = str(Path(last_dir(kind) or Path.home()) / name)
     path, _ = QFileDialog.getSaveFileName(parent, title, start, file_filter)
     if not path:
@@ -157,3 +161,40 @@ def choose_save_path(
                 return None
     remember_dir(kind, path)
     return path
+
+
+def hbox(*widgets: QWidget, stretch_first: bool = False) -> QHBoxLayout:
+    """The widgets in a row; ``stretch_first``: the first one takes the room left (a path field)."""
+    lay = QHBoxLayout()
+    for i, w in enumerate(widgets):
+        lay.addWidget(w, 1 if stretch_first and i == 0 else 0)
+    return lay
+
+
+def path_row(edit: QLineEdit, choose) -> QHBoxLayout:
+    """A path field with a "…" button that calls ``choose``; the field's tooltip is the whole path,
+    however narrow it is."""
+    edit.setToolTip(edit.text())
+    edit.textChanged.connect(edit.setToolTip)
+    button = QPushButton("…")
+    button.setMaximumWidth(36)
+    button.clicked.connect(choose)
+    return hbox(edit, button, stretch_first=True)
+
+
+def skipped_parts(entries: list[dict], unusable: str = "skipped") -> tuple[str, str]:
+    """``("2 skipped", "1 ignored (README.txt)")`` for a scan's skipped files (``{path, reason}``):
+    files it could not use, and files it left out by design (hidden, or beside the class folders:
+    :func:`landgui.core.data.scan.is_ignored`), which are never counted as unusable. A part is ""
+    when it has no files, except the first with ``unusable="skipped"`` ("0 skipped")."""
+    ignored = [Path(e["path"]).name for e in entries if is_ignored(e["reason"])]
+    n = len(entries) - len(ignored)
+    first = f"{n} {unusable}" if n or unusable == "skipped" else ""
+    names = ", ".join(ignored[:2]) + (", …" if len(ignored) > 2 else "")
+    return first, (f"{len(ignored)} ignored ({names})" if ignored else "")
+
+
+def table_height(table: QTableWidget, max_rows: int = 12) -> int:
+    """The height that shows a table's header and up to ``max_rows`` rows without scrolling."""
+    rows = min(table.rowCount(), max_rows)
+    return table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize() + 6

@@ -1,10 +1,12 @@
 """The Evaluation tab's Compare runs table: every run side by side (``AppState.runs``, i.e.
-:meth:`landgui.core.runs.folder.RunFolder.info`), with a column per evaluated folder, per source of a
-multi-source test split, and the accuracy on a held-out source where a run held one out."""
+:class:`landgui.core.runs.listing.RunSummary`), with a column per evaluated folder, per source of
+a multi-source test split, and the accuracy on a held-out source where a run held one out."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from landgui.core.runs.listing import RunSummary
 
 HEADS = ["run", "status", "model", "backbone", "size", "epochs", "test acc", "macro F1"]
 
@@ -26,10 +28,11 @@ class CompareRunsTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # nothing cut
         self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
-    def show_runs(self, runs: list[dict]) -> None:
-        sources = list(dict.fromkeys(name for r in runs for name in r.get("source_accuracy") or {}))
-        held = any(r.get("held_out_accuracy") is not None for r in runs)
-        folders = sorted({name for r in runs for name in r.get("data_accuracy", {})})
+    def show_runs(self, runs: list[RunSummary]) -> None:
+        """One row per run, in the order given."""
+        sources = list(dict.fromkeys(name for r in runs for name in r.source_accuracy))
+        held = any(r.held_out_accuracy is not None for r in runs)
+        folders = sorted({name for r in runs for name in r.data_accuracy})
         heads = HEADS + [f"test acc {s}" for s in sources] + (["held-out acc"] if held else [])
         heads += [f"{f} acc" for f in folders]
         self.setColumnCount(len(heads))
@@ -38,29 +41,30 @@ class CompareRunsTable(QTableWidget):
         for r in runs:
             row = self.rowCount()
             self.insertRow(row)
-            by_source = r.get("source_accuracy") or {}
             held_cell = []
             if held:
-                v = r.get("held_out_accuracy")
-                held_cell = ["" if v is None else f"{v:.4f} ({r['hold_out_source']})"]
+                v = r.held_out_accuracy
+                held_cell = ["" if v is None else f"{v:.4f} ({r.hold_out_source})"]
             vals = [
-                r["name"],
-                r["status_text"],
-                r["model"],
-                r["backbone"],
-                r["image_size"],
-                r["epochs"],
-                _acc(r["test_accuracy"]),
-                _acc(r["macro_f1"]),
-                *[_acc(by_source.get(s)) for s in sources],
+                r.name,
+                r.status_text,
+                r.model,
+                r.backbone,
+                r.image_size,
+                r.epochs,
+                _acc(r.test_accuracy),
+                _acc(r.macro_f1),
+                *[_acc(r.source_accuracy.get(s)) for s in sources],
                 *held_cell,
-                *[_acc(r.get("data_accuracy", {}).get(f)) for f in folders],
+                *[_acc(r.data_accuracy.get(f)) for f in folders],
             ]
             for c, v in enumerate(vals):
                 item = QTableWidgetItem(str(v))
+                if heads[c] == "epochs":
+                    item.setToolTip(r.epochs_text())
                 if heads[c] == "held-out acc":
                     item.setToolTip(
-                        f"accuracy on every image of source {r.get('hold_out_source')}, which the run never saw: "
+                        f"accuracy on every image of source {r.hold_out_source}, which the run never saw: "
                         "it was trained and selected on the other sources only"
                     )
                 self.setItem(row, c, item)

@@ -7,7 +7,10 @@ import time
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import QTimer
+
+from landgui.core.runs.listing import TAUGHT_STAGE
 
 
 class CurvesCanvas(FigureCanvasQTAgg):
@@ -34,9 +37,14 @@ class CurvesCanvas(FigureCanvasQTAgg):
                 ax.plot([], [], "-", color="#56B4E9", alpha=0.8, label="train (this epoch)", animated=True)[0],
             )
             ax.set_ylabel(key)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, loc="center right")
         self.ax_acc.set_xlabel("epoch")
+        # a run taught on corrections records losses only: its accuracy axes say so, not -0.04..0.04
+        self.acc_note = self.ax_acc.text(
+            0.5, 0.5, "", transform=self.ax_acc.transAxes, ha="center", va="center", color="#666666", fontsize=10
+        )
         self.empty_text = self.figure.text(
             0.5,
             0.5,
@@ -106,8 +114,20 @@ class CurvesCanvas(FigureCanvasQTAgg):
             ax.relim()
             ax.autoscale_view()
             ax.set_xlim(0.8, len(xs) + 1.2)  # room for the running epoch's batch curve
+        self.acc_note.set_text(self._no_accuracy_note())
+        if self.acc_note.get_text():
+            self.ax_acc.set_ylim(0.0, 1.0)
         self._set_batch_data()
         self.draw_idle()
+
+    def _no_accuracy_note(self) -> str:
+        """Why the accuracy axes are empty (a history of losses only), or "" when they are not."""
+        keys = ("accuracy", "val_accuracy")
+        if not self.epochs or any(h.get(k) is not None for h in self.epochs for k in keys) or self.batch_acc:
+            return ""
+        if any(h.get("stage") == TAUGHT_STAGE for h in self.epochs):
+            return "taught on corrections: the head's loss only\n(no accuracy, no validation split)"
+        return "no accuracy recorded for this run"
 
     def _on_draw(self, _event) -> None:
         self._background = self.copy_from_bbox(self.figure.bbox)

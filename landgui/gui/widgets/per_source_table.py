@@ -1,11 +1,13 @@
 """The Evaluation tab's per-source table: for an evaluation of a split of several sources, the
 accuracy of each source and the recall of each class in it (``result["per_source"]``, see
-:func:`landgui.core.evaluation.evaluate.per_source_metrics`)."""
+:func:`landgui.core.evaluation.metrics.per_source_metrics`)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from landgui.gui.widgets.common import table_height
 
 
 class PerSourceTable(QTableWidget):
@@ -44,5 +46,4 @@ class PerSourceTable(QTableWidget):
 
     def full_height(self, max_rows: int = 12) -> int:
         """The height that shows the header and up to ``max_rows`` rows without scrolling."""
-        rows = min(self.rowCount(), max_rows)
-        return self.horizontalHeader().sizeHint().height() + rows * self.verticalHeader().defaultSectionSize() + 6
+        return table_height(self, max_rows)

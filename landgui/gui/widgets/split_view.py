@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from landgui.core.data.split import split_warnings
 from landgui.gui.widgets.class_table import THUMB
-from landgui.gui.widgets.common import show_placeholder
+from landgui.gui.widgets.common import show_placeholder, skipped_parts
 from landgui.gui.widgets.thumbnails import ThumbnailLoader, blank_strip, paint_into
 
 SPLITS = ("train", "val", "test")  # landgui.core.data.split.SPLITS, without importing the scanner here
@@ -51,11 +51,10 @@ def draw_split(figure, manifest: dict) -> None:
     ax.set_xticks(x, classes, rotation=20)
     ax.set_ylabel("images")
     ax.set_title("Images per class and split")
-    ax.set_ylim(0, max([counts[c][s] for c in classes for s in SPLITS] + [1]) * (1.1 if several else 1.25))
+    ax.set_ylim(0, max([counts[c][s] for c in classes for s in SPLITS] + [1]) * 1.1)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)  # beside the bars: never over them
     if not several:
-        ax.legend(ncols=3, loc="upper center")  # above the bars, never over them
         return
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)  # two charts: legends beside them
     ax2 = figure.add_subplot(212)
     names = list(by_source)
     width = 0.8 / len(names)
@@ -110,12 +109,7 @@ class SplitView(QWidget):
         super().__init__(parent)
         self.figure = Figure(figsize=(5, 3), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        show_placeholder(
-            self.figure,
-            "Choose a dataset folder (or Use the sample dataset) and press Split: "
-            "the images per class and split appear here.",
-        )
-        self.summary_label = QLabel("No split yet.")
+        self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         self.dup_list = QListWidget()
         self.dup_list.setWordWrap(True)  # long member lists wrap instead of running off the right edge
@@ -136,12 +130,14 @@ class SplitView(QWidget):
         self.result_tabs.addTab(self.dup_list, "Duplicate groups")
         self.result_tabs.addTab(self.skipped_table, "Skipped files")
         self.result_tabs.setTabVisible(0, False)  # only for several sources
+        self.manifest: dict | None = None
 
         rv = QVBoxLayout(self)
         rv.setContentsMargins(0, 0, 0, 0)
         rv.addWidget(self.summary_label)
         rv.addWidget(self.canvas, 1)
         rv.addWidget(self.result_tabs, 1)
+        self.show_none()
 
     def _dup_thumbnail_ready(self, key: object, image: QImage) -> None:
         group, slot = key  # type: ignore[misc]
@@ -151,7 +147,27 @@ class SplitView(QWidget):
             item.setIcon(QIcon(self._dup_strips[group]))
 
     # -- showing a split ----------------------------------------------------------------
+    def show_none(self, dataset: bool = False) -> None:
+        """No split: the chart says what to do (``dataset``: a dataset is chosen, not split yet)."""
+        self.manifest = None
+        self.summary_label.setText("No split of this dataset yet." if dataset else "No split yet.")
+        show_placeholder(
+            self.figure,
+            "Press Split: the images per class and split appear here."
+            if dataset
+            else "Choose a dataset folder (or Use the sample dataset) and press Split: "
+            "the images per class and split appear here.",
+        )
+        self.dup_thumbs.cancel_pending()
+        self.dup_list.clear()
+        self._dup_strips = []
+        for table in (self.skipped_table, self.source_table):
+            table.setRowCount(0)
+        self.result_tabs.setTabVisible(0, False)
+
     def show_manifest(self, manifest: dict) -> None:
+        """Show a split (a split.json's content)."""
+        self.manifest = manifest
         draw_split(self.figure, manifest)
         self.canvas.draw_idle()
         several = several_sources(manifest)
@@ -159,10 +175,12 @@ class SplitView(QWidget):
         self.result_tabs.setTabVisible(0, several)
         total = {s: len(manifest["splits"][s]) for s in ("train", "val", "test")}
         groups = manifest["duplicate_groups"]
+        skipped, ignored = skipped_parts(manifest["skipped"])  # a README.txt beside the classes is not skipped
         self.summary_label.setText(
             f"<b>{manifest.get('_path', '')}</b><br>train {total['train']}, val {total['val']}, test {total['test']} · "
             f"{len(groups)} duplicate groups (each kept within one split) · "
-            f"{len(manifest['excluded'])} files excluded for label conflicts · {len(manifest['skipped'])} skipped"
+            f"{len(manifest['excluded'])} files excluded for label conflicts · {skipped}"
+            + (f" · {ignored}" if ignored else "")
             + (f"<br>{sources_line(manifest)}" if several else "")
             + "".join(f"<br><span style='color:#b00020'>warning: {w}</span>" for w in split_warnings(manifest))
         )

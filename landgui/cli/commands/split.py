@@ -1,0 +1,75 @@
+"""``landgui split DATASET... --out DIR``: a leakage-free train/val/test split of class folders."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from landgui.core.base.atomic import ensure_writable_dir
+from landgui.core.base.errors import LandguiError
+from landgui.core.base.progress import TerminalProgress
+from landgui.core.data.scan import parse_sources, scan_sources
+from landgui.core.data.split import (
+    SplitParams,
+    check_materialize_target,
+    check_out_dir,
+    split_warnings,
+    summary_table,
+    write_split,
+)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``split`` to the CLI's subparsers."""
+    s = sub.add_parser("split", help="split a class-folder dataset into train/val/test without leakage")
+    s.add_argument(
+        "dataset",
+        nargs="+",
+        metavar="DATASET",
+        help="folder with one sub-folder of images per class; several folders (sources, e.g. one per sensor) "
+        "are split as one dataset, stratified by class x source: PATH (named after the folder) or NAME=PATH",
+    )
+    s.add_argument("--out", required=True, help="folder to write split.json (and the materialized layout) into")
+    s.add_argument("--val", type=float, default=0.15, help="validation fraction (default 0.15)")
+    s.add_argument("--test", type=float, default=0.15, help="test fraction (default 0.15)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument(
+        "--materialize",
+        choices=["none", "copy", "link"],
+        default="none",
+        help="also lay out OUT/{train,val,test}/<class>/ as copies or links (default none)",
+    )
+    s.add_argument("--overwrite", action="store_true", help="replace a split.json already in --out")
+    s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    s.set_defaults(func=run)
+    return s
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status."""
+    params = SplitParams(val=args.val, test=args.test, seed=args.seed, materialize=args.materialize)
+    params.check()
+    if (Path(args.out) / "split.json").exists() and not args.overwrite:
+        raise LandguiError(
+            f"{Path(args.out) / 'split.json'} already exists and runs may point to it; "
+            "choose another --out or replace it with --overwrite"
+        )
+    sources = parse_sources(args.dataset)
+    check_out_dir(list(sources.values()), Path(args.out))  # fail before a long scan
+    ensure_writable_dir(args.out, create=False)
+    if args.materialize != "none":
+        check_materialize_target(Path(args.out))  # before the scan, as materialize would after it
+    bar = TerminalProgress(enabled=not args.quiet)
+    scan = scan_sources(
+        {n: str(p) for n, p in sources.items()}, min_correlation=params.near_duplicate_min_correlation, progress=bar
+    )
+    manifest = write_split(scan, args.out, params)
+
+    for w in split_warnings(manifest):
+        print(f"landgui: warning: {w}", file=sys.stderr)
+    if not args.quiet:
+        print(summary_table(manifest))
+        print(f"\nwrote {args.out}/split.json")
+    return 0
