@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from landgui.core.base.jobs import CANCELLED, DONE, FAILED, Outcome, child_main, run_job
 from landgui.core.base.types import ProgressFn, RecordFn
+from landgui.gui.state.app_state import AppState
 from landgui.gui.widgets.common import show_error
 
 
@@ -186,6 +188,18 @@ class TabJobs:
         self.state.run_changed.connect(tab._follow_run)
         self.jobs.changed.connect(tab._sync_buttons)
         tab._sync_buttons()
+
+
+class JobTab(TabJobs, QWidget):
+    """A tab that runs jobs: it follows the window's application state and starts its jobs
+    through the window's registry (a tab made on its own, as in a test, gets its own of each)."""
+
+    def __init__(
+        self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
+        self.jobs = jobs or JobRegistry(self)
 
 
 class JobRegistry(QObject):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from landgui.core.evaluation.report import confusion_figure
 from landgui.core.runs.folder import SHIPPED_NAME, shipped_run_dir
 from landgui.core.runs.listing import RunSummary
-from landgui.gui.jobs import JobRegistry, JobWorker, ProcessJobWorker, TabJobs
+from landgui.gui.jobs import JobRegistry, JobTab, JobWorker, ProcessJobWorker
 from landgui.gui.state.app_state import AppState
 from landgui.gui.widgets.common import (
     EtaProgressBar,
@@ -48,15 +48,13 @@ __all__ = ["EVALUATION_JOB", "INFO_ROLE", "EvaluationTab"]
 HOLDOUT = "holdout-"  # the Split box's data for "held-out source NAME" (evaluation-holdout-NAME.json)
 
 
-class EvaluationTab(TabJobs, QWidget):
+class EvaluationTab(JobTab):
     status = Signal(str)
 
     def __init__(
         self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
-        self.jobs = jobs or JobRegistry(self)
+        super().__init__(state, jobs, parent)
         self.result: dict | None = None
 
         self.run_combo = QComboBox()

@@ -29,7 +29,7 @@ from landgui.core.data.split import load_split, source_names
 from landgui.core.params import TrainParams
 from landgui.core.runs.folder import RunFolder
 from landgui.core.runs.listing import RunSummary, planned_stages
-from landgui.gui.jobs import JobRegistry, ProcessJobWorker, TabJobs
+from landgui.gui.jobs import JobRegistry, JobTab, ProcessJobWorker
 from landgui.gui.state.app_state import AppState
 from landgui.gui.state.training_progress import TrainingProgress
 from landgui.gui.widgets.common import EtaProgressBar, FormScroll, hbox, path_row, show_error
@@ -42,16 +42,14 @@ TRAINING_JOB = "training"
 REDRAW_INTERVAL = 0.2  # seconds between live batch-curve updates within an epoch
 
 
-class TrainingTab(TabJobs, QWidget):
+class TrainingTab(JobTab):
     run_finished = Signal(str)  # run folder
     status = Signal(str)
 
     def __init__(
         self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
-        self.jobs = jobs or JobRegistry(self)
+        super().__init__(state, jobs, parent)
         self.current_run: Path | None = None
         self._last_draw = 0.0
 
