@@ -29,7 +29,9 @@ files (``landgui.core.assessment``), a simulated labeller gives every unit its t
 estimates are compared with the truth over the map's cells: how often the 95 % interval of each
 class's area, of each user's and producer's accuracy and of the overall accuracy covers the true
 value (target 90-98 %), the mean estimate and half-width against the truth, and the map's own
-pixel-count area. Seed 0 of the first allocation also goes through the command (``landgui assess
+pixel-count area; for both intervals of :mod:`landgui.core.assessment.estimate` (the report's
+default ``agresti-coull`` and the paper's ``normal``) on the same samples. The truth is used only to
+measure coverage: nothing (not the interval rule, not its pseudo-counts) is fitted to it. Seed 0 of the first allocation also goes through the command (``landgui assess
 sample`` / ``estimate`` via :mod:`landgui.cli.commands.assess`) and leaves its report in
 ``--out``/MOSAIC/cli/report. Writes ``--out``/assessment-bench.json and prints the tables.
 """
@@ -55,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from landgui.cli.commands import assess as cli_assess  # noqa: E402
 from landgui.core import services  # noqa: E402
 from landgui.core.assessment.design import SampleSettings, draw, plan  # noqa: E402
+from landgui.core.assessment.estimate import INTERVALS, REPORT_INTERVAL  # noqa: E402
 from landgui.core.assessment.mapfile import read_map  # noqa: E402
 from landgui.core.assessment.report import assessment  # noqa: E402
 from landgui.core.data.scan import scan_sources  # noqa: E402
@@ -264,12 +267,16 @@ def bench_mosaic(name: str, patches: np.ndarray, y: np.ndarray, labels: list[str
         "cli_seed0_overall_ci95": cli["overall_ci95"],
         "runs": {},
     }
+    kinds = [REPORT_INTERVAL, *(k for k in INTERVALS if k != REPORT_INTERVAL)]
     for alloc in args.allocations:
-        cov: dict[str, list] = {f"area {c}": [] for c in labels}
-        cov |= {f"users {c}": [] for c in labels} | {f"producers {c}": [] for c in labels} | {"overall": []}
+        cov: dict[str, dict[str, list]] = {}
+        for kind in kinds:
+            cov[kind] = {f"area {c}": [] for c in labels}
+            cov[kind] |= {f"users {c}": [] for c in labels} | {f"producers {c}": [] for c in labels} | {"overall": []}
         est_area: dict[str, list] = {c: [] for c in labels}
-        half: dict[str, list] = {c: [] for c in labels}
-        est_oa, half_oa, zero_width = [], [], 0
+        half: dict[str, dict[str, list]] = {kind: {c: [] for c in labels} for kind in kinds}
+        est_oa, zero_width = [], 0
+        half_oa: dict[str, list] = {kind: [] for kind in kinds}
         per_stratum = None
         for seed in range(args.seeds):
             design = plan(m, SampleSettings(n=args.n, allocation=alloc, min_per_class=args.min_per_class, seed=seed))
@@ -277,22 +284,28 @@ def bench_mosaic(name: str, patches: np.ndarray, y: np.ndarray, labels: list[str
             units = draw(m, design)
             for u in units:  # the simulated labeller: the true class of the cell
                 u.reference = labels[truth[u.row, u.col]]
-            res = assessment(m, units, design)
-            if seed == 0 and alloc == args.allocations[0]:
-                assert res["overall_ci95"] == cli["overall_ci95"], "the command and the core disagree"
-            for j, c in enumerate(labels):
-                r = res["classes"][c]
-                cov[f"area {c}"].append(covered(r["area_ci95"], true_area[j]))
-                cov[f"users {c}"].append(covered(r["users_ci95"], true_users[j]) if true_users[j] is not None else None)
-                cov[f"producers {c}"].append(
-                    covered(r["producers_ci95"], true_producers[j]) if true_producers[j] is not None else None
-                )
-                est_area[c].append(r["area"])
-                half[c].append((r["area_ci95"][1] - r["area_ci95"][0]) / 2)
-            cov["overall"].append(covered(res["overall_ci95"], true_overall))
-            est_oa.append(res["overall"])
-            half_oa.append((res["overall_ci95"][1] - res["overall_ci95"][0]) / 2)
-            zero_width += any("is an error" in n for n in res["notes"])
+            for kind in kinds:
+                res = assessment(m, units, design, interval=kind)
+                if seed == 0 and alloc == args.allocations[0] and kind == REPORT_INTERVAL:
+                    assert res["overall_ci95"] == cli["overall_ci95"], "the command and the core disagree"
+                cv = cov[kind]
+                for j, c in enumerate(labels):
+                    r = res["classes"][c]
+                    cv[f"area {c}"].append(covered(r["area_ci95"], true_area[j]))
+                    cv[f"users {c}"].append(
+                        covered(r["users_ci95"], true_users[j]) if true_users[j] is not None else None
+                    )
+                    cv[f"producers {c}"].append(
+                        covered(r["producers_ci95"], true_producers[j]) if true_producers[j] is not None else None
+                    )
+                    half[kind][c].append((r["area_ci95"][1] - r["area_ci95"][0]) / 2)
+                    if kind == REPORT_INTERVAL:
+                        est_area[c].append(r["area"])
+                cv["overall"].append(covered(res["overall_ci95"], true_overall))
+                half_oa[kind].append((res["overall_ci95"][1] - res["overall_ci95"][0]) / 2)
+                if kind == REPORT_INTERVAL:
+                    est_oa.append(res["overall"])
+                    zero_width += any("is an error" in n for n in res["notes"])
 
         def rate(v: list) -> dict:
             d = [x for x in v if x is not None]
@@ -301,38 +314,48 @@ def bench_mosaic(name: str, patches: np.ndarray, y: np.ndarray, labels: list[str
         report["runs"][alloc] = {
             "n": args.n,
             "per_stratum": per_stratum,
-            "coverage": {key: rate(v) for key, v in cov.items()},
+            "coverage": {kind: {key: rate(v) for key, v in cov[kind].items()} for kind in kinds},
             "mean_area_ha": {c: float(np.mean(v)) for c, v in est_area.items()},
-            "mean_area_half_width_ha": {c: float(np.mean(v)) for c, v in half.items()},
+            "mean_area_half_width_ha": {kind: {c: float(np.mean(v)) for c, v in half[kind].items()} for kind in kinds},
             "mean_overall": float(np.mean(est_oa)),
-            "mean_overall_half_width": float(np.mean(half_oa)),
+            "mean_overall_half_width": {kind: float(np.mean(v)) for kind, v in half_oa.items()},
             "samples_with_an_error_free_stratum": zero_width,
         }
-    print_tables(name, report, labels, args)
+    print_tables(name, report, labels, args, kinds)
     return report
 
 
-def print_tables(name: str, report: dict, labels: list[str], args: argparse.Namespace) -> None:
-    """The mosaic's figures as Markdown tables."""
+def print_tables(name: str, report: dict, labels: list[str], args: argparse.Namespace, kinds: list[str]) -> None:
+    """The mosaic's figures as Markdown tables (half-widths and coverage for every interval kind)."""
     t, runs = report["truth"], report["runs"]
     print(f"\n{name}: true overall accuracy {100 * t['overall']:.2f} %")
     print("| class | true area (ha) | map area (ha) | true user's / producer's | " + " | ".join(
-        f"mean estimate \u00b1 half-width, {a} (ha)" for a in args.allocations) + " |")  # fmt: skip
+        f"mean estimate \u00b1 half-width ({' / '.join(kinds)}), {a} (ha)" for a in args.allocations) + " |")  # fmt: skip
     print("|---|---|---|---|" + "---|" * len(args.allocations))
     for c in labels:
         u, p = t["users"][c], t["producers"][c]
         acc = f"{'-' if u is None else f'{100 * u:.1f}'} / {'-' if p is None else f'{100 * p:.1f}'} %"
         means = " | ".join(
-            f"{runs[a]['mean_area_ha'][c]:,.0f} \u00b1 {runs[a]['mean_area_half_width_ha'][c]:,.0f}"
+            f"{runs[a]['mean_area_ha'][c]:,.0f} \u00b1 "
+            + " / ".join(f"{runs[a]['mean_area_half_width_ha'][k][c]:,.0f}" for k in kinds)
             for a in args.allocations
         )
         print(f"| {c} | {t['area_ha'][c]:,.0f} | {t['map_area_ha'][c]:,.0f} | {acc} | {means} |")
-    print("\n| 95 % interval covers the truth | " + " | ".join(args.allocations) + " |")
-    print("|---|" + "---|" * len(args.allocations))
-    for key in runs[args.allocations[0]]["coverage"]:
+    print(
+        "overall accuracy half-width: "
+        + "; ".join(
+            f"{a}: " + " / ".join(f"{100 * runs[a]['mean_overall_half_width'][k]:.2f}" for k in kinds)
+            for a in args.allocations
+        )
+        + f" points ({' / '.join(kinds)})"
+    )
+    cols = [(a, k) for k in kinds for a in args.allocations]
+    print("\n| 95 % interval covers the truth | " + " | ".join(f"{k}: {a}" for a, k in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for key in runs[args.allocations[0]]["coverage"][kinds[0]]:
         cells = []
-        for a in args.allocations:
-            r = runs[a]["coverage"][key]
+        for a, k in cols:
+            r = runs[a]["coverage"][k][key]
             cells.append("-" if r["share"] is None else f"{r['covered']} / {r['of']}")
         print(f"| {key} | " + " | ".join(cells) + " |")
     print("| samples with an error-free class stratum | " + " | ".join(

@@ -29,7 +29,7 @@ from landgui.core.assessment.design import (
     plan,
     sample_size,
 )
-from landgui.core.assessment.estimate import Z95, stratified_estimates
+from landgui.core.assessment.estimate import INTERVALS, REPORT_INTERVAL, Z95, ci95, stratified_estimates
 from landgui.core.assessment.mapfile import _zone, read_map
 from landgui.core.assessment.report import area_figure, estimates_csv
 from landgui.core.assessment.samplefile import (
@@ -167,6 +167,133 @@ def test_estimates_refuse_a_stratum_without_two_labels():
     # ... unless that single unit is the whole stratum: then it is known exactly
     e = stratified_estimates([[5, 0], [0, 1]], [50.0, 50.0], ["A", "B"], ["A", "B"], stratum_cells=[100, 1])
     assert e.area == pytest.approx([50, 50]) and e.area_se == pytest.approx([0, 0])
+
+
+# --------------------------------------------------------------------------- the intervals
+
+
+def test_olofsson_2014_digits_with_the_papers_interval_named_and_the_same_estimates_with_the_report_interval(
+    olofsson,
+):
+    """The paper's interval, asked for by name, is the one that reproduces the published digits (the
+    fixture above uses the default); the report's interval changes the SEs only, never an estimate."""
+    areas = [p * HA_PER_PIXEL for p in OLOFSSON_PIXELS]
+    named = stratified_estimates(OLOFSSON_COUNTS, areas, OLOFSSON_CLASSES, OLOFSSON_CLASSES, interval="normal")
+    assert named.interval == olofsson.interval == "normal"
+    assert [round(Z95 * s) for s in named.area_se] == PUBLISHED_AREA_CI_HA
+    assert [round(Z95 * s, 2) for s in named.users_se] == [ci for _, ci in PUBLISHED_USERS]
+    assert round(Z95 * named.overall_se, 2) == PUBLISHED_OVERALL[1]
+    ac = stratified_estimates(OLOFSSON_COUNTS, areas, OLOFSSON_CLASSES, OLOFSSON_CLASSES, interval=REPORT_INTERVAL)
+    assert REPORT_INTERVAL == "agresti-coull" and ac.interval == REPORT_INTERVAL
+    for key in ("area", "users", "producers", "proportions"):
+        assert np.array_equal(getattr(ac, key), getattr(named, key))
+    assert ac.overall == named.overall
+    # accuracies: within 6 % of the paper's SEs (forest gain's user's, 55 of 75, a little narrower)
+    assert ac.users_se == pytest.approx(named.users_se, rel=0.06)
+    assert ac.overall_se == pytest.approx(named.overall_se, rel=0.06)
+    # areas: the rare classes' SEs are wider (x1.46, x2.03), for their omissions in the two big
+    # strata rest on 1-2 units of 165 and 325 (one forest gain unit among stable non-forest's 325)
+    assert np.round(ac.area_se / named.area_se, 2).tolist() == [1.46, 2.03, 1.06, 1.06]
+    with pytest.raises(LandguiError, match="unknown interval"):
+        stratified_estimates(OLOFSSON_COUNTS, areas, OLOFSSON_CLASSES, OLOFSSON_CLASSES, interval="wald")
+
+
+def test_agresti_coull_variance_by_hand():
+    """One stratum, 50 units, none an error: the paper's SE is 0; Agresti-Coull's adjusted share of
+    errors is 1.92 / 53.84 = 0.0357, SE sqrt(0.0357 * 0.9643 / 53.84) = 0.0253, so the user's
+    accuracy is 1 with the interval [1 - 1.96 * 0.0253, 1] = [0.950, 1]."""
+    z2 = Z95**2
+    e = stratified_estimates([[50, 0]], [100.0], ["A"], ["A", "B"], interval="agresti-coull")
+    f = (z2 / 2) / (50 + z2)
+    se = math.sqrt(f * (1 - f) / (50 + z2))
+    assert e.users[0] == 1.0 and e.users_se[0] == pytest.approx(se) and se == pytest.approx(0.0253, abs=1e-4)
+    assert e.overall_se == pytest.approx(se) and e.area_se == pytest.approx([100 * se, 100 * se])
+    assert ci95(e.users[0], e.users_se[0]) == pytest.approx([1 - Z95 * se, 1.0])
+    # 8 A and 2 B in 10: (8 + 1.92) / 13.84 in the variance, 0.8 as the estimate
+    e = stratified_estimates([[8, 2]], [100.0], ["A"], ["A", "B"], interval="agresti-coull")
+    fa = (8 + z2 / 2) / (10 + z2)
+    assert e.users[0] == pytest.approx(0.8) and e.users_se[0] == pytest.approx(math.sqrt(fa * (1 - fa) / (10 + z2)))
+
+
+def test_a_stratum_with_no_sampled_error_gets_an_interval_with_width():
+    """The perfect map of above: the paper's intervals have no width; the report's have."""
+    counts, areas = [[7, 0, 0], [0, 5, 0], [0, 0, 9]], [10.0, 30.0, 60.0]
+    normal = stratified_estimates(counts, areas, list("ABC"), list("ABC"), interval="normal")
+    ac = stratified_estimates(counts, areas, list("ABC"), list("ABC"), interval="agresti-coull")
+    assert normal.overall_se == 0 and np.allclose(normal.users_se, 0) and np.allclose(normal.area_se, 0)
+    assert ac.overall == 1 and np.allclose(ac.users, 1) and ac.area == pytest.approx([10, 30, 60])
+    assert ac.overall_se > 0 and (ac.users_se > 0).all() and (ac.area_se > 0).all() and (ac.producers_se > 0).all()
+    for k in range(3):
+        lo, hi = ci95(ac.users[k], ac.users_se[k])
+        assert lo < 1 == hi
+        lo, hi = ci95(ac.area[k], ac.area_se[k], 0.0, 100.0)
+        assert lo < ac.area[k] < hi
+    # a stratum labelled in full is still known exactly, whatever the interval
+    e = stratified_estimates([[5, 0], [0, 1]], [50.0, 50.0], ["A", "B"], ["A", "B"], stratum_cells=[100, 1],
+                             interval="agresti-coull")  # fmt: skip
+    assert e.users_se[1] == 0 and e.users_se[0] > 0
+    # the uncertain stratum has no class of its own: it adds no variance to the overall accuracy
+    e = stratified_estimates([[5, 0], [0, 5], [3, 1]], [40.0, 40.0, 20.0], ["A", "B", "uncertain"], ["A", "B"],
+                             interval="agresti-coull")  # fmt: skip
+    z2 = Z95**2
+    f = (z2 / 2) / (5 + z2)
+    assert e.overall_se == pytest.approx(math.sqrt(2 * 0.4**2 * f * (1 - f) / (5 + z2)))
+
+
+def test_the_report_interval_is_never_narrower_where_a_stratum_has_no_sampled_error():
+    """Random samples with rare errors (at most 10 % of a stratum's units, 20-400 units) in which
+    at least one stratum holds no error: every SE of the report's interval is at least the paper's,
+    and strictly more for the error-free stratum's user's accuracy and for the overall accuracy."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        k = int(rng.integers(2, 6))
+        n_i = rng.integers(20, 400, size=k)
+        counts = np.zeros((k, k), np.int64)
+        for i in range(k):
+            wrong = rng.multinomial(int(rng.integers(0, n_i[i] // 10 + 1)), np.ones(k - 1) / (k - 1))
+            counts[i, [j for j in range(k) if j != i]] = wrong
+            counts[i, i] = n_i[i] - wrong.sum()
+        free = int(rng.integers(k))
+        counts[free] = 0
+        counts[free, free] = n_i[free]
+        areas = rng.uniform(1, 100, size=k)
+        names = [f"c{i}" for i in range(k)]
+        normal = stratified_estimates(counts, areas, names, names, interval="normal")
+        ac = stratified_estimates(counts, areas, names, names, interval="agresti-coull")
+        tol = 1e-12
+        assert (ac.area_se >= normal.area_se - tol).all()
+        assert (ac.users_se >= normal.users_se - tol).all()
+        assert (
+            ac.producers_se[np.isfinite(normal.producers_se)]
+            >= normal.producers_se[np.isfinite(normal.producers_se)] - tol
+        ).all()
+        assert ac.overall_se > normal.overall_se
+        assert normal.users_se[free] == 0 < ac.users_se[free]
+        assert (ac.area_se > 0).all()
+
+
+def test_the_report_names_its_interval(utm_map, tmp_path):
+    """A map whose class strata are all labelled right (the uncertain cells are water): the report's
+    default interval gives every class area an interval with width; the paper's is asked for by name."""
+    from landgui.core.assessment.report import assessment
+    from landgui.core.assessment.samplefile import read_design
+
+    summary, _ = utm_map
+    api.sample(summary, tmp_path / "s.csv", n=48, min_per_class=8, seed=1)
+    label_by_truth(tmp_path / "s.csv", lambda r: r["map_class"].replace("uncertain", "water"))
+    res = api.estimate(summary, tmp_path / "s.csv")
+    assert res["interval"] == "agresti-coull" and "Agresti-Coull" in res["method"]
+    m, units, design = read_map(summary), read_sample(tmp_path / "s.csv"), read_design(tmp_path / "s.csv")
+    paper = assessment(m, units, design, interval="normal")
+    assert paper["interval"] == "normal" and "Agresti" not in paper["method"]
+    for c, r in res["classes"].items():
+        p = paper["classes"][c]
+        assert r["area"] == p["area"] and r["users"] == p["users"] == 1.0
+        assert r["users_ci95"][0] < 1 and p["users_ci95"] == [1.0, 1.0]
+        assert r["area_ci95"][1] - r["area_ci95"][0] >= p["area_ci95"][1] - p["area_ci95"][0]
+    assert res["overall"] == paper["overall"]
+    assert any("pseudo-counts" in n for n in res["notes"]) and any("has no width" in n for n in paper["notes"])
+    assert set(INTERVALS) == {"normal", "agresti-coull"}
 
 
 # --------------------------------------------------------------------------- allocation, design

@@ -2,7 +2,8 @@
 of map area against estimated area, and the one-page HTML report.
 
 JSON (``assessment.json``, schema ``landgui.assessment`` 1): ``overall``, ``overall_se``,
-``overall_ci95`` ([low, high]), ``area_unit`` (``ha`` or ``cells``), ``total_area``; per class under
+``overall_ci95`` ([low, high]), ``interval`` (how the SEs were computed: ``agresti-coull``, the
+default, or the paper's ``normal``; ``method`` says it in words), ``area_unit`` (``ha`` or ``cells``), ``total_area``; per class under
 ``classes``: ``users``, ``users_se``, ``users_ci95``, ``producers``, ``producers_se``,
 ``producers_ci95``, ``area``, ``area_se``, ``area_ci95``, ``map_area``, ``n`` (labelled units of
 its stratum); ``uncertain`` (its map area, units, and what its labelled units turned out to be);
@@ -33,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from landgui.core.assessment.design import Design, SampleUnit
-from landgui.core.assessment.estimate import MIN_PER_STRATUM, Z95, ci95, stratified_estimates
+from landgui.core.assessment.estimate import MIN_PER_STRATUM, REPORT_INTERVAL, Z95, ci95, stratified_estimates
 from landgui.core.assessment.mapfile import MapData
+from landgui.core.assessment.provenance import taught_notes
 from landgui.core.assessment.samplefile import CANT_TELL, normalise_reference
 from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_json_atomic, write_text_atomic
 from landgui.core.base.errors import LandguiError
@@ -47,6 +49,14 @@ METHOD = (
     "2014, 148: 42-57): error matrix in estimated area proportions, accuracies and areas with "
     f"95 % intervals (estimate \u00b1 {Z95} SE)."
 )
+INTERVAL_TEXT = {  # how the SEs of the intervals were computed (estimate.py's module doc)
+    "normal": "SEs as in the paper (its normal-approximation intervals; no width where a stratum's sample holds no error).",
+    "agresti-coull": (
+        "SEs with Agresti-Coull pseudo-counts in the variance only (each stratum's proportions taken as "
+        "(n f + 1.92) / (n + 3.84) over n + 3.84 units; Agresti & Coull 1998), so that a stratum whose "
+        "sample holds no error still has an honest interval; the estimates themselves are the paper's."
+    ),
+}
 
 
 def tally(
@@ -100,8 +110,11 @@ def assessment(
     units: Sequence[SampleUnit],
     design: Design | None = None,
     sample_file: str | Path | None = None,
+    interval: str = REPORT_INTERVAL,
 ) -> dict[str, Any]:
-    """The assessment of ``mapdata`` from its labelled sample ``units``: the JSON of the module doc."""
+    """The assessment of ``mapdata`` from its labelled sample ``units``: the JSON of the module doc.
+    ``interval``: how the SEs are computed (``"agresti-coull"``, the default, or the paper's
+    ``"normal"``; see :mod:`landgui.core.assessment.estimate`); named in ``interval`` and ``method``."""
     strata, classes = mapdata.strata, mapdata.labels
     counts, cant, todo = tally(mapdata, units, design)
     areas = mapdata.stratum_areas()
@@ -113,7 +126,7 @@ def assessment(
                 f"stratum {name} has {have} labelled unit(s) ({int(todo[i])} not labelled yet, {int(cant[i])} can't tell): "
                 f"the estimates need at least {MIN_PER_STRATUM} labelled units in every stratum"
             )
-    est = stratified_estimates(counts, areas, strata, classes, stratum_cells=cells)
+    est = stratified_estimates(counts, areas, strata, classes, stratum_cells=cells, interval=interval)
     a_total = est.total_area
     k_unc = strata.index(UNCERTAIN)
     out: dict[str, Any] = {
@@ -122,7 +135,8 @@ def assessment(
         "map": str(mapdata.path),
         "scenes": [s.name for s in mapdata.scenes],
         "sample_file": str(sample_file) if sample_file is not None else None,
-        "method": METHOD,
+        "method": f"{METHOD} {INTERVAL_TEXT[interval]}",
+        "interval": interval,
         "area_unit": mapdata.area_unit,
         "total_area": a_total,
         "overall": est.overall,
@@ -178,7 +192,7 @@ def assessment(
         },
     }
     out["design"] = design.to_dict() if design is not None else None
-    notes = list(mapdata.notes)
+    notes = [*mapdata.notes, *taught_notes(mapdata)]  # a run taught on the scene says so
     if todo.sum():
         notes.append(
             f"{int(todo.sum())} of {n_all} units are not labelled yet: these are interim estimates from the "
@@ -199,11 +213,16 @@ def assessment(
         and counts[i].sum() == counts[i, classes.index(strata[i])]
         and areas[i] > 0
     ]
-    if perfect:
+    if perfect and interval == "normal":
         notes.append(
             f"no unit of {', '.join(perfect)} is an error: the interval of its user's accuracy has no width, and "
             "the intervals that depend on it are too narrow when errors are rare (with no error among n units, "
             "the accuracy may still be as low as 1 - 3/n); a larger sample of these strata narrows that"
+        )
+    elif perfect:
+        notes.append(
+            f"no unit of {', '.join(perfect)} is an error: its intervals allow for errors the sample did not "
+            "catch (Agresti-Coull pseudo-counts); a larger sample of these strata narrows them"
         )
     out["notes"] = notes
     return out
@@ -259,21 +278,24 @@ def area_figure(result: dict[str, Any]) -> Any:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.set_title(
-        f"Map area and estimated area; overall accuracy {_pct(result['overall'])} ({_pct_ci(result['overall_ci95'])})",
+        f"Map area and estimated area; overall accuracy {format_pct(result['overall'])} ({format_pct_ci(result['overall_ci95'])})",
         fontsize=10,
     )
     return fig
 
 
-def _pct(v: float | None) -> str:
+def format_pct(v: float | None) -> str:
+    """A proportion as a percentage with one decimal ("87.5 %"); "-" when undefined."""
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f} %"
 
 
-def _pct_ci(ci: list[float] | None) -> str:
+def format_pct_ci(ci: list[float] | None) -> str:
+    """A 95 % interval of a proportion ("80.1-94.9 %"); "-" when undefined."""
     return "-" if not ci else f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f} %"
 
 
-def _area(v: float | None, unit: str) -> str:
+def format_area(v: float | None, unit: str) -> str:
+    """An area as the report writes it: whole cells, or hectares to two decimals below 100."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return f"{v:,.0f}" if unit == "cells" or abs(v) >= 100 else f"{v:,.2f}"
@@ -292,8 +314,8 @@ def report_html(result: dict[str, Any], figure_png: bytes | None = None) -> str:
         ".note{color:#7a4a00}.small{color:#555;font-size:12px}</style></head><body>",
         "<h1>Accuracy and area assessment</h1>",
         f"<p><b>Map:</b> {e(result['map'])} ({len(result['scenes'])} scene(s): {e(', '.join(result['scenes']))}); "
-        f"mapped area {_area(result['total_area'], unit)} {e(unit)}.</p>",
-        f"<p><b>Overall accuracy: {_pct(result['overall'])}</b> (95 % interval {_pct_ci(result['overall_ci95'])}).</p>",
+        f"mapped area {format_area(result['total_area'], unit)} {e(unit)}.</p>",
+        f"<p><b>Overall accuracy: {format_pct(result['overall'])}</b> (95 % interval {format_pct_ci(result['overall_ci95'])}).</p>",
         "<h2>Design</h2>",
     ]
     if d:
@@ -317,7 +339,7 @@ def report_html(result: dict[str, Any], figure_png: bytes | None = None) -> str:
         total = sum(r["map_area"] for r in d["strata"].values()) or 1.0
         for s, r in d["strata"].items():
             parts.append(
-                f"<tr><td>{e(s)}</td><td>{r['cells']:,}</td><td>{_area(r['map_area'], unit)}</td>"
+                f"<tr><td>{e(s)}</td><td>{r['cells']:,}</td><td>{format_area(r['map_area'], unit)}</td>"
                 f"<td>{100 * r['map_area'] / total:.2f} %</td><td>{r['n']}</td><td>{r['anticipated_users']:.2f}</td></tr>"
             )
         parts.append("</table>")
@@ -360,16 +382,16 @@ def report_html(result: dict[str, Any], figure_png: bytes | None = None) -> str:
     for c, r in result["classes"].items():
         ci = r["area_ci95"]
         parts.append(
-            f"<tr><td>{e(c)}</td><td>{_area(r['map_area'], unit)}</td><td>{_area(r['area'], unit)}</td>"
-            f"<td>{_area(ci[0], unit)} \u2013 {_area(ci[1], unit)}</td>"
-            f"<td>{_pct(r['users'])} ({_pct_ci(r['users_ci95'])})</td>"
-            f"<td>{_pct(r['producers'])} ({_pct_ci(r['producers_ci95'])})</td><td>{r['n']}</td></tr>"
+            f"<tr><td>{e(c)}</td><td>{format_area(r['map_area'], unit)}</td><td>{format_area(r['area'], unit)}</td>"
+            f"<td>{format_area(ci[0], unit)} \u2013 {format_area(ci[1], unit)}</td>"
+            f"<td>{format_pct(r['users'])} ({format_pct_ci(r['users_ci95'])})</td>"
+            f"<td>{format_pct(r['producers'])} ({format_pct_ci(r['producers_ci95'])})</td><td>{r['n']}</td></tr>"
         )
     if result.get("uncertain"):
         u = result["uncertain"]
         what = ", ".join(f"{c} {k}" for c, k in u["reference"].items() if k) or "none labelled"
         parts.append(
-            f"<tr><td>{UNCERTAIN}</td><td>{_area(u['map_area'], unit)}</td><td colspan='4'>not a land cover: "
+            f"<tr><td>{UNCERTAIN}</td><td>{format_area(u['map_area'], unit)}</td><td colspan='4'>not a land cover: "
             f"its units were {e(what)}</td><td>{u['n']}</td></tr>"
         )
     parts.append("</table>")
@@ -404,18 +426,18 @@ def summary_text(result: dict[str, Any]) -> str:
     unit = result["area_unit"]
     sm = result["sample"]
     lines = [
-        f"overall accuracy {_pct(result['overall'])} (95 % interval {_pct_ci(result['overall_ci95'])}); "
+        f"overall accuracy {format_pct(result['overall'])} (95 % interval {format_pct_ci(result['overall_ci95'])}); "
         f"{sm['labelled']} units labelled, {sm['cant_tell']} can't tell, {sm['unlabelled']} not labelled",
         f"{'class':<14}{'map area':>14}{'estimated area (95 % interval)':>40}{'users':>10}{'producers':>11}",
     ]
     for c, r in result["classes"].items():
         ci = r["area_ci95"]
-        rng = f"{_area(r['area'], unit)} ({_area(ci[0], unit)}-{_area(ci[1], unit)})"
+        rng = f"{format_area(r['area'], unit)} ({format_area(ci[0], unit)}-{format_area(ci[1], unit)})"
         lines.append(
-            f"{c:<14}{_area(r['map_area'], unit):>14}{rng:>40}{_pct(r['users']):>10}{_pct(r['producers']):>11}"
+            f"{c:<14}{format_area(r['map_area'], unit):>14}{rng:>40}{format_pct(r['users']):>10}{format_pct(r['producers']):>11}"
         )
     if result.get("uncertain"):
-        lines.append(f"{UNCERTAIN:<14}{_area(result['uncertain']['map_area'], unit):>14}")
+        lines.append(f"{UNCERTAIN:<14}{format_area(result['uncertain']['map_area'], unit):>14}")
     lines.append(f"areas in {unit}")
     lines += [f"note: {n}" for n in result["notes"]]
     return "\n".join(lines)

@@ -72,6 +72,7 @@ class SceneSession(QObject):
         self._corrections: Corrections | None = None
         self._selection: frozenset[Cell] = frozenset()
         self._focus: Cell | None = None
+        self._exported: str | None = None
 
     # -- reading -----------------------------------------------------------------------------------
     @property
@@ -108,6 +109,15 @@ class SceneSession(QObject):
         """The patch whose class probabilities are shown (the last one clicked)."""
         return self._focus
 
+    @property
+    def exported(self) -> str | None:
+        """The ``NAME.summary.json`` the map on screen was last exported to (None: not since it was made)."""
+        return self._exported
+
+    def set_exported(self, summary: str | None) -> None:
+        """The map on screen was written (its summary JSON): Assess accuracy works on that file."""
+        self._exported = summary
+
     def patch_at(self, x: float, y: float) -> Cell | None:
         """The patch whose origin cell holds scene pixel (x, y): row, col (the last one covering it)."""
         res = self._result
@@ -123,6 +133,7 @@ class SceneSession(QObject):
         starts them anew. Hidden classes are shown again."""
         keep = same_geometry(self._result, result)
         self._result, self._palette, self._hidden = result, dict(palette), frozenset()
+        self._exported = None  # the written map is not this one
         if not keep:
             self._corrections = Corrections.for_result(result)
             self._selection, self._focus = frozenset(), None

@@ -220,9 +220,9 @@ class SceneJobs:
         self._run(fit_job, fitted, "head trained", label="fine-tune")
 
     # -- export -------------------------------------------------------------------------------------
-    def export(self: SceneTab, formats: tuple[str, ...], out_dir: str | None = None) -> None:
+    def export(self: SceneTab, formats: tuple[str, ...], out_dir: str | None = None, on_done=None) -> None:
         """Write the map on screen in ``formats`` into ``out_dir`` (asked for when not given),
-        drawn as on screen (colours, hidden classes, opacity)."""
+        drawn as on screen (colours, hidden classes, opacity); ``on_done(files)`` after."""
         s = self.session
         res = None if s is None else s.result
         if res is None:
@@ -244,6 +244,10 @@ class SceneJobs:
             msg = f"exported {len(files)} files to {out}" + (f"; {skipped}" if skipped else "")
             self.status.emit(msg)
             self.last_export_message = msg
+            if s.result is res:  # still the map on screen: Assess accuracy can use the written map
+                s.set_exported(files.get("summary"))
+            if on_done is not None:
+                on_done(files)
 
         self._run(job, done, "exported", label="export")
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from landgui.core.scenes.writers import WRITERS
-from landgui.gui.jobs import JobRegistry, TabJobs
+from landgui.gui.jobs import JobRegistry, JobTab
 from landgui.gui.state.app_state import AppState
 from landgui.gui.state.scene_session import SceneSession, ScenesState
 from landgui.gui.tabs.scene.controls import DisplayControls, MapSettingsControls
@@ -43,6 +43,7 @@ from landgui.gui.tabs.scene.layers import MapLayers
 from landgui.gui.tabs.scene.legend import Legend
 from landgui.gui.tabs.scene.patch_info import PatchPanel
 from landgui.gui.tabs.scene.view import SceneView
+from landgui.gui.widgets.assessment import AssessDialog
 from landgui.gui.widgets.common import EtaProgressBar, FormScroll, fill_run_combo
 from landgui.gui.widgets.labelling import LabelPanel
 
@@ -56,7 +57,7 @@ def _row(*widgets, stretch: bool = False) -> QHBoxLayout:
     return lay
 
 
-class SceneTab(SceneJobs, TabJobs, QWidget):
+class SceneTab(SceneJobs, JobTab):
     """The Scene tab. ``status(line)`` for the status bar; ``scene_loaded(path)`` when a scene is
     shown; ``classified(result)`` when a map is made; ``finetuned(run_dir)`` when a taught run
     is saved."""
@@ -69,9 +70,7 @@ class SceneTab(SceneJobs, TabJobs, QWidget):
     def __init__(
         self, state: AppState | None = None, jobs: JobRegistry | None = None, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.state = state or AppState(str(Path.home() / "landgui-runs"), parent=self)
-        self.jobs = jobs or JobRegistry(self)
+        super().__init__(state, jobs, parent)
         self.scenes_state = st = ScenesState(self.state, self)
 
         self.view = SceneView()
@@ -141,6 +140,10 @@ class SceneTab(SceneJobs, TabJobs, QWidget):
             menu.addAction(writer.menu).triggered.connect(lambda _=False, f=(name,): self.export(f))
         self.export_button.setMenu(menu)
         self.export_button.setEnabled(False)
+        self.assess_button = QPushButton("Assess accuracy…")
+        self.assess_button.setToolTip("the map's accuracy and class areas with 95 % intervals from a sample you label")
+        self.assess_button.clicked.connect(self.assess)
+        self.assess_dialog: AssessDialog | None = None
 
     def _lay_out(self) -> None:
         """The map over the patch in detail on the left; the side panel (it scrolls) on the right."""
@@ -153,6 +156,7 @@ class SceneTab(SceneJobs, TabJobs, QWidget):
         for check in (self.nodata_check, self.adapt_check, self.context_check):
             form.addRow(check)
         form.addRow(_row(self.classify_button, self.cancel_button, self.export_button))
+        form.addRow(_row(self.assess_button, stretch=True))
         form.addRow(self.progress)
         form.addRow("Uncertain below", _row(self.uncertain_spin, QLabel("View"), self.view_combo))
         form.addRow("Opacity", _row(self.opacity, self.grid_check))
@@ -337,3 +341,20 @@ class SceneTab(SceneJobs, TabJobs, QWidget):
         menu = self.label_menu(x, y)
         if menu is not None:
             menu.popup(global_pos)
+
+    # -- accuracy assessment ----------------------------------------------------------------------
+    def assess(self) -> AssessDialog:
+        """Open Assess accuracy… for the map on screen (or a sample to continue)."""
+        d = self.assess_dialog
+        if d is None:
+            d = self.assess_dialog = AssessDialog(self.jobs, self)
+            d.export_requested.connect(lambda folder: self.export(tuple(WRITERS), folder, on_done=d.map_exported))
+            d.status.connect(self.status)
+        s = self.session
+        d.offer_map(
+            None if s is None else Path(s.path).name, self.result is not None, None if s is None else s.exported
+        )
+        d.show()
+        d.raise_()
+        d.activateWindow()
+        return d
