@@ -67,14 +67,17 @@ def main() -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.python_version()}")
     rows: dict[str, list[dict]] = {"old": [], "new": []}
+    coverage: dict[str, dict] = {}  # the map's class shares: must be the same from both trees
     for k in range(args.rounds):
         for name, tree in (
             (("old", args.old), ("new", args.new)) if k % 2 == 0 else (("new", args.new), ("old", args.old))
         ):
             r = segment(tree, args.size, args.naive)
-            row = {e: r[e]["patches_per_s"] for e in ("litert", "keras") if isinstance(r.get(e), dict)} | {
-                "naive": r["naive_patches_per_s"]
-            }
+            row = {"naive": r["naive_patches_per_s"]}
+            for e in ("litert", "keras"):
+                row[f"{e}_end_to_end"] = r[e]["patches_per_s_end_to_end"]
+                row[f"{e}_classify"] = r[e]["patches_per_s_classify"]
+                coverage.setdefault(f"{name} {e}", r[e]["coverage"])
             rows[name].append(row)
             print(f"round {k + 1} {name}: {row}", flush=True)
     result: dict = {"machine": cpu, "size": args.size, "rounds": rows}
@@ -85,6 +88,8 @@ def main() -> None:
     result["new_over_old"] = {
         key: round(result["new_median"][key] / result["old_median"][key], 3) for key in result["new_median"]
     }
+    result["coverage"] = coverage
+    result["same_maps"] = len({json.dumps(c, sort_keys=True) for c in coverage.values()}) == 1
     for folder in ("aid_cross", "nwpu45"):
         if (DATA / folder).is_dir():
             result[folder] = {

@@ -242,3 +242,46 @@ def test_undo_says_what_it_undid_in_the_status_bar(scene_tab, qtbot, tmp_path, w
     assert tab.labelling.count_label.text().startswith("corrections on this map: none")
     tab.labelling.redo()
     assert window.statusBar().currentMessage() == "redone: corrections on this map: water 1 (1 not saved)"
+
+
+def test_the_export_folder_dialog_accepts_a_typed_new_folder(qtbot, tmp_path):
+    """Item 8: the export dialog refused a typed new folder ("Directory not found"). The real
+    dialog is driven as a user would: type a name that does not exist yet, press Choose."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QFileDialog, QWidget
+
+    from landgui.gui.widgets.common import choose_output_folder, remember_dir
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    remember_dir("export", str(tmp_path))
+    (tmp_path / "a-file.txt").write_text("the user's")
+    seen = []
+
+    def type_and_choose(name):
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QFileDialog):  # not shown yet: look again
+            QTimer.singleShot(50, lambda: type_and_choose(name))
+            return
+        seen.append(dialog.directory().absolutePath())
+        dialog.selectFile(name)
+        dialog.accept()
+
+    QTimer.singleShot(0, lambda: type_and_choose(str(tmp_path / "maps" / "new")))
+    chosen = choose_output_folder(parent, "export", "Export class map to folder")
+    assert seen == [str(tmp_path)], "the dialog starts at the last export folder"
+    assert chosen == str(tmp_path / "maps" / "new") and Path(chosen).is_dir(), chosen
+    assert not any(Path(chosen).iterdir()), "a new, empty folder"
+
+    QTimer.singleShot(0, lambda: type_and_choose(str(tmp_path / "a-file.txt")))
+    shown = []
+    import landgui.gui.widgets.common as common
+
+    real = common.show_error
+    common.show_error = lambda parent, title, message, details="": shown.append(message)
+    try:
+        assert choose_output_folder(parent, "export", "Export class map to folder") is None
+    finally:
+        common.show_error = real
+    assert shown and "is a file" in shown[0], shown
+    assert (tmp_path / "a-file.txt").read_text() == "the user's"

@@ -24,7 +24,6 @@ from typing import Any
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -47,7 +46,7 @@ from landgui.gui.state.assessment_session import (
 from landgui.gui.widgets.assessment_label import LabelPage
 from landgui.gui.widgets.assessment_results import ResultsPage
 from landgui.gui.widgets.assessment_setup import SetupPage
-from landgui.gui.widgets.common import EtaProgressBar, last_dir, remember_dir, show_error
+from landgui.gui.widgets.common import EtaProgressBar, choose_output_folder, show_error
 
 ASSESS_JOB = "assess"
 LAST_SAMPLE_KEY = "assessment/last_sample"
@@ -173,9 +172,8 @@ class AssessDialog(QDialog):
 
     def choose_export_folder(self) -> None:
         """Ask for a folder and export the map on screen there."""
-        folder = QFileDialog.getExistingDirectory(self, "Export the map to folder", last_dir("export"))
+        folder = choose_output_folder(self, "export", "Export the map to folder")
         if folder:
-            remember_dir("export", folder)
             self.export_to(folder)
 
     def export_to(self, folder: str) -> None:

@@ -163,6 +163,32 @@ def choose_save_path(
     return path
 
 
+def choose_output_folder(parent: QWidget, kind: str, title: str) -> str | None:
+    """A folder to write into, starting at the last one of this ``kind``: an existing folder, or a
+    new one typed in the dialog (created here, empty: nothing of the user's is touched). Qt's
+    folder dialog refuses a name that does not exist yet, so this one lists folders but accepts
+    any name. None when cancelled; a one-line error when the name is a file or cannot be made."""
+    dialog = QFileDialog(parent, title, last_dir(kind) or str(Path.home()))
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+    dialog.setLabelText(QFileDialog.DialogLabel.Accept, "Choose")
+    if not dialog.exec() or not dialog.selectedFiles():
+        return None
+    folder = Path(dialog.selectedFiles()[0])
+    if folder.exists() and not folder.is_dir():
+        show_error(parent, title, f"{folder} is a file; choose a folder or type a new folder name")
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        show_error(parent, title, f"cannot make the folder {folder}: {exc.strerror or exc}")
+        return None
+    remember_dir(kind, str(folder))
+    return str(folder)
+
+
 def hbox(*widgets: QWidget, stretch_first: bool = False) -> QHBoxLayout:
     """The widgets in a row; ``stretch_first``: the first one takes the room left (a path field)."""
     lay = QHBoxLayout()

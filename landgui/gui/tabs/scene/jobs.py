@@ -24,7 +24,7 @@ from landgui.core.scenes.writers import skipped_without_crs
 from landgui.core.training.finetune import fit_head, plan_finetune, save_finetuned
 from landgui.gui.jobs import JobWorker
 from landgui.gui.state.scene_session import SceneImage
-from landgui.gui.widgets.common import last_dir, remember_dir, show_error
+from landgui.gui.widgets.common import choose_output_folder, last_dir, remember_dir, show_error
 
 if TYPE_CHECKING:
     from landgui.gui.tabs.scene.tab import SceneTab
@@ -227,7 +227,7 @@ class SceneJobs:
         res = None if s is None else s.result
         if res is None:
             return
-        out = out_dir or QFileDialog.getExistingDirectory(self, "Export class map to folder", last_dir("export"))
+        out = out_dir or choose_output_folder(self, "export", "Export class map to folder")
         if not out:
             return
         remember_dir("export", out)
