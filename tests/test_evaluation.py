@@ -311,3 +311,43 @@ def test_arguments_are_checked_before_any_work(trained, tmp_path, capsys, argv, 
     err = capsys.readouterr().err
     assert err.startswith("landgui: error:") and message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "split").exists() and not (tmp_path / "maps").exists()
+
+
+def test_an_evaluation_of_a_replaced_model_is_stale_and_compare_measures_the_model_now(trained, tmp_path, capsys):
+    """Issue 23, item 9: evaluations never knew which model they measured, so after --resume,
+    --overwrite or mid-training `compare` showed an old model's accuracy. Every evaluation now
+    carries the model's SHA-256; one of another model is left out (and named), and compare
+    evaluates the model the run holds now."""
+    from landgui.core.base.paths import file_sha256
+    from landgui.core.runs.folder import RunFolder
+    from landgui.core.runs.listing import RunSummary
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    folder = RunFolder(run)
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    ev = json.loads((run / "evaluation-test.json").read_text())
+    assert ev["model_sha256"] == file_sha256(run / "model.keras")
+    assert RunSummary.read(run).test_accuracy == ev["accuracy"] and not RunSummary.read(run).stale_evaluations
+
+    # the run's model is replaced (as a resumed or overwritten training does): a wrong figure on
+    # record, as if the old model had scored 0.1234
+    (run / "evaluation-test.json").write_text(json.dumps(ev | {"accuracy": 0.1234}))
+    with open(run / "model.keras", "ab") as fh:
+        fh.write(b"\0")  # another file: another SHA-256 (Keras never reads past the zip's end)
+    assert folder.evaluation("test") is None and folder.evaluation("test", stale_ok=True)["accuracy"] == 0.1234
+    summary = RunSummary.read(run)
+    # every evaluation of the copied run measured the old model (the module's other tests may have
+    # added a val split or a folder): all are stale, and none is shown as the run's figure
+    assert summary.test_accuracy is None and "test" in summary.stale_evaluations
+    assert summary.stale_evaluations == folder.evaluations() and summary.data_accuracy == {}
+    capsys.readouterr()
+    assert main(["compare", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "0.1234" not in out, out
+    assert f"{ev['accuracy']:.4f}" in out, out  # measured again, on the model the run holds now
+    # an evaluation from before evaluations carried the SHA cannot say: it is shown as before
+    old = json.loads((run / "evaluation-test.json").read_text())
+    old.pop("model_sha256")
+    (run / "evaluation-test.json").write_text(json.dumps(old))
+    assert folder.evaluation("test") is not None

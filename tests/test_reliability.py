@@ -74,6 +74,29 @@ def test_scenes_with_the_same_stem_do_not_overwrite_each_other(tmp_path):
         S.output_name(tmp_path / "a.jpg", out)
 
 
+def test_one_scene_name_from_two_working_folders_keeps_both_maps(tmp_path, monkeypatch):
+    """Issue 23, item 1: `cd a && segment default s.png --out ../out`, then the same from `cd b`
+    (another s.png): the summary stored the scene path as typed, so from b it named b's s.png and
+    b's maps replaced a's. Both scenes' maps must remain, each beside a summary naming it."""
+    from landgui.cli import main
+
+    for folder, value in (("a", 40), ("b", 200)):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "s.png"), np.full((64, 64, 3), value, np.uint8))
+    for folder in ("a", "b"):
+        monkeypatch.chdir(tmp_path / folder)
+        assert main(["segment", "default", "s.png", "--out", "../out", "--formats", "csv", "--quiet"]) == 0
+    out = tmp_path / "out"
+    summaries = {p.name: json.loads(p.read_text()) for p in out.glob("*.summary.json")}
+    assert sorted(summaries) == ["s.summary.json", "s_png.summary.json"], sorted(summaries)
+    assert {s["scene"] for s in summaries.values()} == {str(tmp_path / "a" / "s.png"), str(tmp_path / "b" / "s.png")}
+    # mapping a's scene again from a reuses its own name (it replaces only its own maps)
+    monkeypatch.chdir(tmp_path / "a")
+    assert main(["segment", "default", "s.png", "--out", "../out", "--formats", "csv", "--quiet"]) == 0
+    assert sorted(p.name for p in out.glob("*.summary.json")) == ["s.summary.json", "s_png.summary.json"]
+    assert json.loads((out / "s.summary.json").read_text())["scene"] == str(tmp_path / "a" / "s.png")
+
+
 def test_cli_segment_two_scenes_with_one_stem(tiny_split, tmp_path):
     from landgui.cli import main
     from landgui.core.models.build import ModelSpec

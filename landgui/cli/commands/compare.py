@@ -39,6 +39,7 @@ def run_summary(run_dir: str) -> dict:
         "source_accuracy": info.get("source_accuracy") or {},
         "hold_out_source": info.get("hold_out_source"),
         "held_out_accuracy": info.get("held_out_accuracy"),
+        "stale_evaluations": info.get("stale_evaluations") or [],
     }
 
 
@@ -80,4 +81,10 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join(h.ljust(w) for (_, h), w in zip(cols, widths, strict=True)))
     for r in rows:
         print("  ".join(fmt(r[k]).ljust(w) for (k, _), w in zip(cols, widths, strict=True)))
+    for r in rows:
+        if r["stale_evaluations"]:
+            print(
+                f"{r['run']}: not shown, measured an earlier model of the run (evaluate again): "
+                + ", ".join(r["stale_evaluations"])
+            )
     return 0

@@ -239,6 +239,9 @@ def _absent(labels: list[str], present: list[int]) -> list[str]:
 
 def _written(run: RunMeta, result: dict, out_dir: str | Path | None, write: bool) -> dict:
     """``result``, after writing its files to ``out_dir`` (default: the run's output folder) if ``write``."""
+    # which model was measured: an evaluation of a model since replaced (resume, overwrite, a run
+    # still training) is then known as stale (RunFolder.evaluation)
+    result["model_sha256"] = RunFolder(run.run_dir).model_sha256()
     if write:
         write_results(Path(out_dir) if out_dir else output_dir_for(run.run_dir), result)
     return result

@@ -30,7 +30,7 @@ from typing import Any
 from landgui import __version__
 from landgui.core.base.atomic import write_bytes_atomic, write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
-from landgui.core.base.paths import resources_dir
+from landgui.core.base.paths import file_sha256, resources_dir
 
 RUN_SCHEMA_VERSION = 1
 HEARTBEAT_EVERY_S = 10.0  # a running trainer rewrites status.json at least this often while it reports
@@ -301,10 +301,37 @@ class RunFolder:
         prefix, suffix = self.EVALUATION_PREFIX, ".json"
         return [p.name[len(prefix) : -len(suffix)] for p in sorted(self.path.glob(f"{prefix}*{suffix}"))]
 
-    def evaluation(self, name: str = "test") -> dict | None:
-        """One evaluation (``evaluation-<name>.json``), or None when it is missing or damaged."""
+    def evaluation(self, name: str = "test", *, stale_ok: bool = False) -> dict | None:
+        """One evaluation (``evaluation-<name>.json``), or None when it is missing or damaged, or
+        when it measured another model than the run's model.keras now (stale: the run was
+        resumed, overwritten or still training when it was evaluated) unless ``stale_ok``."""
         ev = self._json(self.evaluation_file(name))
-        return ev if isinstance(ev, dict) else None
+        if not isinstance(ev, dict):
+            return None
+        return ev if stale_ok or self.evaluation_is_current(ev) else None
+
+    def model_sha256(self) -> str | None:
+        """SHA-256 of the run's model.keras (None without one), computed once per version of the
+        file (its size and modification time)."""
+        try:
+            st = self.model_file.stat()
+        except OSError:
+            return None
+        key = (st.st_size, st.st_mtime_ns)
+        cached = getattr(self, "_sha_cache", None)
+        if cached is None or cached[0] != key:
+            self._sha_cache = (key, file_sha256(self.model_file))
+        return self._sha_cache[1]
+
+    def evaluation_is_current(self, ev: dict) -> bool:
+        """True when an evaluation measured the model the run holds now. An evaluation written
+        before evaluations carried ``model_sha256`` cannot say, and counts as current."""
+        sha = ev.get("model_sha256")
+        return sha is None or sha == self.model_sha256()
+
+    def stale_evaluations(self) -> list[str]:
+        """Names of the evaluations that measured another model than the run's model now."""
+        return [n for n in self.evaluations() if self.evaluation(n) is None and self.evaluation(n, stale_ok=True)]
 
     def data_evaluations(self) -> dict[str, float]:
         """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by name

@@ -85,6 +85,8 @@ class RunSummary:
     created: str = ""
     parent: str | None = None  # the run it was fine-tuned from, for a run taught on corrections
     corrections: int = 0  # how many corrections taught it
+    # evaluations of another model than the run's model.keras now (left out of every figure above)
+    stale_evaluations: list[str] = field(default_factory=list)
 
     @classmethod
     def read(cls, run: str | Path | RunFolder) -> RunSummary | None:
@@ -124,6 +126,7 @@ class RunSummary:
             created=cfg.get("created", ""),
             parent=cfg.get("parent") if taught else None,
             corrections=sum((taught.get("counts") or {}).values()),
+            stale_evaluations=folder.stale_evaluations(),
         )
 
     # -- derived -----------------------------------------------------------------------------------
@@ -157,9 +160,10 @@ class RunSummary:
         return f"{self.epochs} epochs"
 
     def val_text(self, digits: int = 3) -> str:
-        """``val accuracy 0.556 (epoch 7)``: the kept epoch's; else why there is none."""
+        """``kept: epoch 7, val accuracy 0.556``: the kept epoch's (lowest val loss, not always the
+        highest accuracy); else why there is none."""
         if self.best_val_accuracy is not None:
-            return f"val accuracy {self.best_val_accuracy:.{digits}f} (epoch {self.kept_epoch})"
+            return f"kept: epoch {self.kept_epoch}, val accuracy {self.best_val_accuracy:.{digits}f}"
         if self.taught:
             return "no validation (taught on corrections)"
         return "no val accuracy yet" if self.epochs == 0 else "no val accuracy"

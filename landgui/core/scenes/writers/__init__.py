@@ -281,7 +281,9 @@ def output_name(scene_path: str | Path, out_dir: str | Path, taken: set[str] | N
             other = json.loads(summary.read_text()).get("scene")
         except (OSError, ValueError, AttributeError):
             other = None
-        if other is None or Path(other).resolve() == sp.resolve():
+        # a summary written before scene paths were stored absolute holds the path as typed: it
+        # cannot say which scene it was from another folder, so that name is not reused
+        if other is None or (Path(other).is_absolute() and Path(other).resolve() == sp.resolve()):
             taken.add(name)
             return name
     raise LandguiError(f"{out_dir} already holds the maps of other scenes named {sp.stem}; choose another --out")

@@ -3,6 +3,7 @@ coverage, context, familiarity, timing, georeference)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,9 @@ def summary_dict(result: SceneResult) -> dict:
     """The scene's summary JSON: grid, settings, coverage, timing and georeference."""
     g = result.grid
     return {
-        "scene": result.scene,
+        # absolute, so that a later run from another working folder knows which scene made these
+        # maps (output_name: a relative path would name whatever file of that name is there then)
+        "scene": os.path.abspath(result.scene),
         "labels": result.labels,
         "size": [g.width, g.height],
         "patch": g.patch,
