@@ -95,7 +95,7 @@ def test_a_complete_run_reads_whole(tmp_path):
     )
     assert summary.status_text == "completed" and not summary.resumable and not summary.taught
     assert summary.line() == (
-        "r1  [completed]  transfer mobilenet_v3_small 96px, 3 epochs, val accuracy 0.750 (epoch 2)"
+        "r1  [completed]  transfer mobilenet_v3_small 96px, 3 epochs, kept: epoch 2, val accuracy 0.750"
     )
     # the module's functions are thin wrappers over it
     assert runs.read_run(run.path) == meta and runs.run_status(run.path) == "completed"
@@ -118,7 +118,7 @@ def test_the_summary_says_what_the_training_said(tmp_path):
     kept = min(history, key=lambda h: h["val_loss"])  # what the trainer keeps: strictly lower val_loss only
     summary = RunSummary.read(run)
     assert (summary.kept_epoch, summary.best_val_accuracy) == (kept["epoch"], kept["val_accuracy"]) == (2, 0.5556)
-    assert summary.val_text(digits=4) == "val accuracy 0.5556 (epoch 2)" and "0.694" not in summary.line()
+    assert summary.val_text(digits=4) == "kept: epoch 2, val accuracy 0.5556" and "0.694" not in summary.line()
 
 
 def test_a_run_in_progress_counts_its_epochs_of_the_planned_ones(tmp_path):

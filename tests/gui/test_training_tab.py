@@ -139,7 +139,7 @@ def test_the_list_follows_a_resumed_run_as_it_trains(tab, tmp_path):
     RunFolder(run.path).write_history(history)
     tab.on_record({"kind": "epoch", "stage": "head", "epoch": 18, "epochs": 15, "record": history[-1]})
     line = tab.runs_list.line_of(str(run.path))
-    assert "18 of 55 epochs" in line and "val accuracy 0.500 (epoch 18)" in line, line
+    assert "18 of 55 epochs" in line and "kept: epoch 18, val accuracy 0.500" in line, line
     assert tab.runs_list.currentRow() == 0, "the selection survives the list's refill"
 
 
@@ -156,9 +156,9 @@ def test_the_finished_line_and_the_list_give_one_val_accuracy(tab, tmp_path):
         run_dir=str(run.path), status="completed", epochs_done=3, best_val_accuracy=0.5556, history=history
     )
     tab._done(result)
-    assert "completed: 3 epochs, val accuracy 0.5556 (epoch 2)" in tab.info.text()
+    assert "completed: 3 epochs, kept: epoch 2, val accuracy 0.5556" in tab.info.text()
     line = tab.runs_list.line_of(str(run.path))
-    assert "val accuracy 0.556 (epoch 2)" in line and "0.694" not in line, line
+    assert "kept: epoch 2, val accuracy 0.556" in line and "0.694" not in line, line
 
 
 def test_a_taught_run_is_listed_as_taught_and_its_accuracy_plot_says_why_it_is_empty(tab, tmp_path):
@@ -189,3 +189,71 @@ def test_a_run_with_accuracies_has_no_note(qtbot):
     curves.set_history([epoch(1, val_loss=0.5, val_accuracy=0.6), epoch(2, val_loss=0.4, val_accuracy=0.7)])
     curves._redraw_now()
     assert curves.acc_note.get_text() == "" and curves.ax_acc.get_ylim() != (0.0, 1.0)
+
+
+# -- issue: a tester's window ----------------------------------------------------------------------
+def test_the_list_selects_the_run_whose_curves_are_shown(tab, tmp_path, qtbot):
+    """A past run stayed highlighted while the curves showed the new training."""
+    old = write_run(tmp_path / "runs" / "old", created="2024-05-01T10:00:00+0000")
+    other = write_run(tmp_path / "runs" / "other", created="2024-05-01T09:00:00+0000")
+    tab.state.refresh_runs()
+    tab.runs_list.select_run(None)
+    tab.runs_list.setCurrentRow(0)  # the user picks the old run: its curves
+    assert tab.runs_list.selected_run() == str(old.path) and tab.current_run == old.path
+    tab.split_edit.setText(str(tmp_path / "split.json"))  # not read: the job is not started
+    tab.settings.name_edit.setText("new")
+    tab.start_button.click()
+    assert tab.started and tab.started[-1]["label"] == "training new"
+    assert tab.runs_list.selected_run() is None, "the old run is not highlighted under the new run's curves"
+    new = write_run(tmp_path / "runs" / "new", status="running", created="2024-05-02T10:00:00+0000")
+    tab.on_record({"kind": "prepare", "stage": "loading train", "done": 1, "total": 16})  # the run appears
+    assert tab.runs_list.selected_run() == str(new.path)
+    tab.jobs.busy = lambda kind: True  # a click on another run while training: the list goes back
+    tab.runs_list.setCurrentRow(tab.runs_list.count() - 1)
+    assert tab.runs_list.item(tab.runs_list.count() - 1).data(256) == str(other.path)
+    qtbot.waitUntil(lambda: tab.runs_list.selected_run() == str(new.path))
+    assert tab.current_run == new.path
+
+
+def test_the_bar_names_the_steps_after_the_last_epoch(tab, tmp_path):
+    """ "features val 36/36 · run 100 % · ETA 00:00" for 18 s while the run was still finishing
+    (the familiarity file's features, then the LiteRT export)."""
+    run = write_run(tmp_path / "runs" / "r", epochs=2, fine_tune=1, status="running")
+    tab.state.refresh_runs()
+    tab.current_run = run.path
+    tab._launch("landgui.core.services:resume", {"run_dir": str(run.path)}, keep_curves=True)
+    bar = tab.progress
+    tab.on_record({"kind": "prepare", "stage": "features train", "done": 36, "total": 36})  # before the head
+    tab.on_record({"kind": "prepare", "stage": "features val", "done": 36, "total": 36})
+    for stage, k, n in (("head", 1, 2), ("head", 2, 2), ("fine-tune", 1, 1)):
+        tab.on_record(batch(stage, k, n, 4, 4))
+        rec = epoch(k, stage, val_loss=0.5, val_accuracy=0.5)
+        tab.on_record({"kind": "epoch", "stage": stage, "epoch": k, "epochs": n, "record": rec})
+    assert tab.run_progress.value < tab.run_progress.maximum, "the epochs are done, the run is not: no 100 %"
+    assert bar.maximum() == 0 and bar.format().startswith("finishing:")  # a busy bar, no percentage
+    tab.on_record({"kind": "prepare", "stage": "features train", "done": 12, "total": 36})
+    assert (bar.value(), bar.maximum()) == (12, 36), "a counted step shows its own progress"
+    assert "finishing: measuring the training images for the familiarity file 12/36" in bar.format()
+    tab.on_record({"kind": "prepare", "stage": "features val", "done": 36, "total": 36})
+    assert bar.maximum() == 0 and bar.format() == "finishing: building the familiarity file…"  # busy
+    tab.on_record({"kind": "prepare", "stage": "exporting the model for fast mapping (LiteRT)", "done": 0, "total": 1})
+    assert bar.maximum() == 0 and "ETA" not in bar.format() and "%" not in bar.format()
+    assert "finishing: exporting the model for fast mapping (LiteRT)" in tab.info.text()
+    write_run(run.path, epochs=2, fine_tune=1, history=[epoch(k, val_loss=0.5, val_accuracy=0.5) for k in (1, 2, 3)])
+    tab._done(SimpleNamespace(run_dir=str(run.path), status="completed", epochs_done=3))
+    assert bar.value() == bar.maximum() > 0 and bar.format().startswith("completed: 3 epochs")
+
+
+def test_a_stopped_run_says_which_epoch_it_kept(tab, tmp_path):
+    """ "val 0.528 (epoch 6)" read as the best accuracy though epoch 5 reached 0.556: the kept
+    model is epoch 6's (lowest validation loss), and the text says so."""
+    history = [epoch(k, val_loss=1.0 - 0.05 * k, val_accuracy=0.4 + 0.02 * k) for k in range(1, 5)]
+    history += [epoch(5, val_loss=0.60, val_accuracy=0.556), epoch(6, val_loss=0.55, val_accuracy=0.528)]
+    kept = min(history, key=lambda h: h["val_loss"])  # the trainer's rule, independently
+    assert kept["epoch"] == 6
+    run = write_run(tmp_path / "runs" / "r", epochs=15, fine_tune=0, history=history, status="stopped")
+    tab.current_run = run.path
+    tab._done(SimpleNamespace(run_dir=str(run.path), status="stopped", epochs_done=6))
+    assert "stopped: 6 of 15 epochs, kept: epoch 6, val accuracy 0.5280" in tab.info.text()
+    line = tab.runs_list.line_of(str(run.path))
+    assert "kept: epoch 6, val accuracy 0.528" in line and "0.556" not in line, line

@@ -75,6 +75,7 @@ def _export_litert(s: TrainingSession) -> str | None:
     if not engine.litert_available():
         return None
     s.status.set("running", stage="exporting the model for fast mapping (LiteRT)")
+    s.stage_progress("exporting the model for fast mapping (LiteRT)", 0, 1)  # the GUI names this step
     try:
         engine.litert_file(s.run)
     except LandguiError as exc:

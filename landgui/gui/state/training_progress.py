@@ -12,6 +12,11 @@ estimated from the one pass of the backbone that has been timed, the ``features 
 passes (the forward pass, and a backward pass of about two), validation one. A head trained on
 images (no fast path) lends its own epoch time instead. The ETA reads ``~`` while it holds an
 estimate, ``?`` before anything was timed; once the fine-tune stage runs, its measured rate is used.
+
+After the last epoch the run is not done: a run whose fine-tuned model was kept measures its
+training and validation images again for the familiarity file, and a completed run is exported
+for fast mapping (LiteRT). That is :attr:`TrainingProgress.finishing`, by name (with its own
+``step`` where it reports one); the bar never reads 100 % before the job has ended.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from landgui.core.base.progress import format_seconds
 
 BAR_STEPS = 1000  # bar units per epoch: a batch moves the bar by a visible step
 TRAIN_STEP_PASSES = 3  # a training step costs about this many forward passes (forward + backward)
+FAMILIARITY_PASSES = {  # backbone passes after the last epoch: the familiarity file's references
+    "features train": "measuring the training images for the familiarity file",
+    "features val": "measuring the validation images for the familiarity file",
+}
+FAMILIARITY_BUILD = "building the familiarity file"  # after its last pass, before anything else reports
+AFTER_LAST_EPOCH = "the run's last steps"  # every planned epoch done, nothing reported since
 
 
 class TrainingProgress:
@@ -39,11 +50,31 @@ class TrainingProgress:
         self._passes: dict[str, tuple[float, int, float, int, int]] = {}  # stage: t0, n0, t, n, total
         self._last: dict | None = None  # the last batch record
         self._prepare: dict | None = None  # the last prepare record, while it is the newest
+        self._epochs_done = False  # every planned epoch recorded
 
     @property
     def maximum(self) -> int:
         """The bar's maximum: every planned epoch."""
         return max(sum(n for _, n in self.stages), 1) * BAR_STEPS
+
+    @property
+    def finishing(self) -> str | None:
+        """The step running after the training (a preparation step reported after the first
+        batch, or the wait after the last planned epoch), by name; None while epochs run."""
+        p = self._prepare
+        if p is not None and self.started:
+            if p["stage"] in FAMILIARITY_PASSES:
+                return FAMILIARITY_BUILD if p["done"] >= p["total"] else FAMILIARITY_PASSES[p["stage"]]
+            return p["stage"]
+        return AFTER_LAST_EPOCH if self._epochs_done else None
+
+    @property
+    def step(self) -> tuple[int, int] | None:
+        """The finishing step's ``(done, total)`` while it counts something; None: a busy wait."""
+        p = self._prepare
+        if self.finishing is None or p is None or p["stage"] not in FAMILIARITY_PASSES or p["done"] >= p["total"]:
+            return None
+        return p["done"], p["total"]
 
     @property
     def started(self) -> bool:
@@ -69,12 +100,13 @@ class TrainingProgress:
             self._last = rec
             batches = max(rec.get("batches") or rec["batch"], 1)
             epochs = self._before(rec["stage"]) + rec["epoch"] - 1 + min(rec["batch"] / batches, 1.0)
-            self.value = max(self.value, min(int(epochs * BAR_STEPS), self.maximum))
+            self.value = max(self.value, min(int(epochs * BAR_STEPS), self.maximum - 1))
         elif kind == "epoch":
             h = rec["record"]
             self.epoch_seconds.setdefault(h.get("stage", rec.get("stage", "")), []).append(h.get("seconds") or 0.0)
             done = self._before(rec["stage"]) + rec["epoch"]
-            self.value = max(self.value, min(done * BAR_STEPS, self.maximum))
+            self.value = max(self.value, min(done * BAR_STEPS, self.maximum - 1))  # 100 %: the job's end
+            self._epochs_done = self._epochs_done or done * BAR_STEPS >= self.maximum
 
     def _time_pass(self, stage: str, done: int, total: int) -> None:
         """Time a pass over images (the first report starts the clock: it follows the first batch,
@@ -126,15 +158,15 @@ class TrainingProgress:
 
     def text(self) -> str:
         """The bar's text: the stage's epoch and batch, the loss, the run's share (``%p``, Qt fills
-        it in) and its ETA; during a preparation step after the first batch, that step."""
+        it in) and its ETA; after the training, ``finishing:`` and the step (:attr:`finishing`)."""
         rec = self._last
         if rec is None:
             return ""
+        if self.finishing is not None:
+            step = self.step
+            return f"finishing: {self.finishing}" + (f" {step[0]}/{step[1]} %p%" if step else "…")
         eta = self.eta()
         eta_text = "ETA ?" if eta is None else f"ETA {'~' if eta[1] else ''}{format_seconds(eta[0])}"
-        if self._prepare is not None:
-            p = self._prepare
-            return f"{p['stage']} {p['done']}/{p['total']} · run %p% · {eta_text}"
         total = rec.get("batches") or rec["batch"]
         loss = (rec.get("metrics") or {}).get("loss", 0.0)
         return (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -136,12 +136,18 @@ class TrainingTab(JobTab):
         return self.settings.sources
 
     def refresh_runs(self) -> None:
-        """List the state's runs (``AppState.runs``); Resume follows the chosen run's status."""
-        self.runs_list.show_runs(self.state.runs)
+        """List the state's runs (``AppState.runs``), the run on the curves selected; Resume
+        follows the chosen run's status."""
+        self.runs_list.show_runs(self.state.runs, select=self._shown_run())
         self._sync_resume()
 
+    def _shown_run(self) -> str | None:
+        """The run whose curves are shown (the list selects it)."""
+        return str(self.current_run) if self.current_run is not None else None
+
     def _show_run(self, path: str) -> None:
-        if self.jobs.busy(TRAINING_JOB):
+        if self.jobs.busy(TRAINING_JOB):  # the curves stay on the training run: so does the list
+            QTimer.singleShot(0, lambda: self.runs_list.select_run(self._shown_run()))
             return
         self.current_run = Path(path)
         self.curves.set_history(RunFolder(path).history())
@@ -217,6 +223,7 @@ class TrainingTab(JobTab):
         if not keep_curves:
             self.curves.clear_data()
         self.run_progress = None  # the run's stages are read from its folder with the first record
+        self.runs_list.select_run(str(self.current_run))  # none until the new run is listed
         worker = self.jobs.start(
             self,
             TRAINING_JOB,
@@ -252,9 +259,7 @@ class TrainingTab(JobTab):
         if kind == "prepare" and not progress.started:
             self.progress.update_progress(rec["stage"], rec["done"], rec["total"])
             return
-        self.progress.setRange(0, progress.maximum)
-        self.progress.setValue(progress.value)
-        self.progress.setFormat(progress.text())
+        self._show_progress(progress)
         if kind == "batch":
             self.curves.add_batch(rec)
         elif kind == "epoch":
@@ -268,6 +273,21 @@ class TrainingTab(JobTab):
         elif kind == "batch" and now - self._last_draw > REDRAW_INTERVAL:
             self._last_draw = now
             self.curves.update_batches()
+
+    def _show_progress(self, progress: TrainingProgress) -> None:
+        """The run's share on the bar; after the training, the finishing step by name, with its
+        own count where it has one, else as a busy bar (its name in the line below it)."""
+        text = progress.text()
+        self.progress.setFormat(text)
+        if progress.finishing is None:
+            self.progress.setRange(0, progress.maximum)
+            self.progress.setValue(progress.value)
+            return
+        step = progress.step
+        self.progress.setRange(0, step[1] if step else 0)  # 0..0: busy, no percentage
+        self.progress.setValue(step[0] if step else 0)
+        self.progress.setToolTip(text.replace(" %p%", ""))
+        self.info.setText(f"{text.replace(' %p%', '')} — {self.current_run}")
 
     def _reread_run(self) -> None:
         """Re-read the training run into the state (its row in every list follows) and, with its

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
@@ -22,9 +24,10 @@ class RunList(QListWidget):
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.currentItemChanged.connect(self._picked)
 
-    def show_runs(self, runs: list[RunSummary]) -> None:
-        """One line per run; the selected run stays selected."""
-        current = self.selected_run()
+    def show_runs(self, runs: list[RunSummary], select: str | None = None) -> None:
+        """One line per run; ``select`` (a run folder) is selected, else the selected run stays
+        selected. A ``select`` not listed (yet) leaves no run selected."""
+        current = select if select is not None else self.selected_run()
         blocked = self.blockSignals(True)
         self.clear()
         for run in runs:
@@ -32,8 +35,18 @@ class RunList(QListWidget):
             item.setData(Qt.ItemDataRole.UserRole, run.path)
             item.setToolTip(run.path)
             self.addItem(item)
-            if run.path == current:
-                self.setCurrentItem(item)
+        self.blockSignals(blocked)
+        self.select_run(current)
+
+    def select_run(self, run: str | None) -> None:
+        """Select a run folder without saying so (the caller shows it); none when it is not listed."""
+        blocked = self.blockSignals(True)
+        self.setCurrentRow(-1)
+        self.clearSelection()
+        for i in range(self.count()):
+            if run is not None and Path(self.item(i).data(Qt.ItemDataRole.UserRole)) == Path(run):
+                self.setCurrentRow(i)
+                break
         self.blockSignals(blocked)
 
     def selected_run(self) -> str | None:
