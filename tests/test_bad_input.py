@@ -6,8 +6,11 @@ must leave the dataset's files exactly as they were.
 """
 
 import json
+import os
 import re
 import shutil
+import socket
+import time
 
 import cv2
 import numpy as np
@@ -37,6 +40,20 @@ def world(tmp_path_factory):
     (corrupt / "model.keras").write_bytes(b"PK\x03\x04 not really a zip")
     for f in corrupt.glob("model.tflite*"):
         f.unlink()
+    # issue 23: a run another process is training now (this process stands for it: a live pid on
+    # this host, a heartbeat that stays fresh however long the module takes), and a stopped run
+    # whose checkpoint is gone
+    live = base / "live-run"
+    shutil.copytree(base / "run", live)
+    (live / "status.json").write_text(
+        json.dumps(
+            {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time() + 3600}
+        )
+    )
+    lost = base / "lost-checkpoint-run"
+    shutil.copytree(base / "run", lost)
+    (lost / "status.json").write_text(json.dumps({"status": "stopped"}))
+    (lost / "checkpoint" / "state.json").unlink()
     (base / "file.txt").write_text("I am a file")
     (base / "empty").mkdir()
     (base / "full").mkdir()
@@ -74,6 +91,9 @@ CASES = [
     (["split", "W/ds", "--out", "W/o1", "--materialize", "move"], "invalid choice"),
     # train
     (["train", "W/split", "--out", "W/run"], "already holds a run"),
+    (["train", "W/split", "--out", "W/live-run", "--overwrite"], "is still being trained"),
+    (["train", "--resume", "W/lost-checkpoint-run"], "cannot be resumed"),
+    (["train", "W/split", "--out", "W/o2", "--fine-tune-layers", "-1"], "--fine-tune-layers must be 0 or more"),
     (["train", "W/split", "--out", "W/o2", "--epochs", "-3"], "epochs must be at least 1"),
     (["train", "W/split", "--out", "W/o2", "--epochs", "0"], "epochs must be at least 1"),
     (["train", "W/split", "--out", "W/o2", "--image-size", "0"], "image size must be between 16 and 1024 px"),

@@ -159,6 +159,10 @@ class ModelSpec(Params):
             raise LandguiError(
                 f"the canonical resolution must be between 8 px and the image size ({self.image_size}), got {self.resolution}"
             )
+        if self.fine_tune_layers < 0:  # -1 silently skipped fine-tuning (issue 23, item 25)
+            raise LandguiError(
+                f"--fine-tune-layers must be 0 or more (0 = the whole backbone stays frozen), got {self.fine_tune_layers}"
+            )
         if len(self.classes) < 2:
             raise LandguiError(
                 f"need at least 2 classes to train a classifier, got {len(self.classes)}: {self.classes}"

@@ -41,6 +41,22 @@ def _read_state(p: Path) -> dict:
     return state if isinstance(state, dict) else {}
 
 
+def check_checkpoint(folder: RunFolder) -> None:
+    """Refuse to resume a run whose epochs are on record but whose checkpoint cannot bring them
+    back (checkpoint/state.json missing or damaged, or its weights gone): resuming would start
+    again from untrained weights and append to the history (issue 23, item 11)."""
+    if not folder.history():
+        return  # stopped before the first epoch: resuming starts it, as it should
+    ck = Path(folder) / "checkpoint"
+    state = _read_state(ck / "state.json")
+    last = state.get("last")
+    if not isinstance(last, str) or not (ck / f"{last}.weights.h5").is_file():
+        raise LandguiError(
+            f"{Path(folder)}: its checkpoint (checkpoint/state.json and the last epoch's weights) is missing "
+            "or damaged, so it cannot be resumed; start a new run (--overwrite) or train into another --out"
+        )
+
+
 def _replace(save: Callable[[Path], Any], tmp: Path, dest: Path) -> None:
     """``save(tmp)``, then ``tmp`` renamed to ``dest``; never a partial ``dest``, no ``tmp`` left.
     (Keras wants its own suffixes, ``.keras`` and ``.weights.h5``, so the names are given)."""

@@ -33,6 +33,11 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
             raise LandguiError(
                 f"{run_dir} already holds a run; use --overwrite to replace it or --resume to continue it"
             )
+        if folder.status() == "running":  # a live writer: its files would mix with ours
+            st = folder.status_record()
+            raise LandguiError(
+                f"{run_dir} is still being trained (pid {st.get('pid')} on {st.get('host')}); stop it first, or wait"
+            )
         folder.remove_own_files()  # only landgui's own files are removed
     parent = run_dir if run_dir.exists() else run_dir.parent
     while not parent.exists():

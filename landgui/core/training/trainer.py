@@ -36,7 +36,7 @@ from landgui.core.inference import engine
 from landgui.core.params import ModelSpec, TrainParams, parse_devices
 from landgui.core.runs.folder import RUN_SCHEMA_VERSION, RunFolder
 from landgui.core.runs.palette import run_palette
-from landgui.core.training.checkpoints import finite
+from landgui.core.training.checkpoints import check_checkpoint, finite
 from landgui.core.training.devices import DevicePlan, plan_devices
 from landgui.core.training.recipes import load_data, train_scratch, train_transfer
 from landgui.core.training.rundir import new_run_config, prepare_run_dir
@@ -196,6 +196,7 @@ def resume(
     manifest = load_split(config["split"])
     if split_hash(manifest) != config["split_hash"]:
         raise LandguiError(f"the split {config['split']} changed since the run started; start a new run")
+    check_checkpoint(folder)
     params = config.setdefault("params", {})
     if devices is not None:
         params["devices"] = parse_devices(devices)
