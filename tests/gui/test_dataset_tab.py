@@ -283,3 +283,21 @@ def test_class_thumbnails_are_decoded_off_the_gui_thread(window, qtbot, tmp_path
     qtbot.waitUntil(lambda: sorted(painted) == [0, 0, 0, 1, 1, 1], timeout=5000)
     assert len(on_gui_thread) == 6 and not any(on_gui_thread), "every sample was decoded in a pool thread"
     tab.class_model.thumbs.wait()
+
+
+def test_the_progress_bar_forgets_the_previous_datasets_split(window, qtbot, tmp_path):
+    """Walkthrough: Split the sample dataset, choose another folder: the bar still said "split
+    written to …landcover4-sample-split/split.json" beside the new dataset."""
+    a = make_dataset(tmp_path / "a", per_class=5, classes=("desert", "water"))
+    b = make_dataset(tmp_path / "b", per_class=5, classes=("desert", "water"))
+    tab = window.dataset_tab
+    tab.set_dataset(str(a))
+    with qtbot.waitSignal(tab.split_written, timeout=60000):
+        qtbot.mouseClick(tab.split_button, Qt.MouseButton.LeftButton)
+    tab.worker.wait()
+    assert tab.progress.format().startswith("split written to"), tab.progress.format()
+    tab.set_dataset(str(b))
+    assert "split written" not in tab.progress.format() and "a-split" not in tab.progress.toolTip()
+    assert tab.progress.format() == "idle" and tab.progress.value() == tab.progress.minimum()
+    tab.set_dataset(str(b))  # the same folder again: nothing to forget, nothing else changes
+    assert tab.progress.format() == "idle"

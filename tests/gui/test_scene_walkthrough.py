@@ -15,11 +15,12 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QMessageBox, QStyle
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QStyle
 from synth import CLASS_COLOURS, textured_image
 
 from landgui.core.runs.folder import shipped_run_dir
 from landgui.gui.main_window import MainWindow
+from landgui.gui.widgets.common import last_dir, remember_dir
 
 
 def _scene(path: Path, rows: int = 2, cols: int = 3, size: int = 64, seed: int = 3) -> Path:
@@ -285,3 +286,41 @@ def test_the_export_folder_dialog_accepts_a_typed_new_folder(qtbot, tmp_path):
         common.show_error = real
     assert shown and "is a file" in shown[0], shown
     assert (tmp_path / "a-file.txt").read_text() == "the user's"
+
+
+def test_a_failed_open_leaves_the_scene_on_screen_as_it_was(scene_tab, qtbot, tmp_path, window):
+    """Walkthrough: with a map on screen, opening a broken .tif (text) turned the bar's "done" into
+    "scene ready: choose a run and press Classify" though neither the scene nor its map changed."""
+    tab = scene_tab
+    good = _scene(tmp_path / "good.png")
+    _open(qtbot, tab, [good])
+    res = _classify(qtbot, tab)
+    before = tab.progress.format()
+    assert before == "done", before
+    bad = tmp_path / "broken.tif"
+    bad.write_text("this is text, not a GeoTIFF")
+    tab.open_scenes([str(bad)])
+    qtbot.waitUntil(lambda: not tab.worker.isRunning() and tab.classify_button.isEnabled(), timeout=30_000)
+    boxes = [b for b in tab.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
+    assert boxes and "broken.tif could not be opened" in boxes[-1].text()
+    assert tab.progress.format() == before and tab.progress.value() == tab.progress.maximum()
+    assert list(tab.scenes) == [str(good)] and tab.current == str(good) and tab.result is res
+
+
+def test_file_dialogs_start_in_the_home_folder_on_a_fresh_profile(scene_tab, qtbot, tmp_path, monkeypatch):
+    """Walkthrough: with no folder remembered, Open scene… started in the process's working folder."""
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    QSettings("landgui", "landgui").remove("last_dir")  # a fresh profile (Qt keeps one settings path per process)
+    assert last_dir("scene") == str(home) == last_dir("export")
+    starts = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda _p, _t, start, _f: starts.append(start) or ([], ""))
+    qtbot.mouseClick(scene_tab.open_button, Qt.MouseButton.LeftButton)
+    assert starts == [str(home)]
+    remember_dir("scene", str(tmp_path / "gone" / "s.png"))  # a remembered folder that no longer exists
+    assert last_dir("scene") == str(home)
+    remember_dir("scene", str(elsewhere))
+    assert last_dir("scene") == str(elsewhere)

@@ -127,6 +127,7 @@ class DatasetTab(TabJobs, QWidget):
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         self.state.split_changed.connect(self._follow_split)
+        self.state.dataset_changed.connect(self.split_box.new_dataset)
 
     # -- choosing input -------------------------------------------------------------------
     def choose_dataset(self) -> None:

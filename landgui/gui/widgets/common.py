@@ -43,10 +43,24 @@ class EtaProgressBar(QProgressBar):
         super().__init__(parent)
         self._stage = ""
         self._start = time.monotonic()
-        self.setRange(0, 1)
-        self.setValue(0)
         self.setTextVisible(True)
-        self.setFormat("idle")
+        self.idle()
+
+    def idle(self) -> None:
+        """Empty, reading "idle": nothing has run for what is on screen."""
+        self.restore((0, 1, 0, "idle"))
+
+    def snapshot(self) -> tuple[int, int, int, str]:
+        """What the bar shows now (range, value, text), for :meth:`restore`."""
+        return self.minimum(), self.maximum(), self.value(), self.format()
+
+    def restore(self, shown: tuple[int, int, int, str]) -> None:
+        """Show again what :meth:`snapshot` read (a job that changed nothing on screen ended)."""
+        low, high, value, text = shown
+        self.setRange(low, high)
+        self.setValue(value)
+        self.setFormat(text)
+        self.setToolTip("" if text == "idle" else text)
 
     def update_progress(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
@@ -96,8 +110,11 @@ def fill_run_combo(combo: QComboBox, all_runs: list[RunSummary], select: str | N
 
 
 def last_dir(kind: str) -> str:
-    """The folder last used in a file dialog of this kind (kept across restarts in QSettings)."""
-    return str(QSettings("landgui", "landgui").value(f"last_dir/{kind}", ""))
+    """The folder last used in a file dialog of this kind (kept across restarts in QSettings); the
+    user's home folder when none is remembered or it is gone (never the process's working folder,
+    where a dialog given "" starts)."""
+    folder = str(QSettings("landgui", "landgui").value(f"last_dir/{kind}", "") or "")
+    return folder if folder and Path(folder).is_dir() else str(Path.home())
 
 
 def remember_dir(kind: str, path: str) -> None:

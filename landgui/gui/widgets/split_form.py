@@ -67,3 +67,9 @@ class SplitForm(QGroupBox):
             seed=self.seed_spin.value(),
             materialize=self.materialize_combo.currentText(),
         )
+
+    def new_dataset(self, _folder: str = "") -> None:
+        """Another dataset was chosen: the bar no longer speaks of the previous one's split ("split
+        written to ..."), unless a split is running (its progress goes on)."""
+        if not self.cancel_button.isEnabled():
+            self.progress.idle()

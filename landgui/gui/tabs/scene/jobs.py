@@ -85,16 +85,19 @@ class SceneJobs:
     def open_scenes(self: SceneTab, paths: list[str], quiet: bool = False, show: str | None = None) -> None:
         """Load overviews in a job; ``show`` (else the first one) is shown. A scene that cannot be
         opened is named with its reason: in a dialog, or (``quiet``: restoring a session) in the
-        status bar."""
+        status bar. When none opens, the bar reads again what it read of the scene on screen."""
+        shown = self.progress.snapshot()
         self._run(
             lambda progress, should_stop: read_overviews(paths, progress),
-            lambda payload: self._scenes_opened(payload, quiet, show),
+            lambda payload: self._scenes_opened(payload, quiet, show, shown),
             "scene ready: choose a run and press Classify",
             label="open scenes",
         )
 
-    def _scenes_opened(self: SceneTab, payload, quiet: bool = False, show: str | None = None) -> None:
+    def _scenes_opened(self: SceneTab, payload, quiet: bool = False, show: str | None = None, shown=None) -> None:
         images, errors = payload
+        if not images and shown is not None:  # nothing new on screen: its line ("done") stays
+            self.progress.restore(shown)
         for image in images:
             self.scenes_state.add(image)
         if images:
