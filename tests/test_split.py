@@ -194,3 +194,15 @@ def test_real_data_split_no_leakage(kaggle4: Path, tmp_path: Path):
     for c in m["classes"]:
         assert min(m["counts"][c].values()) > 100
     assert os.path.getsize(tmp_path / "out" / "split.json") > 100_000
+
+
+def test_cli_split_calls_an_ignored_readme_ignored_not_skipped(tmp_path: Path, capsys):
+    """Issue 23, item 15: "1 unreadable files skipped" for a README.txt that was only ignored."""
+    root = make_dataset(tmp_path / "ds", per_class=6, classes=("desert", "water"))
+    (root / "README.txt").write_text("about this dataset")
+    (root / "water" / "junk.txt").write_text("not an image")
+    assert main(["split", str(root), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    [line] = [ln for ln in out.splitlines() if ln.startswith("skipped files")]
+    assert line == "skipped files: 1 (ignored: README.txt)", line
+    assert "water/junk.txt: not an image" in out and "README.txt: " not in out

@@ -31,7 +31,7 @@ import numpy as np
 from landgui import __version__
 from landgui.core.base.atomic import write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
-from landgui.core.data.scan import ScanResult
+from landgui.core.data.scan import ScanResult, is_ignored
 from landgui.core.params import SplitParams
 
 SCHEMA = "landgui.split"
@@ -465,8 +465,10 @@ def summary_table(manifest: dict) -> str:
         for g in groups:
             if g["conflict"]:
                 lines.append("  " + "  <->  ".join(f"{m['path']}" for m in g["members"]))
-    skipped = manifest["skipped"]
-    lines.append(f"skipped files: {len(skipped)}")
+    # a README.txt beside the class folders was left out by design: ignored, not unusable
+    ignored = [b["path"] for b in manifest["skipped"] if is_ignored(b["reason"])]
+    skipped = [b for b in manifest["skipped"] if not is_ignored(b["reason"])]
+    lines.append(f"skipped files: {len(skipped)}" + (f" (ignored: {', '.join(ignored[:5])})" if ignored else ""))
     for b in skipped[:20]:
         lines.append(f"  {b['path']}: {b['reason']}")
     if len(skipped) > 20:
