@@ -82,7 +82,9 @@ def test_registry_runs_one_job_per_kind_and_cancels_the_right_one(qtbot):
     assert c is not None, "the kind is free again"
     with qtbot.waitSignal(b.cancelled, timeout=5000):
         jobs.cancel()
-    qtbot.waitUntil(lambda: not jobs.alive(), timeout=5000)
+    # wait on the outcomes, not on the threads: a thread can finish before its outcome (queued to
+    # the GUI thread) is delivered
+    qtbot.waitUntil(lambda: len(ended) == 3 and not jobs.alive() and not jobs.running(), timeout=5000)
     assert ended == ["a", "done", "b"] or ended == ["a", "b", "done"]
 
 
@@ -425,6 +427,7 @@ def test_the_evaluation_tab_cancels_its_job(window, qtbot, shipped_split, make_s
     qtbot.mouseClick(tab.eval_button, Qt.MouseButton.LeftButton)
     assert tab.cancel_button.isEnabled() and not tab.eval_button.isEnabled()
     qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    # busy until the outcome has reached the GUI thread (not merely until the thread ended)
     qtbot.waitUntil(lambda: not window.jobs.busy(EVALUATION_JOB), timeout=60_000)
     assert tab.progress.format() == "cancelled" and tab.result is None
     assert tab.eval_button.isEnabled() and not tab.cancel_button.isEnabled()
