@@ -285,3 +285,29 @@ def test_real_kaggle_patches_scan(kaggle4: Path):
     assert counts == {"cloudy": 1500, "desert": 1131, "green_area": 1500, "water": 1500}
     exact = [g for g in scan.duplicate_groups if g.kind == "exact"]
     assert len(exact) >= 30  # the Kaggle set holds byte-identical copies
+
+
+@pytest.mark.parametrize(
+    ("names", "words"),
+    [
+        (["desert", "uncertain"], "the maps' name for cells below the threshold"),
+        (["desert", "Uncertain"], "the maps' name for cells below the threshold"),
+        (["desert", "wa\nter"], "line break or control character"),
+        ([f"c{i:03d}" for i in range(255)], "255 class folders; a map holds at most 254 classes"),
+    ],
+    ids=["uncertain", "Uncertain", "newline", "255-classes"],
+)
+def test_class_names_a_map_cannot_carry_are_one_line_errors(tmp_path, capsys, names, words):
+    """Issue 23, item 22: a class folder named `uncertain`, a name with a line break (the patch
+    CSV broke), and more than 254 classes (254/255 are the uncertain / no-data codes) were accepted."""
+    from landgui.cli import main
+
+    ds = tmp_path / "ds"
+    img = np.full((8, 8, 3), 90, np.uint8)
+    for n in names:
+        (ds / n).mkdir(parents=True)
+        cv2.imwrite(str(ds / n / "a.png"), img)
+    assert main(["split", str(ds), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("landgui: error:") and err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "out" / "split.json").exists()

@@ -351,3 +351,12 @@ def test_an_evaluation_of_a_replaced_model_is_stale_and_compare_measures_the_mod
     old.pop("model_sha256")
     (run / "evaluation-test.json").write_text(json.dumps(old))
     assert folder.evaluation("test") is not None
+
+
+def test_compare_takes_default_like_every_other_command(capsys, tmp_path, monkeypatch):
+    """Issue 23, item 10: `compare default` said "not a landgui run folder" though `default` (the
+    shipped model) works everywhere else."""
+    monkeypatch.chdir(tmp_path)  # no folder named default here
+    assert main(["compare", "default", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["run"] == "default" and row["model"] == "transfer" and row["backbone"] == "efficientnet_lite0"

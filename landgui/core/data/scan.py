@@ -55,6 +55,31 @@ def is_ignored(reason: str) -> bool:
     return reason.endswith(IGNORED)
 
 
+# A map codes each cell's class by its index in one byte; 254 is "uncertain" and 255 "not
+# classified" (landgui.core.scenes.result), so a model has at most 254 classes, and no class may
+# be called "uncertain" (the maps' and the coverage table's name for the cells below the threshold).
+MAX_CLASSES = 254
+RESERVED_CLASS_NAMES = ("uncertain",)
+
+
+def check_class_names(classes: list[str]) -> None:
+    """One line for class folder names a map cannot carry (issue 23, item 22): a reserved name,
+    a line break or other control character (the patch CSV and reports are one line per row), or
+    more classes than a map's byte of codes holds."""
+    for c in classes:
+        if c.lower() in RESERVED_CLASS_NAMES:
+            raise LandguiError(
+                f"a class folder is named {c!r}, the maps' name for cells below the threshold; rename it"
+            )
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in c):
+            raise LandguiError(f"the class folder name {c!r} holds a line break or control character; rename it")
+    if len(classes) > MAX_CLASSES:
+        raise LandguiError(
+            f"{len(classes)} class folders; a map holds at most {MAX_CLASSES} classes (codes 254 and 255 "
+            "are the uncertain and not-classified cells)"
+        )
+
+
 @dataclass
 class BadFile:
     """A file or folder the scan could not use, with the reason shown to the user."""
@@ -295,6 +320,7 @@ def scan_sources(
         classes_set.update(cls)
         candidates += [(p, label, name) for p, label in cands]
     classes = sorted(classes_set)
+    check_class_names(classes)
     if not candidates:
         where = ", ".join(str(r) for r in roots.values())
         raise LandguiError(f"no files in the class folders of {where}")
