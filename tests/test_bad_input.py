@@ -94,6 +94,13 @@ CASES = [
     (["train", "W/split", "--out", "W/live-run", "--overwrite"], "is still being trained"),
     (["train", "--resume", "W/lost-checkpoint-run"], "cannot be resumed"),
     (["train", "W/split", "--out", "W/o2", "--fine-tune-layers", "-1"], "--fine-tune-layers must be 0 or more"),
+    # issue 23, item 14: checked before the run folder is written (W/o3 must not appear), and
+    # refused where it would be ignored but recorded
+    (
+        ["train", "W/split", "--out", "W/o3", "--backbone", "mobilenet_v2", "--backbone-weights", "W/nope.h5"],
+        "backbone weights file not found",
+    ),
+    (["train", "W/split", "--out", "W/o3", "--backbone-weights", "W/file.txt"], "efficientnet_lite0 does not read it"),
     (["train", "W/split", "--out", "W/o2", "--epochs", "-3"], "epochs must be at least 1"),
     (["train", "W/split", "--out", "W/o2", "--epochs", "0"], "epochs must be at least 1"),
     (["train", "W/split", "--out", "W/o2", "--image-size", "0"], "image size must be between 16 and 1024 px"),
@@ -189,6 +196,35 @@ def test_bad_input_is_one_clear_line(world, argv, words, capfd):
     assert {k: v for k, v in tree_snapshot(world / "run").items() if "evaluation" not in k} == {
         k: v for k, v in run_before.items() if "evaluation" not in k
     }, "a failed command must not change the run"
+
+
+def test_refused_backbone_weights_leave_no_run_folder(world, tmp_path, capfd):
+    """--backbone-weights is checked before anything is written, so the corrected command is not
+    then refused as "already holds a run" (issue 23, item 14)."""
+    out = tmp_path / "run"
+    for weights in (str(world / "nope.h5"), str(world / "file.txt")):
+        argv = ["train", str(world / "split"), "--out", str(out), "--backbone-weights", weights, "--epochs", "1"]
+        assert main([*argv, "--backbone", "mobilenet_v2"] if weights.endswith(".h5") else argv) == 2
+        assert not out.exists(), "nothing written"
+    capfd.readouterr()
+    assert (
+        main(
+            [
+                "train",
+                str(world / "split"),
+                "--out",
+                str(out),
+                "--model",
+                "scratch",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    ), capfd.readouterr().err
 
 
 def test_every_command_of_the_cli_has_bad_input_cases():

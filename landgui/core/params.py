@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from landgui.core.base.errors import LandguiError
@@ -159,6 +160,14 @@ class ModelSpec(Params):
             raise LandguiError(
                 f"the canonical resolution must be between 8 px and the image size ({self.image_size}), got {self.resolution}"
             )
+        if self.backbone_weights:  # checked before anything is written (issue 23, item 14)
+            if self.model != "transfer" or self.backbone in LITE_BACKBONES:
+                raise LandguiError(
+                    f"--backbone-weights is for the Keras-application backbones ({', '.join(b for b in BACKBONES if b not in LITE_BACKBONES)}); "
+                    f"{self.backbone if self.model == 'transfer' else 'a scratch model'} does not read it"
+                )
+            if not Path(self.backbone_weights).is_file():
+                raise LandguiError(f"backbone weights file not found: {self.backbone_weights}")
         if self.fine_tune_layers < 0:  # -1 silently skipped fine-tuning (issue 23, item 25)
             raise LandguiError(
                 f"--fine-tune-layers must be 0 or more (0 = the whole backbone stays frozen), got {self.fine_tune_layers}"
