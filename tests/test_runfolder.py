@@ -398,3 +398,32 @@ def test_only_runs_py_names_the_run_files():
         for line, text in hand_joined_run_files(path.read_text(encoding="utf-8")):
             offenders.append(f"{path.relative_to(LANDGUI.parent)}:{line}: {text!r}")
     assert not offenders, "use landgui.core.runs.folder.RunFolder instead of the file names:\n" + "\n".join(offenders)
+
+
+def test_a_runs_palette_of_the_users_colours_is_read_in_any_order_and_never_replaced(tmp_path):
+    """Issue 23, item 6 (and 16's `"water": "blue"`): a palette.json with the user's colours but its
+    keys in another order was replaced by the defaults; a bad colour broke the command."""
+    from landgui.core.runs.palette import default_palette, run_palette
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": {"model": "scratch"}}))
+    labels = ["desert", "green_area", "water"]
+    mine = {"water": "#123456", "desert": "#abcdef", "green_area": "#00ff00"}
+    (run / "palette.json").write_text(json.dumps(mine))
+    before = (run / "palette.json").read_bytes()
+    assert run_palette(run, labels) == {k: mine[k] for k in labels}
+    (run / "palette.json").write_text(json.dumps(mine | {"water": "blue"}))
+    before = (run / "palette.json").read_bytes()
+    assert run_palette(run, labels) == {
+        "desert": "#abcdef",
+        "green_area": "#00ff00",
+        "water": default_palette(labels)["water"],
+    }
+    assert (run / "palette.json").read_bytes() == before, "the user's file is never replaced"
+    (run / "palette.json").write_text("{ not json")
+    assert run_palette(run, labels) == default_palette(labels)
+    assert (run / "palette.json").read_text() == "{ not json"
+    (run / "palette.json").unlink()
+    assert run_palette(run, labels) == default_palette(labels)
+    assert json.loads((run / "palette.json").read_text()) == default_palette(labels), "made when missing"

@@ -76,20 +76,33 @@ def rgb(index: int) -> tuple[int, int, int]:
 
 
 def run_palette(run_dir: str | Path, labels: list[str]) -> dict[str, str]:
-    """The run's palette (``palette.json``), created from the fixed palette if missing."""
-
+    """The run's class colours: ``palette.json``'s for every class it gives a valid ``#RRGGBB``
+    (in any key order), the fixed palette's for the others. palette.json is written only when
+    the run has none; an existing one may hold the user's colours and is never replaced here
+    (issue 23, item 6: a file with its keys in another order was overwritten with defaults)."""
     run = RunFolder.resolve(run_dir)
+    default = default_palette(labels)
     pal = run.palette()
-    if pal is not None and list(pal) == labels:
-        return pal
-    pal = default_palette(labels)
-    if run.is_shipped:
-        return pal  # the shipped run is read-only
+    if pal is not None:
+        return {lab: pal[lab] if is_hex_colour(pal.get(lab)) else default[lab] for lab in labels}
+    if run.is_shipped or run.palette_file.exists():
+        return default  # read-only, or a damaged file of the user's: not replaced
     try:
-        run.write_palette(pal)
+        run.write_palette(default)
     except (OSError, LandguiError):  # write_json_atomic says why in a LandguiError
         pass  # a read-only run still gets its colours, just not saved
-    return pal
+    return default
+
+
+def is_hex_colour(value: object) -> bool:
+    """True for a ``#RRGGBB`` string."""
+    if not (isinstance(value, str) and len(value) == 7 and value.startswith("#")):
+        return False
+    try:
+        hex_to_rgb(value)
+    except ValueError:
+        return False
+    return True
 
 
 def save_palette(run_dir: str | Path, palette: dict[str, str]) -> bool:
