@@ -282,9 +282,9 @@ class JobRegistry(QObject):
         return [
             w
             for w in self._alive
-            # not `isFinished()`: a thread can finish before its outcome (queued to this thread)
-            # has been delivered, and the job must count as running until it has
-            if not w.ended and (kind is None or w.kind == kind) and (owner is None or w.owner is owner)
+            if not (w.ended or w.isFinished())
+            and (kind is None or w.kind == kind)
+            and (owner is None or w.owner is owner)
         ]
 
     def busy(self, kind: str) -> bool:
