@@ -148,6 +148,7 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._sha_cache: tuple[tuple[int, int], str] | None = None  # see model_sha256
 
     @classmethod
     def resolve(cls, run_dir: str | Path) -> RunFolder:
@@ -318,8 +319,7 @@ class RunFolder:
         except OSError:
             return None
         key = (st.st_size, st.st_mtime_ns)
-        cached = getattr(self, "_sha_cache", None)
-        if cached is None or cached[0] != key:
+        if self._sha_cache is None or self._sha_cache[0] != key:
             self._sha_cache = (key, file_sha256(self.model_file))
         return self._sha_cache[1]
 
@@ -331,7 +331,12 @@ class RunFolder:
 
     def stale_evaluations(self) -> list[str]:
         """Names of the evaluations that measured another model than the run's model now."""
-        return [n for n in self.evaluations() if self.evaluation(n) is None and self.evaluation(n, stale_ok=True)]
+        stale = []
+        for name in self.evaluations():
+            ev = self.evaluation(name, stale_ok=True)  # each file read once
+            if ev is not None and not self.evaluation_is_current(ev):
+                stale.append(name)
+        return stale
 
     def data_evaluations(self) -> dict[str, float]:
         """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by name
