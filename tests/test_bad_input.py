@@ -69,7 +69,26 @@ def world(tmp_path_factory):
     (base / "evil" / "split.json").write_text(json.dumps(m))
     (base / "damaged").mkdir()
     (base / "damaged" / "split.json").write_text('{"schema": "landgui.split", "schema_version": 1, "splits": 3}')
+    for add_to_world in (_world_runs, _world_robust, _world_outputs, _world_scenes):
+        add_to_world(base)
     return base
+
+
+# Issue 23/25/28 rounds: each area adds what its cases need to the world here, and its cases below.
+def _world_runs(base):
+    """Run folders and splits for the run-folder contract cases (issue 23)."""
+
+
+def _world_robust(base):
+    """Odd files and arrays for the robustness cases (issue 23)."""
+
+
+def _world_outputs(base):
+    """Output folders holding users' own files (issues 23 and 28)."""
+
+
+def _world_scenes(base):
+    """Multi-band and georeferenced scenes (issue 25)."""
 
 
 # (argv with placeholders, words the one-line error must contain)
@@ -179,6 +198,11 @@ CASES = [
         "--anticipated takes a number or CLASS=U pairs",
     ),
 ]
+CASES_RUNS = []  # issue 23: the run folder as a checked contract
+CASES_ROBUST = []  # issue 23: odd files, arrays, threads, quiet libraries
+CASES_OUTPUTS = []  # issues 23 and 28: outputs that never clobber
+CASES_SCENES = []  # issue 25: bands, resolution, radiometry
+CASES += CASES_RUNS + CASES_ROBUST + CASES_OUTPUTS + CASES_SCENES
 
 
 @pytest.mark.parametrize(("argv", "words"), CASES, ids=[" ".join(a).replace("W/", "")[:70] for a, _ in CASES])
