@@ -30,6 +30,8 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))  # landgui.log and the app's session.json
     monkeypatch.setenv("LOCALAPPDATA", str(base / "state"))  # the state folder on Windows
     monkeypatch.setenv("LANDGUI_CACHE_DIR", str(base / "cache" / "landgui"))
+    # auto keeps LiteRT: no guard run, no timing on first use (tests/test_fast_engine.py turns it on)
+    monkeypatch.setenv("LANDGUI_FAST_MODEL", "0")
     yield
 
 

@@ -10,13 +10,19 @@
 ``keras``
     The Keras model in a compiled ``tf.function``: the fallback, and the only engine that can
     adapt a model (``--adapt`` changes batch-norm statistics of a copy).
+``openvino``, ``openvino-bf16``
+    The LiteRT file in OpenVINO, in float32 or mostly in bfloat16 behind a guard
+    (:mod:`landgui.core.inference.openvino_engine`, :mod:`landgui.core.inference.guard`).
 ``auto`` (the default)
-    ``litert`` where ``ai-edge-litert`` is installed, else ``keras``.
+    ``litert`` where ``ai-edge-litert`` is installed, else ``keras``; upgraded to
+    ``openvino-bf16`` for a run whose guard passed, on a CPU with native bfloat16, when it
+    measured faster than LiteRT on this machine (timed once, remembered in the cache folder).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import tempfile
@@ -32,12 +38,18 @@ from landgui.core.base.atomic import write_json_atomic
 from landgui.core.base.errors import LandguiError
 from landgui.core.base.paths import cache_dir, file_sha256
 from landgui.core.base.types import ProgressFn
+from landgui.core.inference import guard
+from landgui.core.inference import openvino_engine as ov_engine
 from landgui.core.inference.features import compiled
+from landgui.core.inference.predictor import FilePredictor, Predictor
 from landgui.core.models.build import load_run, split_model
 from landgui.core.models.head import HEAD_FILE, LinearHead
 from landgui.core.runs.folder import is_shipped, read_run, resolve_run
 
-ENGINES = ("auto", "litert", "keras")
+ENGINES = ("auto", "litert", "keras", ov_engine.ENGINE_F32, ov_engine.ENGINE_BF16)
+SPEED_FILE = "engine-speed.json"  # in the cache folder: auto's timings on this machine
+# "0" turns off the guard run on first use (the test suite does, except where it tests it)
+FAST_MODEL_ENV = "LANDGUI_FAST_MODEL"
 LITERT_FILE = "model.tflite"
 LITERT_META = "model.tflite.json"
 # 2: a transfer model is its backbone plus head.npz (features for teach-your-scene); files of an
@@ -61,34 +73,9 @@ def resolve_engine(engine: str) -> str:
         return "litert" if litert_available() else "keras"
     if engine == "litert" and not litert_available():
         raise LandguiError("the litert engine needs ai-edge-litert: pip install ai-edge-litert (or use --engine keras)")
+    if engine in (ov_engine.ENGINE_F32, ov_engine.ENGINE_BF16) and not ov_engine.openvino_available():
+        raise LandguiError(ov_engine.MISSING)
     return engine
-
-
-class Predictor:
-    """A run's model ready to classify: called with (N, S, S, 3) 0..255 images, it returns
-    (N, classes) float32 probabilities. ``labels`` and ``image_size`` come from the run folder;
-    ``engine`` names the subclass's engine. Made by :func:`load_predictor`."""
-
-    engine = "?"
-
-    def __init__(self, run_dir: Path, labels: list[str], image_size: int) -> None:
-        self.run_dir, self.labels, self.image_size = run_dir, labels, image_size
-
-    @property
-    def n_classes(self) -> int:
-        """The number of classes, i.e. the width of each probability row."""
-        return len(self.labels)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """The class probabilities of a batch of images (each subclass runs its own engine)."""
-        raise NotImplementedError
-
-    def keras_model(self) -> Any:
-        """The run's Keras model (loaded on first use: imports TensorFlow)."""
-
-        if getattr(self, "_model", None) is None:
-            self._model = load_run(self.run_dir).model
-        return self._model
 
 
 class KerasPredictor(Predictor):
@@ -107,25 +94,19 @@ class KerasPredictor(Predictor):
         return self._call(batch)
 
 
-class LiteRTPredictor(Predictor):
-    """A run's model in the LiteRT interpreter.
-
-    A transfer model is converted as its backbone alone, whose output is the pooled features, plus
-    its head in NumPy (``head``, :class:`landgui.core.models.head.LinearHead`, ``head.npz`` beside the
-    file; :func:`export_litert`). So a scene's features can be kept from a map and a retrained head
-    applied to them, or to the features of new images, without TensorFlow; a run fine-tuned on
-    corrections shares its parent's file and brings its own head. Any other model is converted
-    whole and its output is the probabilities."""
+class LiteRTPredictor(FilePredictor):
+    """A run's model file in the LiteRT interpreter (XNNPACK, an explicit thread count); see
+    :class:`~landgui.core.inference.predictor.FilePredictor` for the backbone + head split."""
 
     engine = "litert"
 
     def __init__(
         self, tflite: Path, run_dir: Path, labels: list[str], image_size: int, n_threads: int, head: Any = None
     ) -> None:
-        super().__init__(run_dir, labels, image_size)
+        super().__init__(tflite, run_dir, labels, image_size, head)
         from ai_edge_litert.interpreter import Interpreter
 
-        self.path, self.n_threads, self.head = tflite, n_threads, head
+        self.n_threads = n_threads
         try:
             self._it = Interpreter(model_path=str(tflite), num_threads=n_threads)
         except Exception as exc:  # noqa: BLE001 - a damaged file: one line, the user can delete it
@@ -133,72 +114,18 @@ class LiteRTPredictor(Predictor):
         self._in = self._it.get_input_details()[0]["index"]
         out = self._it.get_output_details()[0]
         self._out = out["index"]
-        width = int(out["shape"][-1])
-        if head is not None and width != head.n_features:
-            raise LandguiError(
-                f"{tflite} gives {width} features, its head wants {head.n_features}; delete it to convert again"
-            )
-        if head is None and width != len(labels):
-            raise LandguiError(f"{tflite} gives {width} outputs for {len(labels)} classes; delete it to convert again")
+        self._check_width(int(out["shape"][-1]))
         self._batch = [-1]  # shared with the predictors made by with_head, as the interpreter is
-        self._lock = threading.Lock()  # one interpreter: one caller at a time
 
-    @property
-    def has_features(self) -> bool:
-        """True for a transfer model converted as backbone + head, which can give its features."""
-        return self.head is not None
-
-    @property
-    def backbone_id(self) -> str:
-        """The SHA-256 of the LiteRT file: features from files with one id are interchangeable
-        (a fine-tuned run's file is its parent's, linked or copied)."""
-        if not getattr(self, "_backbone_id", ""):
-            self._backbone_id = file_sha256(self.path)
-        return self._backbone_id
-
-    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         n = len(batch)
-        with self._lock:
-            if n != self._batch[0]:
-                self._it.resize_tensor_input(self._in, [n, self.image_size, self.image_size, 3])
-                self._it.allocate_tensors()
-                self._batch[0] = n
-            self._it.set_tensor(self._in, np.ascontiguousarray(batch, dtype=np.float32))
-            self._it.invoke()
-            return self._it.get_tensor(self._out).copy()
-
-    def _no_features(self) -> LandguiError:
-        return LandguiError(
-            f"{self.path} is not a transfer model converted with its features; delete it to convert again"
-        )
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """The class probabilities of a batch: the interpreter's output, through the head if any."""
-        out = self._invoke(batch)
-        return out if self.head is None else self.head(out)
-
-    def predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities, features) of a batch, in one pass (a transfer model)."""
-        feats = self.features(batch)
-        assert self.head is not None
-        return self.head(feats), feats
-
-    def features(self, batch: np.ndarray) -> np.ndarray:
-        """The backbone's pooled features of a batch (a transfer model converted with them)."""
-        if self.head is None:
-            raise self._no_features()
-        return self._invoke(batch)
-
-    def with_head(self, head: Any, run_dir: Path, labels: list[str] | None = None) -> LiteRTPredictor:
-        """A predictor of the same backbone with another head (a fine-tuned run), sharing this
-        interpreter: no file, no conversion."""
-        import copy
-
-        if self.head is None:
-            raise self._no_features()
-        new = copy.copy(self)
-        new.head, new.run_dir, new.labels = head, Path(run_dir), list(labels or self.labels)
-        return new
+        if n != self._batch[0]:
+            self._it.resize_tensor_input(self._in, [n, self.image_size, self.image_size, 3])
+            self._it.allocate_tensors()
+            self._batch[0] = n
+        self._it.set_tensor(self._in, batch)
+        self._it.invoke()
+        return self._it.get_tensor(self._out).copy()
 
 
 def export_litert(model: Any, path: Path) -> str | None:
@@ -299,7 +226,7 @@ def load_predictor(
 ) -> Predictor:
     """A run's model ready to predict with the chosen engine (see the module doc)."""
 
-    engine = resolve_engine(engine)
+    requested, engine = engine, resolve_engine(engine)
     threads.configure()
     if engine == "keras":
         run = load_run(run_dir)  # checks the run folder as read_run does
@@ -314,7 +241,64 @@ def load_predictor(
     if head_file:
         head = LinearHead.load(path.parent / head_file)
     n = n_threads or threads.available_cores()
-    return LiteRTPredictor(path, info.run_dir, info.labels, info.image_size, n, head=head)
+    args = (path, info.run_dir, info.labels, info.image_size, n, head)
+    if engine == ov_engine.ENGINE_F32:
+        return ov_engine.OpenVINOPredictor(*args)
+    if engine == ov_engine.ENGINE_BF16:
+        cut = guard.chosen_cut(path)
+        if cut is None:
+            raise LandguiError(
+                f"{info.run_dir.name} has no guarded bfloat16 model ({_guard_state(path)}); use --engine litert or openvino"
+            )
+        return ov_engine.OpenVINOPredictor(*args, cut=cut)
+    lite = LiteRTPredictor(*args)
+    if requested == "auto" and _fast_worth_trying():
+        return _faster(lite, info, progress)
+    return lite
+
+
+def _fast_worth_trying() -> bool:
+    return os.environ.get(FAST_MODEL_ENV, "1") != "0" and ov_engine.openvino_available() and ov_engine.native_bf16()
+
+
+def _guard_state(path: Path) -> str:
+    record = guard.read_fast_model(path)
+    if record is None:
+        return "its guard has not run: map once with --engine auto on a CPU with native bfloat16"
+    return record.get("skipped") or "no split point passed the guard: see model.fast.json"
+
+
+def _faster(lite: LiteRTPredictor, info: Any, progress: ProgressFn | None) -> Predictor:
+    """``auto``'s choice for a LiteRT run on a CPU with native bfloat16: the guarded bfloat16 model
+    when it is faster here, else LiteRT. The guard runs on first use where the run folder can be
+    written (a shipped model brings its record); the timing is taken once per machine and file."""
+    path = lite.path
+    record = guard.read_fast_model(path)
+    if record is None and os.access(path.parent, os.W_OK) and not is_shipped(info.run_dir):
+        val = guard.validation_set(info.config, info.labels, info.image_size)
+        record = guard.make_fast_model(lite, val, progress)
+    cut = guard.chosen_cut(path)
+    if cut is None:
+        return lite
+    fast = ov_engine.OpenVINOPredictor(
+        lite.path, info.run_dir, info.labels, info.image_size, lite.n_threads, lite.head, cut=cut
+    )
+    speeds_file = cache_dir() / SPEED_FILE
+    key = f"{lite.backbone_id}|{cut}|{lite.n_threads}|{ov_engine.cpu_name()}"
+    try:
+        speeds = json.loads(speeds_file.read_text())
+    except (OSError, ValueError):
+        speeds = {}
+    if not isinstance(speeds, dict) or key not in speeds:
+        speeds = speeds if isinstance(speeds, dict) else {}
+        speeds[key] = {
+            "litert": ov_engine.seconds_per_batch(lite, info.image_size),
+            ov_engine.ENGINE_BF16: ov_engine.seconds_per_batch(fast, info.image_size),
+        }
+        with contextlib.suppress(OSError):
+            write_json_atomic(speeds_file, speeds)
+    times = speeds[key]
+    return fast if times.get(ov_engine.ENGINE_BF16, 1e9) < times.get("litert", 0) else lite
 
 
 def share_litert(parent_tflite: Path, run_dir: Path, head: Any) -> Path:
