@@ -6,6 +6,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# auto keeps LiteRT: no guard run, no timing on first use, in this process and in every process it
+# starts (Dask workers, CLI subprocesses); tests/test_fast_engine.py turns it on where it tests it
+os.environ["LANDGUI_FAST_MODEL"] = "0"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KAGGLE4 = SHARED_DATA / "patches" / "kaggle4"
@@ -30,8 +33,6 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))  # landgui.log and the app's session.json
     monkeypatch.setenv("LOCALAPPDATA", str(base / "state"))  # the state folder on Windows
     monkeypatch.setenv("LANDGUI_CACHE_DIR", str(base / "cache" / "landgui"))
-    # auto keeps LiteRT: no guard run, no timing on first use (tests/test_fast_engine.py turns it on)
-    monkeypatch.setenv("LANDGUI_FAST_MODEL", "0")
     yield
 
 

@@ -26,7 +26,7 @@ from landgui.core.base.types import ProgressFn
 from landgui.core.data.images import load_resized, split_files
 from landgui.core.data.split import load_split
 from landgui.core.inference import openvino_engine as ov_engine
-from landgui.core.inference.predictor import Predictor
+from landgui.core.inference.predictor import FilePredictor
 
 MIN_AGREEMENT = 0.995
 MAX_DROP_POINTS = 0.3
@@ -109,7 +109,7 @@ def _predict(predictor: Any, images: np.ndarray, batch: int = 64) -> np.ndarray:
     return np.concatenate([predictor(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
-def make_fast_model(reference: Predictor, val: ValidationSet | None, progress: ProgressFn | None = None) -> dict:
+def make_fast_model(reference: FilePredictor, val: ValidationSet | None, progress: ProgressFn | None = None) -> dict:
     """Guard the run's reduced-precision engine and write ``model.fast.json`` beside its LiteRT file.
 
     ``reference``: the run's float32 LiteRT predictor. Returns what was written: the tried
