@@ -1,32 +1,41 @@
-"""Benchmark: many scenes in-process vs on a local Dask cluster, the cost of a task, and an
-estimate for a 1,000-scene job on 10 and 100 workers.
+"""Benchmark: many scenes in-process vs ``segment --cluster local:N``, the workers writing the maps,
+the client's own time per scene, and an estimate for a 1,000-scene job on 10 and 100 workers.
 
-    python bench/bench_cluster.py [--run bench/out/build-default/run] [--scenes 8] [--size 4000]
-        [--workers 2] [--patch 64] [--out bench/out/cluster.json]
+    python bench/bench_cluster.py [--run default] [--scenes 16] [--size 1024] [--workers 2]
+        [--patch 64] [--out bench/out/cluster.json]
 
 The scenes are SYNTHETIC: SIZE x SIZE px GeoTIFFs (tiled, deflate, UTM) of random land-cover
 colours with texture, written to a temporary folder, so the timings say nothing about accuracy.
-Each scene is mapped and exported with the CLI's default formats, as ``landgui segment`` does:
+Both runs are ``landgui segment`` in this process (the CLI's ``main``), all default formats, LiteRT:
 
 1. in-process: one scene after the other, the model loaded once (LiteRT on all cores);
-2. ``local:N``: the same scenes on a LocalCluster of N worker processes (1 LiteRT thread each
-   on 2 cores), the maps exported by the client while the workers go on; cluster start timed apart;
-3. the cost of a task: round trips of empty tasks, and one scene cut into one-row blocks against
-   the same scene as one block;
+2. ``--cluster ADDRESS`` of a LocalCluster of N worker processes (1 LiteRT thread each on 2 cores),
+   started beforehand and timed apart: each worker maps its scene and writes its files into
+   ``--out`` itself; the client gathers small summaries and writes the many-scene files.
 
-then prints an estimate, from the measured per-worker rate and per-scene export time, of the wall
-time of 1,000 such scenes on 10 and 100 workers, and writes everything to ``--out`` as JSON.
+Measured for the cluster run: its wall time; the workers' busy time per scene (Dask's task stream:
+reading, classifying and writing, per task), hence patches per worker-second; and the client's own
+time per scene: the CPU time of the thread that runs ``segment`` (submitting, gathering, printing,
+the CSVs and the VRT mosaic); for comparison, the CPU time of the whole client process
+(which here also runs the scheduler and Dask's communication), and that process's CPU per second
+with the cluster up and idle (Dask's heartbeats and monitors: they grow with the wall time, not with
+the scenes; measured for 10 s after the run). Then the round trip of an empty task, and the
+estimate: 1,000 scenes on W workers take the longest of the workers' compute (1,000 x
+worker-seconds per scene / W), the client's serial work (1,000 x its seconds per scene) and the
+scheduler's (tasks x round trip), plus the start. The crossovers, where the client or the scheduler
+becomes the limit: worker-seconds per scene x (1 - the idle share of a core) / client seconds per
+scene, and worker-seconds per scene / scheduler seconds per task.
 
 What 2 cores can and cannot show: in-process already uses both cores (LiteRT threads), and two
-workers of one thread use the same two cores, so ``local:2`` cannot be faster here; the
-comparison shows what the cluster costs (start, task round trips, shipping probabilities back,
-client-side export), that the work splits evenly, and the per-worker rate that the estimate
-scales. It does not show network or shared-storage costs of a real cluster.
+workers of one thread use the same two cores, so ``local:2`` cannot be faster here; the ratio shows
+what the cluster costs. It does not show network or shared-storage costs of a real cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -35,8 +44,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-DEFAULT_RUN = Path(__file__).resolve().parent / "out" / "build-default" / "run"
 
 
 def make_scene(path: Path, size: int, seed: int) -> None:
@@ -78,81 +85,18 @@ def default_formats() -> tuple[str, ...]:
     return tuple(f.strip() for f in spec.split(",") if f.strip())
 
 
-def in_process(run: str, scenes: list[Path], out: Path, patch: int, formats: tuple[str, ...]) -> dict:
-    from landgui.core.inference.engine import load_predictor
-    from landgui.core.runs.palette import run_palette
-    from landgui.core.scenes import classify_scene, export, open_scene
+def segment(run: str, scenes: list[Path], out: Path, patch: int, *extra: str) -> dict:
+    """``landgui segment RUN SCENES --out OUT`` in this process: wall and this thread's CPU seconds."""
+    from landgui.cli import main
 
-    pred = load_predictor(run, "litert")
-    palette = run_palette(run, pred.labels)
-    per_scene = []
-    t0 = time.perf_counter()
-    for p in scenes:
-        t1 = time.perf_counter()
-        sc = open_scene(p)
-        res = classify_scene(pred, pred.labels, pred.image_size, sc, patch=patch)
-        t2 = time.perf_counter()
-        export(res, sc, out, p.stem, palette, formats)
-        sc.close()
-        per_scene.append(
-            {"scene": p.name, "patches": res.grid.n, "classify_s": t2 - t1, "export_s": time.perf_counter() - t2}
-        )
-    wall = time.perf_counter() - t0
-    patches = sum(s["patches"] for s in per_scene)
-    return {
-        "wall_s": round(wall, 2),
-        "patches": patches,
-        "patches_per_s": round(patches / wall, 1),
-        "litert_threads": pred.n_threads,
-        "classify_s": round(sum(s["classify_s"] for s in per_scene), 2),
-        "export_s_per_scene": round(float(np.mean([s["export_s"] for s in per_scene])), 3),
-    }
-
-
-def on_cluster(
-    client, run: str, scenes: list[Path], out: Path, patch: int, formats: tuple[str, ...], block_rows=None
-) -> dict:
-    from landgui.core.runs.folder import read_run
-    from landgui.core.runs.palette import run_palette
-    from landgui.core.scenes import export, open_scene
-    from landgui.core.scenes.blocks import MapSettings, map_on_cluster
-
-    palette = run_palette(run, read_run(run).labels)
-    stats = {"patches": 0, "worker_s": 0.0, "export_s": 0.0, "errors": []}
-
-    def on_scene(i, path, res, error):
-        if error:
-            stats["errors"].append(f"{path}: {error}")
-            return
-        t = time.perf_counter()
-        sc = open_scene(path)
-        export(res, sc, out, Path(path).stem, palette, formats)
-        sc.close()
-        stats["export_s"] += time.perf_counter() - t
-        stats["patches"] += res.grid.n
-        stats["worker_s"] += res.seconds
-
-    t0 = time.perf_counter()
-    map_on_cluster(
-        client,
-        run,
-        [str(p) for p in scenes],
-        on_scene,
-        engine="litert",
-        settings=MapSettings(patch=patch),
-        block_rows=block_rows,
-    )
-    wall = time.perf_counter() - t0
-    n = len(scenes) - len(stats["errors"])
-    return {
-        "wall_s": round(wall, 2),
-        "patches": stats["patches"],
-        "patches_per_s": round(stats["patches"] / wall, 1) if wall else 0.0,
-        "worker_s": round(stats["worker_s"], 2),
-        "patches_per_worker_s": round(stats["patches"] / stats["worker_s"], 1) if stats["worker_s"] else 0.0,
-        "client_export_s_per_scene": round(stats["export_s"] / max(1, n), 3),
-        "errors": stats["errors"],
-    }
+    args = ["segment", run, *map(str, scenes), "--out", str(out), "--patch", str(patch), "--engine", "litert"]
+    t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main([*args, "--quiet", *extra])
+    wall, cpu, proc = time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - p0
+    if rc != 0:
+        raise SystemExit(f"segment {' '.join(extra)} failed with exit status {rc}")
+    return {"wall_s": wall, "thread_cpu_s": cpu, "process_cpu_s": proc}
 
 
 def empty_task_round_trip(client, n: int = 200) -> float:
@@ -163,50 +107,24 @@ def empty_task_round_trip(client, n: int = 200) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def block_overhead(client, run: str, scene: Path, patch: int, workers: int, tmp: Path) -> dict:
-    """One scene as one task, then as one task per grid row: the extra worker time per block."""
-    from landgui.core.runs.folder import read_run
-    from landgui.core.scenes import batch_for, make_grid, open_scene
-    from landgui.core.scenes.blocks import plan_blocks
-
-    sc = open_scene(scene)
-    grid = make_grid(sc.width, sc.height, patch, patch)
-    sc.close()
-    n_blocks = len(plan_blocks(grid, 1, batch_for(read_run(run).image_size)))  # one row, or one batch of rows
-    whole = on_cluster(client, run, [scene], tmp / "whole", patch, ("csv",), block_rows=grid.rows)
-    rows = on_cluster(client, run, [scene], tmp / "rows", patch, ("csv",), block_rows=1)
-    extra = (rows["worker_s"] - whole["worker_s"]) / max(1, n_blocks - 1)
-    return {
-        "blocks": n_blocks,
-        "whole_scene_one_task": whole,
-        "small_blocks": rows,
-        "extra_worker_s_per_block": round(extra, 4),
-    }
+def busy_seconds(stream: list[dict]) -> list[float]:
+    """Each landgui task's compute time on its worker, from Dask's task stream."""
+    return [
+        sum(s["stop"] - s["start"] for s in t["startstops"] if s["action"] == "compute")
+        for t in stream
+        if str(t["key"]).startswith("landgui-")
+    ]
 
 
-def estimate(
-    per_worker_rate: float,
-    patches_per_scene: int,
-    export_s: float,
-    scheduler_s: float,
-    worker_s_per_task: float,
-    tasks_per_scene: int,
-    start_s: float,
-) -> dict:
-    """Wall time of 1,000 scenes on W workers. Three things go on at once, and the slowest sets
-    the pace: the workers' compute (patches / (W x rate), plus each task's own cost spread over
-    W), the client's export of every map (serial), and the scheduler's handling of the tasks
-    (serial, the empty-task round trip each); plus the start of the workers."""
-    out = {}
-    n = 1000
-    tasks = n * tasks_per_scene
+def estimate(worker_s: float, client_s: float, scheduler_s: float, start_s: float, tasks_per_scene: int = 1) -> dict:
+    """Wall time of 1,000 scenes on 10 and 100 workers: the longest of the workers' compute, the
+    client's serial work and the scheduler's, plus the start."""
+    n, out = 1000, {}
     for w in (10, 100):
-        compute = n * patches_per_scene / (w * per_worker_rate) + tasks * worker_s_per_task / w
-        client = n * export_s
-        scheduler = tasks * scheduler_s
+        compute, client, scheduler = n * worker_s / w, n * client_s, n * tasks_per_scene * scheduler_s
         out[w] = {
             "compute_s": round(compute, 1),
-            "client_export_s": round(client, 1),
+            "client_s": round(client, 1),
             "scheduler_s": round(scheduler, 1),
             "wall_s": round(max(compute, client, scheduler) + start_s, 1),
         }
@@ -215,33 +133,36 @@ def estimate(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", default=str(DEFAULT_RUN) if DEFAULT_RUN.is_dir() else "default")
-    ap.add_argument("--scenes", type=int, default=8)
-    ap.add_argument("--size", type=int, default=4000)
+    ap.add_argument("--run", default="default")
+    ap.add_argument("--scenes", type=int, default=16)
+    ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "out" / "cluster.json"))
     args = ap.parse_args()
 
-    from distributed import Client
+    from distributed import Client, get_task_stream
 
     from landgui.core.base import threads
     from landgui.core.inference.engine import litert_file
-    from landgui.core.scenes.blocks import BLOCK_PIXELS
+    from landgui.core.runs.folder import resolve_run
     from landgui.core.scenes.cluster import start_local_cluster, worker_threads
 
-    litert_file(args.run)  # converted before timing, if it must be
+    run = str(resolve_run(args.run))
+    litert_file(run)  # converted before timing, if it must be
     formats = default_formats()
+    patches = args.scenes * (-(-args.size // args.patch)) ** 2
     with tempfile.TemporaryDirectory(prefix="landgui-bench-cluster-") as d:
         tmp = Path(d)
-        t = time.perf_counter()
         scenes = [tmp / f"synthetic_{i:02d}.tif" for i in range(args.scenes)]
         for i, p in enumerate(scenes):
             make_scene(p, args.size, i)
-        print(f"made {args.scenes} synthetic {args.size}x{args.size} px GeoTIFFs in {time.perf_counter() - t:.1f} s")
+        print(
+            f"made {args.scenes} synthetic {args.size}x{args.size} px GeoTIFFs ({patches} patches of {args.patch} px)"
+        )
 
-        ip = in_process(args.run, scenes, tmp / "in-process", args.patch, formats)
-        print(f"in-process: {ip['wall_s']} s, {ip['patches_per_s']} patches/s ({ip['litert_threads']} LiteRT threads)")
+        ip = segment(run, scenes, tmp / "in-process", args.patch)
+        print(f"in-process: {ip['wall_s']:.1f} s, {patches / ip['wall_s']:.1f} patches/s")
 
         t = time.perf_counter()
         cluster = start_local_cluster(args.workers)
@@ -249,50 +170,53 @@ def main() -> None:
         start_s = time.perf_counter() - t
         try:
             client.run(lambda: None)
-            cl = on_cluster(client, args.run, scenes, tmp / "cluster", args.patch, formats)
-            print(
-                f"local:{args.workers}: {cl['wall_s']} s, {cl['patches_per_s']} patches/s "
-                f"(+ {start_s:.1f} s to start the workers); {cl['patches_per_worker_s']} patches per worker-second"
-            )
+            with get_task_stream(client) as ts:
+                cl = segment(run, scenes, tmp / "cluster", args.patch, "--cluster", cluster.scheduler_address)
+            busy = busy_seconds(ts.data)
             task_s = empty_task_round_trip(client)
-            print(f"empty task round trip: {task_s * 1000:.2f} ms")
-            blocks = block_overhead(client, args.run, scenes[0], args.patch, args.workers, tmp)
-            print(
-                f"small blocks: {blocks['extra_worker_s_per_block'] * 1000:.1f} ms of extra worker time per block "
-                f"({blocks['blocks']} blocks vs 1)"
-            )
+            p0, t0 = time.process_time(), time.perf_counter()
+            time.sleep(10)  # the client process idle, the cluster up: Dask's background CPU per second
+            idle_rate = (time.process_time() - p0) / (time.perf_counter() - t0)
         finally:
             client.close()
             cluster.close()
+        written = sorted(p.name for p in (tmp / "cluster").iterdir())
+        assert written == sorted(p.name for p in (tmp / "in-process").iterdir()), "the two runs wrote other files"
 
-    patches_per_scene = ip["patches"] // args.scenes
-    tasks_per_scene = -(-args.size * args.size // BLOCK_PIXELS)
-    worker_s_per_task = max(0.0, blocks["extra_worker_s_per_block"])
-    rate, export_s = cl["patches_per_worker_s"], cl["client_export_s_per_scene"]
-    est = estimate(rate, patches_per_scene, export_s, task_s, worker_s_per_task, tasks_per_scene, start_s)
-    crossover = patches_per_scene / max(1e-9, rate) / max(1e-9, export_s)
+    worker_s = sum(busy) / args.scenes
+    client_s, client_raw_s = cl["thread_cpu_s"] / args.scenes, cl["process_cpu_s"] / args.scenes
+    rate = patches / sum(busy)
+    print(
+        f"local:{args.workers}: {cl['wall_s']:.1f} s ({ip['wall_s'] / cl['wall_s']:.2f}x in-process; "
+        f"+ {start_s:.1f} s to start the workers); {worker_s:.2f} worker-seconds per scene "
+        f"({rate:.1f} patches per worker-second, reading, classifying and writing); client "
+        f"{client_s * 1000:.1f} ms per scene (its thread; the whole client process, scheduler and Dask's "
+        f"threads included, {client_raw_s * 1000:.1f} ms per scene in this run, {idle_rate * 1000:.0f} ms per "
+        f"second when idle); empty task round trip {task_s * 1000:.2f} ms"
+    )
+    est = estimate(worker_s, client_s, task_s, start_s)
+    crossover = worker_s * (1 - idle_rate) / max(1e-9, client_s)
+    scheduler_limit = worker_s / max(1e-9, task_s)
     lines = [
-        f"Estimate for 1,000 scenes of {args.size}x{args.size} px ({patches_per_scene} patches of {args.patch} px "
-        f"each, {tasks_per_scene} task(s) per scene at the default block size), from this machine's rates: "
-        f"{rate} patches per worker-second (one core, one LiteRT thread per worker), "
-        f"{worker_s_per_task * 1000:.1f} ms of worker time and {task_s * 1000:.1f} ms of scheduler time per task, "
-        f"{export_s} s of client-side export per scene (formats {','.join(formats)}).",
+        f"Estimate for 1,000 scenes of {args.size}x{args.size} px ({patches // args.scenes} patches of "
+        f"{args.patch} px each, formats {','.join(formats)}), from this machine's rates: {worker_s:.2f} "
+        f"worker-seconds per scene (one core, one LiteRT thread per worker), {client_s * 1000:.1f} ms "
+        f"of the client per scene, {task_s * 1000:.1f} ms of scheduler per task."
     ]
     for w, e in est.items():
         lines.append(
-            f"  {w} workers: compute {e['compute_s']:.0f} s, client export {e['client_export_s']:.0f} s, "
+            f"  {w} workers: compute {e['compute_s']:.0f} s, client {e['client_s']:.0f} s, "
             f"scheduler {e['scheduler_s']:.0f} s, all at once -> about {e['wall_s'] / 60:.1f} min"
         )
     lines.append(
-        "  Assumes workers of one core like these, scenes on storage that every worker reads at local-disk speed, "
-        f"and one client. Beyond about {crossover:.0f} workers the client's export of the maps, not the workers, "
-        "sets the pace: export fewer formats (--formats geotiff) or split the scenes over several clients."
+        f"  The client becomes the limit beyond about {crossover:.0f} workers of this speed, the scheduler "
+        f"beyond about {scheduler_limit:.0f}; larger scenes move both up in proportion."
     )
     text = "\n".join(lines)
     print(text)
     result = {
         "data": f"SYNTHETIC: {args.scenes} random land-cover GeoTIFFs of {args.size}x{args.size} px",
-        "run": str(args.run),
+        "run": run,
         "patch": args.patch,
         "formats": list(formats),
         "machine": {
@@ -303,11 +227,19 @@ def main() -> None:
         },
         "workers": args.workers,
         "litert_threads_per_worker": worker_threads(args.workers),
-        "in_process": ip,
-        "cluster": {**cl, "start_s": round(start_s, 2)},
+        "patches": patches,
+        "in_process": {k: round(v, 3) for k, v in ip.items()},
+        "cluster": {**{k: round(v, 3) for k, v in cl.items()}, "start_s": round(start_s, 2)},
+        "cluster_vs_in_process": round(ip["wall_s"] / cl["wall_s"], 3),
+        "worker_s_per_scene": round(worker_s, 3),
+        "patches_per_worker_s": round(rate, 1),
+        "client_thread_s_per_scene": round(client_s, 4),
+        "client_process_s_per_scene_this_run": round(client_raw_s, 4),
+        "client_process_idle_cpu_s_per_s": round(idle_rate, 4),
         "empty_task_round_trip_ms": round(task_s * 1000, 3),
-        "blocks": blocks,
         "estimate_1000_scenes": est,
+        "crossover_workers_client": round(crossover),
+        "crossover_workers_scheduler": round(scheduler_limit),
         "estimate_text": text,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,7 @@ def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path, caps
 
     from landgui.cli import main
     from landgui.core.data import images as D
-    from landgui.core.evaluation.evaluate import evaluate_folder
+    from landgui.core.evaluation.evaluate import data_name, evaluate_folder
 
     rng = np.random.default_rng(1)
     folder = tmp_path / "target"
@@ -83,7 +83,7 @@ def test_adaptation_leaves_the_run_folder_byte_identical(run_dir, tmp_path, caps
     cv2.imwrite(str(tmp_path / "scene.png"), scene[:, :, ::-1])
     before = tree_snapshot(run_dir)
     res = evaluate_folder(run_dir, folder, adapt=True, write=False)
-    assert res["adapted"] and res["split"] == "data-target-adapted"
+    assert res["adapted"] and res["split"] == data_name(folder) + "-adapted"
     plain = evaluate_folder(run_dir, folder, write=False)
     assert [p["path"] for p in res["predictions"]] == [p["path"] for p in plain["predictions"]]
     probs = [np.array([p["probs"] for p in r["predictions"]]) for r in (res, plain)]

@@ -76,19 +76,109 @@ def world(tmp_path_factory):
 
 # Issue 23/25/28 rounds: each area adds what its cases need to the world here, and its cases below.
 def _world_runs(base):
-    """Run folders and splits for the run-folder contract cases (issue 23)."""
+    """Run folders and splits for the run-folder contract cases (issue 23): runs whose files do
+    not fit together (items 16), a split one of whose images was replaced (23), a run another
+    process is writing (3)."""
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import SplitParams, write_split
+    from landgui.core.runs.folder import shipped_run_dir
+
+    def run_with(name, source=base / "run", **files):
+        """A copy of ``source`` (default: the world's tiny run) with some files replaced."""
+        run = base / "runs" / name
+        shutil.copytree(source, run, ignore=shutil.ignore_patterns("evaluation-*", "predictions-*", "*.png"))
+        for fname, content in files.items():
+            path = run / fname.replace("_", ".", 1)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            elif callable(content):
+                content(path)
+            else:
+                path.write_text(json.dumps(content))
+        return run
+
+    config = json.loads((base / "run" / "config.json").read_text())
+    run_with("empty-labels", labels_json=[])
+    run_with("twice-labels", labels_json=["desert", "desert", "water"])
+    run_with("blank-label", labels_json=["desert", " ", "water"])
+    run_with("renamed-labels", labels_json=["a", "b", "c"])
+    run_with("huge-size", config_json={**config, "model": {**config["model"], "image_size": 5000}})
+
+    def head_of(width, bias=None):
+        def write(path):
+            np.savez(path, kernel=np.zeros((1280, width), np.float32), bias=np.zeros(bias or width, np.float32),
+                     eps=np.float64(1e-3), dropout=np.float64(0.0))  # fmt: skip
+
+        return write
+
+    # the shipped transfer model with a head of 3 outputs for its 4 classes: evaluate said 0.5625
+    run_with("three-of-four", shipped_run_dir(), head_npz=head_of(3))
+    run_with("misfit-head", shipped_run_dir(), head_npz=head_of(4, bias=5))
+    # a split whose dataset changed since: one test image replaced by another class's image
+    shutil.copytree(base / "ds", base / "ds-changed")
+    manifest = write_split(scan_dataset(base / "ds-changed"), base / "split-changed", SplitParams(seed=0))
+    test = manifest["splits"]["test"][0]
+    other = next(e for e in manifest["splits"]["train"] if e["label"] != test["label"])
+    (base / "ds-changed" / test["path"]).write_bytes((base / "ds-changed" / other["path"]).read_bytes())
 
 
 def _world_robust(base):
-    """Odd files and arrays for the robustness cases (issue 23)."""
+    """Odd files for the robustness cases (issue 23): a FIFO and a folder where an image is
+    expected, images that stand for no ground (1 x 1 px, a 100,000 x 1 px strip, 1,000 x 10 px,
+    all NaN, all +inf), a dataset of only such images, a broken scene with a latin-1 name."""
+    from PIL import Image
+
+    os.mkfifo(base / "fifo.png")
+    (base / "folder.png").mkdir()
+    cv2.imwrite(str(base / "one.png"), np.full((1, 1, 3), 90, np.uint8))
+    cv2.imwrite(str(base / "strip.png"), np.full((1, 100_000, 3), 90, np.uint8))
+    cv2.imwrite(str(base / "thin.png"), np.full((10, 1000, 3), 90, np.uint8))
+    Image.fromarray(np.full((16, 16), np.nan, np.float32), mode="F").save(base / "nan.tif")
+    Image.fromarray(np.full((16, 16), np.inf, np.float32), mode="F").save(base / "inf.tif")
+    (base / "zero.png").write_bytes(b"")
+    write_geotiff(base / "nan-scene.tif", np.full((64, 64, 3), np.nan, np.float32), dtype="float32")
+    for c in ("desert", "water"):
+        (base / "dots" / c).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(base / "dots" / c / f"{i}.png"), np.full((1, 1, 3), 40 * i, np.uint8))
+    (base / os.fsdecode(b"br\xf6ken.png")).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
 
 
 def _world_outputs(base):
     """Output folders holding users' own files (issues 23 and 28)."""
+    usr = base / "usr"  # the user's own s.overlay.png and s.patches.csv beside the scene
+    usr.mkdir()
+    cv2.imwrite(str(usr / "s.png"), np.full((64, 64, 3), 90, np.uint8))
+    (usr / "s.overlay.png").write_bytes(b"my own picture")
+    (usr / "s.patches.csv").write_text("my own table\n")
+    changed = base / "changed"  # landgui wrote s.patches.csv, then the user edited it
+    changed.mkdir()
+    cv2.imwrite(str(changed / "s.png"), np.full((64, 64, 3), 90, np.uint8))
+    (changed / "s.patches.csv").write_text("row,col,edited by hand\n")
+    summary = {"scene": str(changed / "s.png"), "files": {"patches_csv": str(changed / "s.patches.csv")}}
+    (changed / "s.summary.json").write_text(json.dumps({**summary, "file_sha256": {"s.patches.csv": "0" * 64}}))
+    (base / "batch").mkdir()  # the user's own summary.csv where a many-scene job would write its own
+    (base / "batch" / "summary.csv").write_text("my own summary\n")
+    for folder in ("locked-maps", "locked-split"):  # another landgui process (this one: alive) writes there
+        (base / folder).mkdir()
+        lock = {"pid": os.getpid(), "host": socket.gethostname(), "token": "another job"}
+        (base / folder / ".landgui.lock").write_text(json.dumps(lock))
 
 
 def _world_scenes(base):
     """Multi-band and georeferenced scenes (issue 25)."""
+    import rasterio
+
+    rgb = np.full((64, 64, 3), 120, np.uint8)
+    write_geotiff(base / "rgb.tif", rgb)
+    with rasterio.open(base / "rgb.tif") as src:
+        profile = src.profile
+    # 4 bands that say nothing of their order (no colour interpretation, no names)
+    with rasterio.open(base / "four.tif", "w", **{**profile, "count": 4, "photometric": "MINISBLACK"}) as dst:
+        dst.write(np.full((4, 64, 64), 120, np.uint8))
+    empty_safe = base / "S2A_MSIL2A_20240101T100000_N0510_R022_T33UUP_20240101T120000.SAFE"
+    (empty_safe / "GRANULE" / "L2A_T33UUP" / "IMG_DATA" / "R10m").mkdir(parents=True)
+    (empty_safe / "MTD_MSIL2A.xml").write_text("<n1:Level-2A_User_Product xmlns:n1='x'/>")
 
 
 # (argv with placeholders, words the one-line error must contain)
@@ -158,7 +248,7 @@ CASES = [
     (["segment", "W/nope", "W/scene.png", "--out", "W/o3"], "run folder not found: W/nope"),
     (["segment", "W/run", "W/scene.png", "--out", "W/file.txt"], "is a file"),
     (["segment", "W/run", "W/scene.png", "--out", "/proc/landgui-maps"], "cannot write"),
-    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--patch", "0"], "patch size must be at least 1 px"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--patch", "0"], "patch size must be at least 8 px"),
     (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--patch", "100000"], "larger than the scene"),
     (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--stride", "0"], "stride must be at least 1 px"),
     (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--batch", "0"], "--batch must be at least 1"),
@@ -166,7 +256,7 @@ CASES = [
     (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--formats", "pdf"], "unknown or no format(s) ['pdf']"),
     (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--uncertain-below", "2"], "between 0 and 1"),
     (["segment", "W/run", "W/broken.png", "--out", "W/o3"], "cannot read broken.png: not an image"),
-    (["segment", "W/run", "W/seven.tif", "--out", "W/o3"], "7 bands: not supported"),
+    (["segment", "W/run", "W/seven.tif", "--out", "W/o3"], "seven.tif: 7 bands"),
     # finetune
     (["finetune", "W/nope", "--add", "W/ds", "--out", "W/o4"], "run folder not found: W/nope"),
     (["finetune", "W/run", "--add", "W/ds", "--out", "W/o4"], "needs a transfer run"),
@@ -198,10 +288,101 @@ CASES = [
         "--anticipated takes a number or CLASS=U pairs",
     ),
 ]
-CASES_RUNS = []  # issue 23: the run folder as a checked contract
-CASES_ROBUST = []  # issue 23: odd files, arrays, threads, quiet libraries
-CASES_OUTPUTS = []  # issues 23 and 28: outputs that never clobber
-CASES_SCENES = []  # issue 25: bands, resolution, radiometry
+CASES_RUNS = [  # issue 23: the run folder as a checked contract
+    # item 16: labels.json, head.npz and config.json checked once, on open, by every command
+    (["evaluate", "W/runs/empty-labels"], "names no classes"),
+    (["predict", "W/runs/empty-labels", "W/scene.png"], "names no classes"),
+    (["segment", "W/runs/empty-labels", "W/scene.png", "--out", "W/o6"], "names no classes"),
+    (["evaluate", "W/runs/twice-labels"], "names the class(es) ['desert'] twice"),
+    (["predict", "W/runs/twice-labels", "W/scene.png"], "names the class(es) ['desert'] twice"),
+    (["compare", "W/runs/twice-labels"], "names the class(es) ['desert'] twice"),
+    (["evaluate", "W/runs/blank-label"], "labels.json is not a list of class names"),
+    (["predict", "W/runs/renamed-labels", "W/scene.png"], "but config.json trained"),
+    (["evaluate", "W/runs/renamed-labels", "--data", "W/ds"], "but config.json trained"),
+    (["evaluate", "W/runs/huge-size"], "image_size 5000 is not between 16 and 1024"),
+    (["evaluate", "W/runs/three-of-four", "--data", "W/ds"], "head.npz has 3 outputs but labels.json names 4"),
+    (["predict", "W/runs/three-of-four", "W/scene.png"], "head.npz has 3 outputs but labels.json names 4"),
+    (["segment", "W/runs/three-of-four", "W/scene.png", "--out", "W/o6"], "has 3 outputs but labels.json"),
+    (["finetune", "W/runs/three-of-four", "--add", "W/ds", "--out", "W/o6"], "has 3 outputs but labels.json"),
+    (["compare", "W/runs/three-of-four"], "head.npz has 3 outputs but labels.json names 4"),
+    (["predict", "W/runs/misfit-head", "W/scene.png"], "do not fit together"),
+    (["evaluate", "W/runs/three-of-four", "--data", "W/ds", "--engine", "keras"], "head.npz has 3 outputs"),
+    (["finetune", "W/runs/twice-labels", "--add", "W/ds", "--out", "W/o6"], "names the class(es) ['desert'] twice"),
+    (["segment", "W/runs/renamed-labels", "W/scene.png", "--out", "W/o6"], "but config.json trained"),
+    # item 23: an image replaced since the split was made
+    (["train", "W/split-changed", "--out", "W/o6", "--model", "scratch"], "changed since the split was made"),
+    (
+        ["evaluate", "W/run", "--split-file", "W/split-changed/split.json", "--allow-other-split"],
+        "changed since the split was made",
+    ),
+    # item 25: a fine-tuned run written inside its corrections folder would be read as a class
+    (["finetune", "default", "--add", "W/ds", "--out", "W/ds/taught"], "inside the corrections folder"),
+]
+CASES_ROBUST = [  # issue 23: odd files, arrays, threads, quiet libraries
+    # item 20: a FIFO blocked, /dev/zero was read until the kernel killed landgui; a folder
+    (["predict", "W/run", "W/fifo.png"], "W/fifo.png: not a regular file (a FIFO)"),
+    (["predict", "W/run", "/dev/zero"], "/dev/zero: not a regular file (a device)"),
+    (["predict", "W/run", "W/folder.png"], "W/folder.png: a folder, not a file"),
+    (["segment", "W/run", "W/fifo.png", "--out", "W/o3"], "cannot read fifo.png: not a regular file (a FIFO)"),
+    (["segment", "W/run", "/dev/zero", "--out", "W/o3"], "cannot read zero: not a regular file (a device)"),
+    (["segment", "W/run", "W/folder.png", "--out", "W/o3"], "cannot read folder.png: a folder, not a file"),
+    # item 24: images that stand for no ground, as predictions and as a training set
+    (["predict", "W/run", "W/one.png"], "W/one.png: too small: 1 x 1 px"),
+    (["predict", "W/run", "W/strip.png"], "W/strip.png: too small: 100000 x 1 px"),
+    (["predict", "W/run", "W/thin.png"], "W/thin.png: too elongated: 1000 x 10 px"),
+    (["predict", "W/run", "W/nan.tif"], "W/nan.tif: no data: every pixel is NaN or infinite"),
+    (["predict", "W/run", "W/inf.tif"], "W/inf.tif: no data: every pixel is NaN or infinite"),
+    (["predict", "W/run", "W/zero.png"], "W/zero.png: zero bytes"),
+    (["split", "W/dots", "--out", "W/o1"], "no usable images in W/dots (6 files skipped)"),
+    (["evaluate", "W/run", "--data", "W/dots"], "no usable images in W/dots"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--patch", "1"], "patch size must be at least 8 px, got 1"),
+    (["segment", "W/run", "W/nan-scene.tif", "--out", "W/o3"], "nan-scene.tif: every patch is no data"),
+    # item 21: the reader thread died of a 286 GiB buffer and the main thread waited forever
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--batch", "100000000"], "--batch must be at most 4,096"),
+    # item 17: a latin-1 file name, shown with its byte replaced (no logging traceback)
+    (
+        ["segment", "W/run", "W/" + os.fsdecode(b"br\xf6ken.png"), "--out", "W/o3"],
+        "cannot read br\ufffdken.png: not an image",
+    ),
+]
+CASES_OUTPUTS = [  # issues 23 and 28: outputs that never clobber
+    (["segment", "W/run", "W/usr/s.png", "--out", "W/usr"], "usr/s.overlay.png was not written by landgui"),
+    (["segment", "W/run", "W/usr/s.png", "--out", "W/usr", "--formats", "csv"], "or replace it with --overwrite"),
+    (
+        ["segment", "W/run", "W/changed/s.png", "--out", "W/changed", "--formats", "csv"],
+        "changed/s.patches.csv was changed since landgui wrote it",
+    ),
+    (
+        ["segment", "W/run", "W/scene.png", "W/usr/s.png", "--out", "W/batch", "--formats", "csv"],
+        "batch/summary.csv was not written by landgui",
+    ),
+    (["segment", "W/run", "W/scene.png", "--out", "W/locked-maps"], "is being written by another landgui process"),
+    (["split", "W/ds", "--out", "W/locked-split"], "locked-split is being written by another landgui process (pid"),
+]
+CASES_SCENES = [  # issue 25: bands, resolution, radiometry
+    (["segment", "W/run", "W/seven.tif", "--out", "W/o3"], "says which are red, green and blue: give --bands R,G,B"),
+    (["segment", "W/run", "W/four.tif", "--out", "W/o3"], "4 bands (gray, undefined, undefined, undefined)"),
+    (["segment", "W/run", "W/four.tif", "--out", "W/o3"], "give --bands R,G,B (1-based"),
+    (["segment", "W/run", "W/rgb.tif", "--out", "W/o3", "--bands", "9,2,1"], "rgb.tif has 3 band(s), no band 9"),
+    (["segment", "W/run", "W/rgb.tif", "--out", "W/o3", "--bands", "red"], "--bands takes band numbers R,G,B"),
+    (["segment", "W/run", "W/rgb.tif", "--out", "W/o3", "--bands", "1,2"], "--bands takes 3 band numbers"),
+    (["segment", "W/run", "W/rgb.tif", "--out", "W/o3", "--bands", "0,1,2"], "each 1 or more"),
+    (["segment", "W/run", "W/scene.png", "--out", "W/o3", "--bands", "3,2,1"], "--bands applies to GDAL rasters"),
+    (["segment", "W/run", "W/rgb.tif", "--out", "W/o3", "--radiometry", "vivid"], "invalid choice: 'vivid'"),
+    (["segment", "W/run", "W/rgb.tif", "--out", "W/o3", "--radiometry", "reflectance"], "is 8-bit: it holds no"),
+    (
+        ["segment", "W/run", "W/S2A_MSIL2A_20240101T100000_N0510_R022_T33UUP_20240101T120000.SAFE", "--out", "W/o3"],
+        "no 10 m B04, B03, B02 band file in the Sentinel-2 product",
+    ),
+]
+CASES_SCENES += [  # issue 25: the model's sensor contract, split --gsd SOURCE=METRES
+    (["split", "W/ds", "--out", "W/gsd-split", "--gsd", "sentinel=10"], "no source named 'sentinel'"),
+    (["split", "W/ds", "--out", "W/gsd-split", "--gsd", "ds=0"], "positive number of metres, got 0"),
+    (["split", "W/ds", "--out", "W/gsd-split", "--gsd", "ds=-2.5"], "positive number of metres, got -2.5"),
+    (["split", "W/ds", "--out", "W/gsd-split", "--gsd", "ds=ten"], "'ten' is not a number of metres"),
+    (["split", "W/ds", "--out", "W/gsd-split", "--gsd", "10"], "--gsd takes SOURCE=METRES"),
+    (["split", "W/ds", "--out", "W/gsd-split", "--gsd", "ds/snow=10"], "ds has no class folder 'snow'"),
+]
 CASES += CASES_RUNS + CASES_ROBUST + CASES_OUTPUTS + CASES_SCENES
 
 

@@ -1,6 +1,9 @@
-"""Mapping on a Dask cluster: the same bytes as in-process, a killed worker's task run again, a
-corrupt scene reported while the others finish, Ctrl+C cancels, and the many-scene summary and
-VRT mosaic (in-process and on the cluster alike).
+"""Mapping on a Dask cluster: the same bytes as in-process (the workers write them: the client
+exports nothing), a scene larger than a task written in tiles that make the same map, a killed
+worker's task run again, a corrupt scene, a missing scene or an unwritable output reported with
+the worker's address while the others finish, Ctrl+C cancels, and the many-scene summary and VRT
+mosaic (in-process and on the cluster alike); and the network: a port that is not a Dask
+scheduler is one line, never a hang, and a tls:// scheduler refuses a client without its certificate.
 
 One LocalCluster of two worker processes serves the whole module. The model is the shipped run,
 copied: its LiteRT file is current (or converted once here, beside the copy), so the workers
@@ -16,20 +19,27 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
+import struct
+import subprocess
 import sys
 import threading
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import distributed  # noqa: F401 - a [test] dependency
 import numpy as np
 import pytest
-from synth import CLASS_COLOURS, textured_image
+from synth import CLASS_COLOURS, textured_image, write_image
 
 from landgui.cli import main
 from landgui.core import scenes as S
+from landgui.core.base.errors import LandguiError
 from landgui.core.inference import engine as E
+from landgui.core.scenes import cluster
 from landgui.core.scenes.blocks import MapSettings, map_on_cluster, plan_blocks
 
 pytestmark = pytest.mark.skipif(
@@ -205,6 +215,25 @@ def _undo_slow_blocks() -> None:
     pipeline.classify_rows = getattr(pipeline.classify_rows, "orig", pipeline.classify_rows)
 
 
+def _count_exports() -> None:
+    from landgui.core.scenes import remote
+
+    orig = getattr(remote.export, "orig", remote.export)
+
+    def counted(*a, **k):
+        counted.n += 1
+        return orig(*a, **k)
+
+    counted.n, counted.orig = 0, orig
+    remote.export = counted
+
+
+def _exports() -> int:
+    from landgui.core.scenes import remote
+
+    return remote.export.n
+
+
 def _landgui_tasks(dask_scheduler=None) -> list[str]:
     return [str(k) for k in dask_scheduler.tasks if "landgui-block" in str(k)]
 
@@ -315,7 +344,7 @@ def test_ctrl_c_cancels_the_clusters_tasks(client, run_dir, scenes, tmp_path):
 
 def _segment(run_dir, paths, out, *extra):
     args = ["segment", str(run_dir), *map(str, paths), "--out", str(out), "--patch", "32", "--stride", "16"]
-    return main([*args, "--batch", "4", "--formats", "csv,geotiff", "--quiet", *extra])
+    return main([*args, "--batch", "4", "--formats", "csv,geotiff", "--engine", "litert", "--quiet", *extra])
 
 
 def test_cli_three_scenes_one_corrupt_on_the_cluster_and_in_process(client, run_dir, scenes, tmp_path, capfd):
@@ -325,7 +354,7 @@ def test_cli_three_scenes_one_corrupt_on_the_cluster_and_in_process(client, run_
         z.write(scenes / "b.tif", "b.tif")
     paths = [scenes / "a.tif", scenes / "bad.tif", f"/vsizip/{tmp_path / 'b.zip'}/b.tif"]
     address = client.scheduler.address
-    assert _segment(run_dir, paths, tmp_path / "cl", "--cluster", address, "--block-rows", "2") == 1
+    assert _segment(run_dir, paths, tmp_path / "cl", "--cluster", address) == 1
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui: error")]
     assert len(err) == 1 and "bad.tif" in err[0] and "cannot read" in err[0], err
     assert _segment(run_dir, paths, tmp_path / "ip") == 1
@@ -355,20 +384,140 @@ def test_cli_three_scenes_one_corrupt_on_the_cluster_and_in_process(client, run_
         with rasterio.open(out / "a.classes.tif") as a, rasterio.open(out / "b.classes.tif") as b:
             np.testing.assert_array_equal(mosaic[:96, :128], a.read(1))
             bx, by = 128 + 6, 20  # b's corner in the mosaic's 10 m pixels
-            big_b = np.repeat(np.repeat(b.read(1), 2, axis=0), 2, axis=1)
-            np.testing.assert_array_equal(mosaic[by : by + 128, bx : bx + 96], big_b)
+            assert b.res == (10.0, 10.0)  # b's 20 m pixels read at the shipped model's 10 m (issue 25)
+            np.testing.assert_array_equal(mosaic[by : by + 128, bx : bx + 96], b.read(1))
             assert (mosaic[:96, 128:bx] == 255).all()  # the gap between them: nodata
     for name in ("a.classes.tif", "b.classes.tif", "a.patches.csv", "coverage.csv", "mosaic.classes.vrt"):
         assert (tmp_path / "cl" / name).read_bytes() == (tmp_path / "ip" / name).read_bytes(), name
 
 
+def _same_outputs(ip: Path, cl: Path) -> None:
+    """Every file of the in-process folder ``ip`` in ``cl`` with the same bytes, but for the time
+    taken (the summaries' seconds) and the folder named in the summaries."""
+    names = sorted(p.name for p in ip.iterdir())
+    assert names == sorted(p.name for p in cl.iterdir())
+    for name in names:
+        one, two = ip / name, cl / name
+        if name.endswith(".summary.json"):
+            a, b = (json.loads(p.read_text()) for p in (one, two))
+            for d in (a, b):
+                del d["seconds"], d["patches_per_s"], d["files"]
+            assert a == b, name
+        elif name.startswith("."):  # landgui's own bookkeeping (the hashes of the files above)
+            continue
+        elif name == "summary.csv":
+            a, b = (list(csv.DictReader(p.open())) for p in (one, two))
+            for row in (*a, *b):
+                del row["seconds"]
+            assert a == b
+        else:
+            assert one.read_bytes() == two.read_bytes(), name
+
+
+def test_workers_write_the_same_files_as_in_process_and_the_client_exports_none(
+    client, run_dir, scenes, tmp_path, monkeypatch
+):
+    from landgui.core.scenes import remote
+
+    paths = [scenes / "a.tif", scenes / "b.tif"]
+    formats = ("--formats", "png,csv,geotiff,geojson")
+    assert _segment(run_dir, paths, tmp_path / "ip", *formats) == 0
+
+    def no_export(*a, **k):
+        raise AssertionError("the client exported a scene")
+
+    monkeypatch.setattr(remote, "export", no_export)  # on the client only: the workers are other processes
+    client.run(_count_exports)
+    assert _segment(run_dir, paths, tmp_path / "cl", *formats, "--cluster", client.scheduler.address) == 0
+    assert sum(client.run(_exports).values()) == 2  # each scene exported once, by a worker
+    assert (tmp_path / "cl" / "a.overlay.png").is_file() and (tmp_path / "cl" / "mosaic.classes.vrt").is_file()
+    _same_outputs(tmp_path / "ip", tmp_path / "cl")
+
+
+def _read(path: Path):
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read(1), ds.transform, ds.crs, ds.colormap(1)
+
+
+def test_a_scene_larger_than_a_task_is_written_in_tiles_that_make_the_in_process_map(client, run_dir, scenes, tmp_path):
+    paths, address = [scenes / "a.tif", scenes / "b.tif"], client.scheduler.address
+    assert _segment(run_dir, paths, tmp_path / "ip") == 0
+    # --block-rows 2: a's 5 grid rows are 3 tasks, b's 7 are 4; context is on (a block's edge rows
+    # hear the next block's patches) and patches overlap (stride 16 of 32): both cross tile edges
+    assert _segment(run_dir, paths, tmp_path / "cl", "--cluster", address, "--block-rows", "2") == 0
+    ip, cl = tmp_path / "ip", tmp_path / "cl"
+    assert sorted(p.name for p in (cl / "a.tiles").iterdir()) == [f"a.000{k}.classes.tif" for k in range(3)]
+    assert not (cl / "a.classes.tif").exists() and not (cl / "a.patches.csv").exists()  # no whole map anywhere
+    for name in ("a", "b"):
+        want, t, crs, colours = _read(ip / f"{name}.classes.tif")
+        got, t2, crs2, colours2 = _read(cl / f"{name}.classes.vrt")
+        np.testing.assert_array_equal(got, want)
+        assert (t2, crs2) == (t, crs) and colours2[0] == colours[0] and colours2[254] == colours[254]
+        one, two = (json.loads((d / f"{name}.summary.json").read_text()) for d in (ip, cl))
+        assert two["coverage"] == pytest.approx(one["coverage"], abs=1e-12)
+        assert two["context"] == one["context"] and two["grid"] == one["grid"] and two["tiles"] > 1
+        assert two["not_written"] == ["csv"]
+    np.testing.assert_array_equal(_read(cl / "mosaic.classes.vrt")[0], _read(ip / "mosaic.classes.vrt")[0])
+    assert (cl / "coverage.csv").read_bytes() == (ip / "coverage.csv").read_bytes()
+
+    # mapped again into the same folder: its own VRT is replaced; a VRT of the user's is not
+    assert _segment(run_dir, paths[:1], cl, "--cluster", address, "--block-rows", "2") == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.classes.vrt").write_text("<VRTDataset/>  the user's")
+    assert _segment(run_dir, paths[:1], mine, "--cluster", address, "--block-rows", "2") == 2
+    assert (mine / "a.classes.vrt").read_text() == "<VRTDataset/>  the user's"
+    assert _segment(run_dir, paths[:1], mine, "--cluster", address, "--block-rows", "2", "--overwrite") == 0
+    np.testing.assert_array_equal(_read(mine / "a.classes.vrt")[0], _read(ip / "a.classes.tif")[0])
+
+    # --cog-mosaic: one COG of the whole map too, written by a worker from the tiles
+    assert (
+        _segment(run_dir, paths[:1], tmp_path / "cog", "--cluster", address, "--block-rows", "2", "--cog-mosaic") == 0
+    )
+    import rasterio
+
+    with rasterio.open(tmp_path / "cog" / "a.classes.tif") as cog:
+        assert cog.profile["tiled"] and cog.nodata == 255 and cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        np.testing.assert_array_equal(cog.read(1), _read(ip / "a.classes.tif")[0])
+
+
+def test_a_worker_that_cannot_read_the_scene_or_write_the_output_fails_one_line(
+    client, run_dir, scenes, tmp_path, capfd
+):
+    out = tmp_path / "o"
+    (out / "a.classes.tif").mkdir(parents=True)  # a folder where a's class map must go: a cannot be written
+    gone = tmp_path / "gone.tif"  # a scene no worker can see
+    paths = [scenes / "a.tif", gone, scenes / "b.tif"]
+    address = client.scheduler.address
+    assert _segment(run_dir, paths, out, "--cluster", address) == 1
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui: error")]
+    assert len(err) == 2 and all(" (on worker tcp://" in ln for ln in err), err
+    assert any("gone.tif" in ln and "not found" in ln for ln in err), err
+    assert any(str(out / "a.classes.tif") in ln for ln in err), err
+    assert (out / "b.summary.json").is_file() and not (out / "a.summary.json").exists()
+    rows = {r["name"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert rows["a"]["error"] and rows["gone"]["error"] and not rows["b"]["error"] and rows["b"]["patches"] == "35"
+
+    # in tiles: a file where a's tile folder must go; b's tiles are written all the same
+    out = tmp_path / "tiled"
+    out.mkdir()
+    (out / "a.tiles").write_text("the user's")
+    assert _segment(run_dir, paths[::2], out, "--cluster", address, "--block-rows", "2") == 1
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("landgui: error")]
+    assert len(err) == 1 and f"cannot write {out / 'a.tiles'}" in err[0] and " (on worker tcp://" in err[0], err
+    assert (out / "a.tiles").read_text() == "the user's" and not (out / "a.summary.json").exists()
+    assert (out / "b.summary.json").is_file() and len(list((out / "b.tiles").iterdir())) == 4
+
+
 def test_cli_ctrl_c_on_the_cluster_exits_130_with_one_line(client, run_dir, scenes, tmp_path, capfd, monkeypatch):
-    from landgui.core.scenes import blocks
+    from landgui.core.scenes import remote
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(blocks, "map_on_cluster", interrupted)
+    monkeypatch.setattr(remote, "segment_on_cluster", interrupted)
     assert _segment(run_dir, [scenes / "a.tif"], tmp_path, "--cluster", client.scheduler.address) == 130
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and err[0].startswith("landgui: interrupted") and "cancelled" in err[0], err
@@ -381,6 +530,8 @@ def test_cli_ctrl_c_on_the_cluster_exits_130_with_one_line(client, run_dir, scen
         (["--cluster", "local:0"], "local:N needs a number"),
         (["--cluster", "local:2", "--adapt"], "--adapt does not run on a --cluster"),
         (["--block-rows", "2"], "--block-rows applies to --cluster only"),
+        (["--cog-mosaic"], "--cog-mosaic applies to --cluster only"),
+        (["--cluster-security", "x.yaml"], "--cluster-security applies to --cluster only"),
         (["--cluster", "local:2", "--block-rows", "0"], "--block-rows must be at least 1"),
     ],
 )
@@ -397,3 +548,228 @@ def test_cli_without_the_cluster_extra_says_how_to_install_it(run_dir, scenes, t
     assert _segment(run_dir, [scenes / "a.tif"], tmp_path / "o", "--cluster", "local:2") == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert err == ['landgui: error: --cluster needs the cluster extra: pip install "landgui[cluster]"']
+
+
+# -- the network: handshakes and TLS (issue 23, items 18 and 21; issue 28) ------------------------
+#
+# A port that is not a Dask scheduler (an HTTP server that waits for a request, a server that
+# answers garbage) is one line within the connect timeout, never a hang or a huge allocation; a
+# tls:// scheduler whose certificates are made here (the openssl command) maps for a client with a
+# certificate of its CA and refuses one without. Each case runs the CLI in this process, in a
+# thread joined with a generous bound: a hang fails the test instead of stopping the suite.
+
+TIMEOUT_S = 2  # the connect + handshake limit in these tests (CONNECT_TIMEOUT_S, patched)
+NO_HANG_S = 120  # far above it: only a hang reaches it
+
+
+@pytest.fixture(scope="module")
+def png_scene(tmp_path_factory) -> Path:
+    """A 64 x 96 px PNG of class-coloured 32 px blocks."""
+    rng = np.random.default_rng(3)
+    colours = list(CLASS_COLOURS.values())
+    img = np.concatenate(
+        [np.concatenate([textured_image(rng, colours[(r + c) % 4]) for c in range(3)], 1) for r in range(2)], 0
+    )
+    path = tmp_path_factory.mktemp("net-scene") / "s.png"
+    write_image(path, img)
+    return path
+
+
+def _segment_no_hang(run_dir: Path, scene: Path, out: Path, *extra: str) -> int:
+    """``landgui segment`` in this process, in a thread: its exit status, or a failure if it hangs."""
+    args = ["segment", str(run_dir), str(scene), "--out", str(out), "--patch", "32", "--engine", "litert"]
+    rc: list[int] = []
+    t = threading.Thread(target=lambda: rc.append(main([*args, "--formats", "csv", "--quiet", *extra])), daemon=True)
+    t.start()
+    t.join(NO_HANG_S)
+    assert not t.is_alive(), f"segment {' '.join(extra)} still running after {NO_HANG_S} s"
+    return rc[0]
+
+
+def _errors(capfd) -> list[str]:
+    return [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
+
+
+class _Server:
+    """A TCP server on 127.0.0.1 that answers every connection with ``reply(conn)``."""
+
+    def __init__(self, reply) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.reply, self.conns = reply, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self.reply, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def _http(conn: socket.socket) -> None:
+    """An HTTP server: it waits for a request's blank line, which a Dask client never sends."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        data += chunk
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+def _huge(conn: socket.socket) -> None:
+    """A message size of 2**64 - 1 bytes (the 3 EiB allocation), then noise."""
+    conn.sendall(b"\xff" * 8 + b"HTTP/1.1 200 OK\r\n\r\nhello")
+
+
+def _bad_frames(conn: socket.socket) -> None:
+    """A plausible size whose frames claim far more than it holds."""
+    conn.sendall(struct.pack("Q", 64) + struct.pack("Q", 1) + struct.pack("Q", 1 << 60) + b"\0" * 48)
+
+
+@pytest.mark.parametrize(
+    ("reply", "words"),
+    [
+        (_http, f"no Dask handshake from tcp://127.0.0.1:PORT within {TIMEOUT_S} s"),
+        (_huge, "answered with something that is not a Dask handshake"),
+        (_bad_frames, "answered with something that is not a Dask handshake"),
+    ],
+)
+def test_a_port_that_is_not_a_dask_scheduler_is_one_line_not_a_hang(
+    run_dir, png_scene, tmp_path, capfd, monkeypatch, reply, words
+):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", TIMEOUT_S)
+    server = _Server(reply)
+    try:
+        assert _segment_no_hang(run_dir, png_scene, tmp_path / "o", "--cluster", server.address) == 2
+    finally:
+        server.close()
+    err = _errors(capfd)
+    port = server.address.rsplit(":", 1)[1]
+    assert len(err) == 1 and err[0].startswith("landgui: error: "), err
+    assert words.replace("PORT", port) in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _authority(d: Path, name: str) -> None:
+    """``NAME-ca.pem`` and a certificate it signed for 127.0.0.1, ``NAME.pem`` / ``NAME.key``."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", f"{name}-ca.key", "-out", f"{name}-ca.pem", "-days", "2",
+             "-subj", f"/CN={name} test CA", cwd=d)  # fmt: skip
+    _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=127.0.0.1", cwd=d)
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.pem", "-CAkey", f"{name}-ca.key",
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", "san.ext", cwd=d)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> Path:
+    """Two certificate authorities made here: ``good`` (the cluster's) and ``rogue``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make test certificates with")
+    d = tmp_path_factory.mktemp("certs")
+    for name in ("good", "rogue"):
+        _authority(d, name)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(certs, run_dir):
+    """A LocalCluster of one worker process on tls:// that requires certificates of ``good``."""
+    from distributed import Security
+
+    from landgui.core.scenes.cluster import start_local_cluster
+
+    node = {"cert": str(certs / "good.pem"), "key": str(certs / "good.key")}
+    security = Security(
+        tls_ca_file=str(certs / "good-ca.pem"),
+        **{f"tls_{role}_{k}": v for role in ("scheduler", "worker", "client") for k, v in node.items()},
+        require_encryption=True,
+    )
+    lc = start_local_cluster(1, protocol="tls://", security=security)
+    yield lc
+    lc.close()
+
+
+def _security_file(d: Path, name: str, **keys: str) -> Path:
+    path = d / f"{name}.yaml"
+    path.write_text("".join(f"{k}: {v}\n" for k, v in keys.items()))
+    return path
+
+
+def test_tls_maps_with_the_clusters_certificate_and_refuses_others(
+    tls_cluster, certs, run_dir, png_scene, tmp_path, capfd, monkeypatch
+):
+    address = tls_cluster.scheduler_address
+    assert address.startswith("tls://")
+    good = _security_file(
+        certs, "good", tls_ca_file="good-ca.pem", tls_client_cert="good.pem", tls_client_key="good.key"
+    )
+    assert (
+        _segment_no_hang(run_dir, png_scene, tmp_path / "ok", "--cluster", address, "--cluster-security", str(good))
+        == 0
+    )
+    assert (tmp_path / "ok" / "s.patches.csv").is_file() and (tmp_path / "ok" / "s.summary.json").is_file()
+    capfd.readouterr()
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", TIMEOUT_S)
+    rogue = _security_file(
+        certs, "rogue", tls_ca_file="rogue-ca.pem", tls_client_cert="rogue.pem", tls_client_key="rogue.key"
+    )
+    stranger = _security_file(  # trusts the scheduler; its own certificate is signed by another CA
+        certs, "stranger", tls_ca_file="good-ca.pem", tls_client_cert="rogue.pem", tls_client_key="rogue.key"
+    )
+    for i, (security, words) in enumerate(
+        [
+            (rogue, f"the Dask scheduler at {address} is not trusted: its certificate is not signed by tls_ca_file"),
+            (stranger, f"the Dask scheduler at {address} refused the TLS connection"),
+        ]
+    ):
+        out = tmp_path / f"refused{i}"
+        assert _segment_no_hang(run_dir, png_scene, out, "--cluster", address, "--cluster-security", str(security)) == 2
+        err = _errors(capfd)
+        assert len(err) == 1 and words in err[0], err
+        assert not out.exists()
+    # the scheduler itself refuses a TLS client without a certificate (Dask's client needs one anyway)
+    bare = ssl.create_default_context(cafile=str(certs / "good-ca.pem"))
+    bare.check_hostname = False
+    with pytest.raises(LandguiError, match="refused the TLS connection"):
+        cluster.probe(address, SimpleNamespace(get_connection_args=lambda role: {"ssl_context": bare}), TIMEOUT_S)
+
+    # no certificates at all, and the right address with the wrong scheme
+    assert _segment_no_hang(run_dir, png_scene, tmp_path / "none", "--cluster", address) == 2
+    err = _errors(capfd)
+    assert len(err) == 1 and f"{address} needs certificates: --cluster-security FILE" in err[0], err
+    plain = address.replace("tls://", "tcp://")
+    assert _segment_no_hang(run_dir, png_scene, tmp_path / "plain", "--cluster", plain) == 2
+    err = _errors(capfd)
+    assert len(err) == 1 and f"no Dask handshake from {plain}" in err[0] and "a tls:// one?" in err[0], err
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("tls_ca_file: missing.pem\n", "tls_ca_file"),
+        ("password: hunter2\n", "must map some of tls_ca_file"),
+        ("[1, 2\n", "cannot read it"),
+    ],
+)
+def test_a_bad_cluster_security_file_is_one_line(run_dir, png_scene, tmp_path, capfd, text, words):
+    path = tmp_path / "security.yaml"
+    path.write_text(text)
+    args = ("--cluster", "tls://127.0.0.1:9", "--cluster-security", str(path))
+    assert _segment_no_hang(run_dir, png_scene, tmp_path / "o", *args) == 2
+    err = _errors(capfd)
+    assert len(err) == 1 and err[0].startswith(f"landgui: error: --cluster-security {path}") and words in err[0], err

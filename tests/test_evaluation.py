@@ -11,7 +11,7 @@ from sklearn import metrics as skm
 
 from landgui.cli import main
 from landgui.core.base.errors import LandguiError
-from landgui.core.evaluation.evaluate import evaluate_run
+from landgui.core.evaluation.evaluate import data_name, evaluate_run
 from landgui.core.evaluation.metrics import metrics
 from landgui.core.models.build import ModelSpec
 from landgui.core.training import trainer as T
@@ -218,7 +218,7 @@ def test_evaluate_folder_numbers_rows_and_files(trained, tmp_path):
     folder = _folder(tmp_path / "my scenes", {"desert": 5, "water": 7})  # no green_area images
     (folder / "water" / "broken.jpg").write_bytes(b"not an image")
     res = evaluate_folder(run, folder)
-    assert res["split"] == "data-my_scenes" and res["n_images"] == 12
+    assert res["split"] == data_name(folder) and res["split"].startswith("data-my_scenes-") and res["n_images"] == 12
     assert res["missing_classes"] == ["green_area"] and res["row_labels"] == ["desert", "water"]
     assert [s["path"] for s in res["skipped"]] == ["water/broken.jpg"]
     labels = res["labels"]
@@ -241,7 +241,7 @@ def test_evaluate_folder_numbers_rows_and_files(trained, tmp_path):
         (p, r, f)
     )
     assert res["confusion_matrix"] == skm.confusion_matrix(y, pred, labels=[0, 1, 2])[rows].tolist()
-    for name in ("evaluation-data-my_scenes.json", "predictions-data-my_scenes.csv", "confusion-data-my_scenes.png"):
+    for name in (f"evaluation-{res['split']}.json", f"predictions-{res['split']}.csv", f"confusion-{res['split']}.png"):
         assert (run / name).stat().st_size > 0
     after = (run / "evaluation-test.json").read_bytes() if (run / "evaluation-test.json").exists() else None
     assert after == before, "the split's evaluation is never overwritten"
@@ -273,7 +273,7 @@ def test_cli_evaluate_data_and_compare_column(trained, tmp_path, capsys):
     assert f"folder {folder.resolve()}: 12 images" in out and "ignored folder classes" in out
     assert main(["compare", str(run)]) == 0
     header = capsys.readouterr().out.splitlines()[0]
-    assert "aidlike acc" in header
+    assert f"aidlike ({folder.resolve()}) acc" in header  # which folder (issue 23, item 7)
 
 
 @pytest.mark.parametrize(

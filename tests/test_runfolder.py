@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from landgui import __version__
+from landgui.cli import main
 from landgui.core.base.errors import LandguiError
 from landgui.core.runs import folder as runs
 from landgui.core.runs.folder import STALE_AFTER_S, RunFolder
@@ -427,3 +429,52 @@ def test_a_runs_palette_of_the_users_colours_is_read_in_any_order_and_never_repl
     (run / "palette.json").unlink()
     assert run_palette(run, labels) == default_palette(labels)
     assert json.loads((run / "palette.json").read_text()) == default_palette(labels), "made when missing"
+
+
+# -- issue 23, item 16: the run's files are checked against each other when it is opened ---------------
+def _head(path: Path, outputs: int, bias: int | None = None) -> None:
+    zeros = np.zeros
+    np.savez(path, kernel=zeros((8, outputs), "f4"), bias=zeros(bias or outputs, "f4"), eps=1e-3, dropout=0.0)
+
+
+def test_labels_head_and_config_that_do_not_fit_together_are_one_clear_error(tmp_path):
+    run = complete_run(tmp_path / "r")
+    for labels, words in (
+        ([], "names no classes ([])"),
+        (["desert", "water", "desert"], "names the class(es) ['desert'] twice"),
+        (["desert", "", "water"], "labels.json is not a list of class names"),
+    ):
+        dump(run / "labels.json", labels)
+        assert words in _meta_error(run)
+    dump(run / "labels.json", LABELS)
+    dump(run / "config.json", {**CONFIG, "model": {**CONFIG["model"], "classes": ["a", "b", "c"]}})
+    assert _meta_error(run) == (
+        f"{run / 'labels.json'} names the classes {LABELS} but config.json trained ['a', 'b', 'c']; "
+        "the run's files do not belong together"
+    )
+    dump(run / "config.json", {**CONFIG, "model": {**CONFIG["model"], "image_size": 0}})
+    assert "image_size 0 is not between 16 and 1024 px" in _meta_error(run)
+    dump(run / "config.json", {**CONFIG, "model": {**CONFIG["model"], "classes": LABELS}})
+    _head(run / "head.npz", 2)  # a head of 2 outputs for 3 class names: evaluate reported 0.5625
+    assert _meta_error(run) == (
+        f"{run / 'head.npz'} has 2 outputs but labels.json names 3 classes; the run's files do not belong together"
+    )
+    _head(run / "head.npz", 3, bias=4)
+    assert "kernel (8, 3) and bias (4,) do not fit together" in _meta_error(run)
+    (run / "head.npz").write_bytes(b"not a zip")
+    assert _meta_error(run).startswith(f"cannot read {run / 'head.npz'}: ")
+    _head(run / "head.npz", 3)
+    assert RunFolder(run).meta().labels == LABELS
+
+
+# -- issue 23, item 25: a hand-edited evaluation shows no string, no "None" ------------------------------
+def test_a_hand_edited_evaluation_is_no_figure_rather_than_a_string(tmp_path, capsys):
+    run = complete_run(tmp_path / "r")
+    dump(run / "evaluation-test.json", {**EVAL_TEST, "accuracy": "0.9"})
+    assert RunFolder(run).evaluation() is None and RunSummary.read(run).test_accuracy is None
+    dump(run / "evaluation-test.json", {**EVAL_TEST, "macro_avg": {"f1": "None"}, "per_source": {"a": {}}})
+    summary = RunSummary.read(run)
+    assert (summary.test_accuracy, summary.macro_f1, summary.source_accuracy) == (0.8, None, {})
+    assert main(["compare", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and out.splitlines()[1].split()[6:8] == ["0.8000", "-"], out

@@ -24,10 +24,12 @@ PAL = {"red": "#FF0000", "green": "#00FF00", "blue": "#0000FF"}
 
 # (MapSettings fields, the same options on the command line, the cause the one line must name)
 BAD_SETTINGS = [
-    ({"patch": 0}, ["--patch", "0"], "patch size must be at least 1 px, got 0"),
+    ({"patch": 0}, ["--patch", "0"], "patch size must be at least 8 px, got 0"),
+    ({"patch": 1}, ["--patch", "1"], "patch size must be at least 8 px, got 1"),
     ({"stride": 0}, ["--stride", "0"], "stride must be at least 1 px, got 0"),
     ({"patch": 16, "stride": 32}, ["--patch", "16", "--stride", "32"], "would leave gaps between patches"),
     ({"batch": 0}, ["--batch", "0"], "--batch must be at least 1, got 0"),
+    ({"batch": 100_000_000}, ["--batch", "100000000"], "--batch must be at most 4,096 patches, got 100,000,000"),
     ({"uncertain_below": 2.0}, ["--uncertain-below", "2"], "--uncertain-below must be between 0 and 1, got 2.0"),
     ({"context": 25.0}, ["--context", "25"], "the context strength must be between 0 (off) and 20, got 25.0"),
 ]

@@ -90,7 +90,8 @@ def test_default_in_segment_predict_and_evaluate_writes_nothing_into_the_package
             cv2.imwrite(str(folder / cls / f"{i}.png"), cv2.cvtColor(patch, cv2.COLOR_RGB2BGR))
     assert main(["evaluate", "default", "--data", str(folder), "--quiet"]) == 0
     out = fresh_home / "landgui-runs" / "landcover4-evaluations"
-    assert (out / "evaluation-data-mine.json").is_file() and (out / "predictions-data-mine.csv").is_file()
+    [ev] = out.glob("evaluation-data-mine-*.json")  # named by the folder's path too (issue 23, item 7)
+    assert ev.is_file() and (out / ev.name.replace("evaluation-", "predictions-").replace(".json", ".csv")).is_file()
     assert _tree(RESOURCES) == before  # read-only: nothing in the package's resources is added, changed or removed
 
 

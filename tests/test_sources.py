@@ -19,6 +19,7 @@ from landgui.core.base.errors import LandguiError
 from landgui.core.data import images as D
 from landgui.core.data import split as sp
 from landgui.core.data.scan import scan_sources
+from landgui.core.data.split_report import summary_table
 
 CLASSES = ("desert", "green_area", "water")
 
@@ -61,7 +62,7 @@ def test_split_records_sources_and_stratifies_class_by_source(two_sources, tmp_p
     assert "desert" not in m["counts_by_source"]["b"]
     loaded = sp.load_split(tmp_path / "split")
     assert sp.source_names(loaded) == ["a", "b"]
-    assert "source" in sp.summary_table(loaded) and "\nb " in sp.summary_table(loaded)
+    assert "source" in summary_table(loaded) and "\nb " in summary_table(loaded)
 
 
 def test_copies_across_sources_stay_in_one_split_and_conflicts_are_excluded(two_sources, tmp_path):

@@ -103,7 +103,7 @@ def test_materialize_copy_and_link_layout(tmp_path: Path):
                 assert dst.read_bytes() == (root / e["path"]).read_bytes()
         assert (root / m["splits"]["train"][0]["path"]).exists(), "never move"
         with pytest.raises(LandguiError, match="already holds files"):
-            sp.write_split(scan, out, sp.SplitParams(materialize=mode))
+            sp.write_split(scan, out, sp.SplitParams(materialize=mode), overwrite=True)
 
 
 def test_split_json_schema_and_atomic_write(tmp_path: Path, monkeypatch):
@@ -129,7 +129,7 @@ def test_split_json_schema_and_atomic_write(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(atomic.os, "fsync", boom)  # the new file is written, not yet renamed
     with pytest.raises(KeyboardInterrupt):
-        sp.write_split(scan, out, sp.SplitParams(seed=2))
+        sp.write_split(scan, out, sp.SplitParams(seed=2), overwrite=True)
     assert (out / "split.json").read_bytes() == old, "an interrupted write must leave the old file"
     assert [p.name for p in out.iterdir()] == ["split.json"], "no temp file left behind"
 

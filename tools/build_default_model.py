@@ -31,14 +31,22 @@ from landgui import __version__  # noqa: E402
 from landgui.core.data.scan import scan_sources  # noqa: E402
 from landgui.core.data.split import write_split  # noqa: E402
 from landgui.core.evaluation.evaluate import evaluate_folder, evaluate_run  # noqa: E402
-from landgui.core.inference import engine  # noqa: E402
+from landgui.core.inference import engine, guard  # noqa: E402
 from landgui.core.params import ModelSpec, SplitParams, TrainParams  # noqa: E402
 from landgui.core.runs.folder import shipped_run_dir  # noqa: E402
+from landgui.core.runs.sensor import contract_from_config  # noqa: E402
 from landgui.core.training import trainer as T  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "patches"
 SOURCES = ("kaggle4", "nwpu45")
 BENCH = ROOT / "bench" / "out" / "sources"
+# what is known of the training images' ground resolution (../shared/data/README.md): recorded as
+# the model's sensor contract (landgui.core.runs.sensor), in config.json and in the card
+KNOWN_GSD = {"kaggle4/green_area": 10.0, "kaggle4/water": 10.0}
+SENSOR_NOTE = (
+    "known for kaggle4's green_area and water only (EuroSAT: Sentinel-2, 10 m, 64 px tiles); kaggle4's cloudy "
+    "and desert (256 px, source sensor not stated) and nwpu45 (Google Earth, 0.2-30 m, 256 px) are of unknown resolution"
+)
 COPY = (
     "model.keras",
     "model.tflite",
@@ -143,6 +151,18 @@ def holdout_table() -> str:
     return "\n".join(lines)
 
 
+def sensor_section(cfg: dict) -> str:
+    """The card's lines on the model's sensor contract (config.json's ``sensor``)."""
+    c = contract_from_config(cfg)
+    per = ", ".join(f"{k} {f'{v:g} m' if v is not None else 'unknown'}" for k, v in c.sources.items())
+    return f"""- Ground sample distance: **{f"{c.gsd_m:g} m" if c.gsd_m is not None else "unknown"}**; patch {c.patch_px} px \
+({f"{c.footprint_m:g} m" if c.footprint_m is not None else "footprint unknown"} on the ground); bands {", ".join(c.bands)}; \
+radiometry `{c.radiometry}` (8-bit RGB images as given).
+- Per training source: {per}.
+- {c.note[:1].upper() + c.note[1:]}. A georeferenced scene is resampled to {f"{c.gsd_m:g} m" if c.gsd_m is not None else "it"} \
+before it is cut into patches (`landgui segment --native` keeps its pixels)."""
+
+
 def card(cfg: dict, test: dict, aid: dict, cloud: dict, seconds: float, size_mb: float, errors_ex: list[dict]) -> str:
     errors = top_errors(aid)
     rows = []
@@ -179,6 +199,9 @@ are the recipe: run it again to rebuild this model.
 - Files: `model.keras` (Keras 3), `model.tflite` (LiteRT, the fast engine; same answers, see
   docs/benchmarks.md), `familiarity.npz` (the "unlike the training data" score), labels, palette,
   config, training history, evaluation summaries; {size_mb:.1f} MB in all.
+
+## Sensor contract (what a scene is read to match)
+{sensor_section(cfg)}
 
 ## Training data and provenance
 Two sources, split together with seed 0 into 70 % train / 15 % validation / 15 % test of every
@@ -265,7 +288,7 @@ def main() -> None:
     if not (DATA / "kaggle4" / "water").is_dir():
         sys.exit(f"kaggle4 not found in {DATA}")
     sources = {name: str(DATA / name) for name in SOURCES}
-    write_split(scan_sources(sources), split_dir, SplitParams(val=0.15, test=0.15, seed=0))
+    write_split(scan_sources(sources), split_dir, SplitParams(val=0.15, test=0.15, seed=0, gsd=dict(KNOWN_GSD)))
     t0 = time.perf_counter()
     T.train(split_dir, run_dir, ModelSpec(), TrainParams(seed=args.seed), overwrite=True)
     seconds = time.perf_counter() - t0
@@ -287,6 +310,7 @@ def main() -> None:
         "rebuild with tools/build_default_model.py)"
     )
     cfg["shipped"] = True
+    cfg["sensor"]["note"] = SENSOR_NOTE
     (dest / "config.json").write_text(json.dumps(cfg, indent=2))
     (dest / "status.json").write_text(json.dumps({"status": "completed", "stage": "done", "shipped": True}, indent=2))
     (dest / "evaluation-test.json").write_text(json.dumps(summary(test), indent=2))
@@ -294,6 +318,9 @@ def main() -> None:
     (dest / "evaluation-data-cloud38.json").write_text(json.dumps(summary(cloud), indent=2))
     (dest / "aid_cross-errors.json").write_text(json.dumps(worst_errors(aid), indent=2))
     (dest / "build.json").write_text(json.dumps({"train_s": round(seconds, 1), "seed": args.seed}, indent=2))
+    # the reduced-precision guard on the split's validation part (tools/guard_default_model.py alone reruns it)
+    lite = engine.load_predictor(dest, "litert")
+    guard.make_fast_model(lite, guard.validation_set({"split": str(split_dir)}, lite.labels, lite.image_size))
     size_mb = sum(f.stat().st_size for f in dest.iterdir()) / 1e6
     (dest / "MODEL_CARD.md").write_text(card(cfg, test, aid, cloud, seconds, size_mb, worst_errors(aid)))
     print(

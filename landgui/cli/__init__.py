@@ -4,6 +4,7 @@ of :mod:`landgui.cli.commands`; errors are one line on stderr with exit code 2."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from landgui.cli.common import Parser, fail, one_line
 from landgui.core.base import logs
 from landgui.core.base.atomic import why
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.files import SHOWN_ERRORS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,10 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func = gui.run
         args.paths = []
 
+    for stream in (sys.stdout, sys.stderr):  # a latin-1 file name printed as sc\ufffdne.png, never a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors=SHOWN_ERRORS)  # type: ignore[union-attr]
     log_path = logs.setup()
     logs.log.info("landgui %s %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
-        return int(args.func(args) or 0)
+        with logs.native_stderr_to_log():  # TensorFlow's, LiteRT's and GDAL's own lines: to a log
+            return int(args.func(args) or 0)
     except LandguiError as exc:
         return fail(one_line(str(exc)), exc)
     except OSError as exc:

@@ -9,7 +9,7 @@ CLI, the API, the app and every layer of the core validate with the same code an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -81,7 +81,10 @@ class SplitParams(Params):
     ``val`` and ``test``: the share of every class x source stratum for validation and for test
     (train gets the rest); ``seed``: the shuffle of the duplicate groups; ``materialize``:
     ``"none"`` (split.json only), ``"copy"`` or ``"link"`` (``train/val/test/<class>/`` folders
-    beside it); ``near_duplicate_min_correlation``: how alike two images must be to be kept together.
+    beside it); ``near_duplicate_min_correlation``: how alike two images must be to be kept together;
+    ``gsd``: the ground sample distance in metres of a source's images (``SOURCE``), or of one
+    class folder of a source (``SOURCE/CLASS``), where known: every run trained on the split
+    records it as its sensor contract (:mod:`landgui.core.runs.sensor`).
     """
 
     WHAT: ClassVar[str] = "split parameters"
@@ -91,6 +94,7 @@ class SplitParams(Params):
     seed: int = 0
     materialize: str = "none"
     near_duplicate_min_correlation: float = NEAR_DUPLICATE_MIN_CORRELATION
+    gsd: dict[str, float] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise a one-line :class:`LandguiError` for the first unusable setting."""
@@ -105,6 +109,42 @@ class SplitParams(Params):
             raise LandguiError(f"--seed must be 0 or more, got {self.seed}")
         if self.materialize not in MATERIALIZE_MODES:
             raise LandguiError(f"--materialize must be one of {', '.join(MATERIALIZE_MODES)}")
+        for name, metres in self.gsd.items():
+            ok = isinstance(metres, int | float) and not isinstance(metres, bool) and math.isfinite(metres)
+            if not ok or metres <= 0:
+                raise LandguiError(
+                    f"--gsd {name}: the ground sample distance must be a positive number of metres, got {metres}"
+                )
+
+    def check_gsd_names(self, sources: Iterable[str], classes: Iterable[str] | None = None) -> None:
+        """One line for a ``--gsd`` name that is not one of the ``sources`` (or ``SOURCE/CLASS``
+        whose class is not one of ``classes``, when they are known: after the scan)."""
+        names, known = list(sources), None if classes is None else set(classes)
+        for key in self.gsd:
+            source, _, cls = key.partition("/")
+            if source not in names:
+                raise LandguiError(f"--gsd {key}: no source named {source!r} (the sources: {', '.join(names)})")
+            if cls and known is not None and cls not in known:
+                raise LandguiError(
+                    f"--gsd {key}: {source} has no class folder {cls!r} (classes: {', '.join(sorted(known))})"
+                )
+
+
+def parse_gsd(specs: Iterable[str] | None) -> dict[str, float]:
+    """``--gsd SOURCE=METRES`` flags (repeatable; ``SOURCE/CLASS=METRES`` for one class folder of a
+    source) as :attr:`SplitParams.gsd`; one line for a flag that is not NAME=NUMBER. The numbers are
+    checked by :meth:`SplitParams.check`."""
+    out: dict[str, float] = {}
+    for spec in specs or ():
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise LandguiError(f"--gsd takes SOURCE=METRES (e.g. --gsd eurosat=10), got {spec!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise LandguiError(f"--gsd {name}: {value.strip()!r} is not a number of metres") from None
+    return out
 
 
 # -- Models ---------------------------------------------------------------------------------------
@@ -250,6 +290,11 @@ class TrainParams(Params):
     def check(self) -> None:
         """One clear error per unusable setting (the CLI and the GUI share these messages); ``devices``
         is normalised by :func:`parse_devices`."""
+        for name in ("epochs", "fine_tune_epochs", "batch_size", "seed", "patience", "feature_views"):
+            if not _is_int(getattr(self, name)):  # the API's epochs="1": one line, not a TypeError
+                raise LandguiError(f"{name.replace('_', ' ')} must be a whole number, got {getattr(self, name)!r}")
+        if not isinstance(self.lr, int | float) or isinstance(self.lr, bool):
+            raise LandguiError(f"learning rate must be a number in (0, 1], got {self.lr!r}")
         if self.epochs < 1:
             raise LandguiError(f"epochs must be at least 1, got {self.epochs}")
         if self.fine_tune_epochs < 0:
@@ -301,7 +346,19 @@ UNCERTAIN_BELOW = 0.7  # default confidence threshold, chosen on kaggle4 val (do
 CONTEXT_STRENGTH = 3.0  # nats a fully agreeing neighbourhood adds (docs/benchmarks.md, "Context")
 MAX_CONTEXT_STRENGTH = 20.0
 DEFAULT_CONTEXT = CONTEXT_STRENGTH  # what a map uses unless told: on (measured, docs/benchmarks.md)
+MIN_MAP_PATCH = 8  # px, as the smallest labelled image (landgui.core.data.imageio.MIN_PATCH_SIDE)
+MAX_MAP_BATCH = 4096  # patches per inference call: 4,096 at 128 px are 800 MB of float32 input
 EDGES = ("pad", "skip")  # partial patches at the scene's edge: mirror-padded, or left out
+# how a scene's values become 8 bit (landgui.core.scenes.radiometry, where each is described)
+RADIOMETRIES = ("auto", "reflectance", "landsat", "stretch", "8bit")
+
+
+def check_bands(bands: object) -> None:
+    """Raise the one-line error for a band choice that is not 1 or 3 band numbers of 1 or more."""
+    ok = isinstance(bands, tuple | list) and len(bands) in (1, 3)
+    ok = ok and all(_is_int(b) and b >= 1 for b in bands)  # type: ignore[attr-defined]
+    if not ok:
+        raise LandguiError(f"--bands takes 3 band numbers R,G,B (or 1 for grey), each 1 or more; got {bands!r}")
 
 
 def check_context_strength(strength: float) -> None:
@@ -325,8 +382,13 @@ class MapSettings(Params):
     ``edge``: ``"pad"`` (mirror-pad partial patches) or ``"skip"``; ``ignore_nodata``: leave
     mostly no-data patches unclassified; ``uncertain_below``: cells whose top probability is
     below it are mapped as uncertain (0 = off); ``context``: the strength of the smoothing over
-    grid neighbours (0 = off). Saved and restored with :meth:`~Params.to_dict` /
-    :meth:`~Params.from_dict` (schema 1, the first)."""
+    grid neighbours (0 = off). How the scene is read (:mod:`landgui.core.scenes.io`): ``bands``
+    (1-based red, green, blue, or one grey band; None = as the file says), ``radiometry`` (one of
+    :data:`RADIOMETRIES`; ``auto`` = as the file says) and ``native`` (keep the scene's pixels
+    instead of reading it at the model's ground resolution). Saved and restored with
+    :meth:`~Params.to_dict` / :meth:`~Params.from_dict` (schema 1, the first; a dict saved before
+    the reading fields existed reads them as their defaults, which is how scenes were read then,
+    but for the resampling that a run recording its ground resolution now asks for)."""
 
     WHAT: ClassVar[str] = "map settings"
 
@@ -337,6 +399,14 @@ class MapSettings(Params):
     ignore_nodata: bool = False
     uncertain_below: float = UNCERTAIN_BELOW
     context: float = DEFAULT_CONTEXT  # strength of the smoothing over grid neighbours, 0 = off
+    bands: tuple[int, ...] | None = None  # 1-based red, green, blue; None = as the file says
+    radiometry: str = "auto"
+    native: bool = False  # True: the scene's own pixels, never resampled to the model's resolution
+
+    def __post_init__(self) -> None:
+        """A band list read back from JSON is a tuple again."""
+        if isinstance(self.bands, list):
+            object.__setattr__(self, "bands", tuple(self.bands))  # frozen: set once, here
 
     @property
     def step(self) -> int:
@@ -346,8 +416,8 @@ class MapSettings(Params):
     def check(self) -> MapSettings:
         """Raise a one-line :class:`LandguiError` for the first knob out of range (the CLI's
         messages); returns the settings, so ``MapSettings(...).check()`` reads as one step."""
-        if not _is_int(self.patch) or self.patch < 1:
-            raise LandguiError(f"patch size must be at least 1 px, got {self.patch}")
+        if not _is_int(self.patch) or self.patch < MIN_MAP_PATCH:  # 1 px is no patch of ground (the app's minimum too)
+            raise LandguiError(f"patch size must be at least {MIN_MAP_PATCH} px, got {self.patch}")
         if not _is_int(self.step) or self.step < 1:
             raise LandguiError(f"stride must be at least 1 px, got {self.stride}")
         if self.step > self.patch:
@@ -356,10 +426,18 @@ class MapSettings(Params):
             )
         if self.batch is not None and (not _is_int(self.batch) or self.batch < 1):
             raise LandguiError(f"--batch must be at least 1, got {self.batch}")
+        if self.batch is not None and self.batch > MAX_MAP_BATCH:
+            raise LandguiError(f"--batch must be at most {MAX_MAP_BATCH:,} patches, got {self.batch:,}")
         if self.edge not in EDGES:
             raise LandguiError(f"edge must be 'pad' or 'skip', got {self.edge}")
         u = self.uncertain_below
         if not (isinstance(u, int | float) and not isinstance(u, bool) and 0.0 <= u <= 1.0):
             raise LandguiError(f"--uncertain-below must be between 0 and 1, got {u}")
         check_context_strength(self.context)
+        if self.bands is not None:
+            check_bands(self.bands)
+        if self.radiometry not in RADIOMETRIES:
+            raise LandguiError(f"--radiometry must be one of {', '.join(RADIOMETRIES)}, got {self.radiometry!r}")
+        if not isinstance(self.native, bool):
+            raise LandguiError(f"native must be true or false, got {self.native!r}")
         return self

@@ -41,10 +41,10 @@ from landgui.core.inference.engine import Predictor, cached_predictor, load_pred
 from landgui.core.params import MapSettings
 from landgui.core.runs.folder import RunFolder
 from landgui.core.runs.palette import run_palette
-from landgui.core.scenes.io import Scene, open_scene
-from landgui.core.scenes.pipeline import classify_scene
+from landgui.core.scenes.io import Scene, open_scene, reading_for
+from landgui.core.scenes.pipeline import classify_with
 from landgui.core.scenes.result import SceneResult
-from landgui.core.scenes.writers import export, output_name
+from landgui.core.scenes.writers import check_export, export, output_name
 from landgui.core.training import trainer
 
 PartialFn = Callable[[Any, np.ndarray], None]
@@ -84,7 +84,7 @@ def map_scene(
     (:func:`~landgui.core.scenes.pipeline.reclassify_with_head`)."""
     settings.check()
     predictor = model or _model(run_dir, engine, adapt, progress)
-    scene = open_scene(scene_path)
+    scene = open_scene(scene_path, reading_for(settings, run_dir))
     try:
         return _classify(
             predictor, scene, settings, adapt, progress, should_stop, partial=partial, keep_features=keep_features
@@ -103,6 +103,7 @@ def export_map(
     opacity: float = 0.45,
     hidden: tuple[int, ...] | set[int] = (),
     progress: ProgressFn | None = None,
+    overwrite: bool = False,
 ) -> dict[str, str]:
     """Write ``result``'s maps into ``out_dir``; returns ``{kind: path}`` of the files written.
 
@@ -110,10 +111,12 @@ def export_map(
     name stem (default: :func:`~landgui.core.scenes.writers.output_name`, the scene's stem unless
     another scene's maps already use it); ``formats``: names of the registry
     (:data:`~landgui.core.scenes.writers.WRITERS`; None: all; geo formats only for georeferenced scenes);
-    ``opacity``/``hidden``: the overlay as on screen. ``progress("exporting", files done, files)``."""
-    scene = open_scene(result.scene)
+    ``opacity``/``hidden``: the overlay as on screen. ``progress("exporting", files done, files)``.
+    Files at these names that landgui did not write are refused unless ``overwrite``
+    (:func:`~landgui.core.scenes.writers.export`)."""
+    scene = open_scene(result.scene, result.reading)  # on the grid it was mapped on
     try:
-        return _export(result, scene, out_dir, palette, formats, name, opacity, hidden, progress)
+        return _export(result, scene, out_dir, palette, formats, name, opacity, hidden, progress, overwrite)
     finally:
         scene.close()
 
@@ -132,17 +135,20 @@ def map_and_export(
     adapt: bool = False,
     name: str | None = None,
     model: Predictor | None = None,
+    overwrite: bool = False,
 ) -> tuple[SceneResult, dict[str, str]]:
     """:func:`map_scene` then :func:`export_map` with the scene opened once: ``(result, files)``.
 
     ``palette``: the class colours (default: the run's, :func:`~landgui.core.runs.palette.run_palette`)."""
     settings.check()
     predictor = model or _model(run_dir, engine, adapt, progress)
-    scene = open_scene(scene_path)
+    scene = open_scene(scene_path, reading_for(settings, run_dir))
     try:
+        stem = output_name(scene_path, out_dir) if name is None else name
+        check_export(out_dir, stem, formats, scene.crs, scene_path, overwrite)  # refused before the mapping
         result = _classify(predictor, scene, settings, adapt, progress, should_stop)
         colours = palette if palette is not None else run_palette(run_dir, result.labels)
-        files = _export(result, scene, out_dir, colours, formats, name, 0.45, (), progress)
+        files = _export(result, scene, out_dir, colours, formats, stem, 0.45, (), progress, overwrite)
     finally:
         scene.close()
     return result, files
@@ -161,23 +167,7 @@ def _classify(
     should_stop: StopFn | None,
     **kw: Any,
 ) -> SceneResult:
-    return classify_scene(
-        predictor,
-        predictor.labels,
-        predictor.image_size,
-        scene,
-        patch=s.patch,
-        stride=s.step,
-        batch=s.batch,
-        edge=s.edge,
-        ignore_nodata=s.ignore_nodata,
-        uncertain_below=s.uncertain_below,
-        context=s.context,
-        adapt=adapt,
-        progress=progress,
-        should_stop=should_stop,
-        **kw,
-    )
+    return classify_with(predictor, scene, s, adapt=adapt, progress=progress, should_stop=should_stop, **kw)
 
 
 def _export(
@@ -190,9 +180,21 @@ def _export(
     opacity: float,
     hidden: tuple[int, ...] | set[int],
     progress: ProgressFn | None,
+    overwrite: bool = False,
 ) -> dict[str, str]:
     stem = output_name(result.scene, out_dir) if name is None else name
-    return export(result, scene, out_dir, stem, palette, formats, opacity=opacity, hidden=hidden, progress=progress)
+    return export(
+        result,
+        scene,
+        out_dir,
+        stem,
+        palette,
+        formats,
+        opacity=opacity,
+        hidden=hidden,
+        progress=progress,
+        overwrite=overwrite,
+    )
 
 
 def train(

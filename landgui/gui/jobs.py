@@ -147,10 +147,15 @@ class ProcessJobWorker(JobWorker):
                 msg = q.get(timeout=0.05)
             except queue_mod.Empty:
                 if not proc.is_alive():
-                    outcome = Outcome(
-                        FAILED, message=f"the job's process ended unexpectedly (exit code {proc.exitcode})"
-                    )
-                continue
+                    try:  # its last words may have arrived just as it ended: never lose them
+                        msg = q.get(timeout=1.0)
+                    except queue_mod.Empty:
+                        outcome = Outcome(
+                            FAILED, message=f"the job's process ended unexpectedly (exit code {proc.exitcode})"
+                        )
+                        continue
+                else:
+                    continue
             if msg[0] == "progress":
                 self._emit_progress(*msg[1])
             elif msg[0] == "record":

@@ -350,6 +350,9 @@ def test_each_scene_keeps_the_colours_of_the_run_that_mapped_it(window, qtbot, t
     shutil.copytree(shipped_run_dir(), renamed)
     names = ["snow", "rock", "forest", "lake"]
     (renamed / "labels.json").write_text(json.dumps(names))
+    config = json.loads((renamed / "config.json").read_text())
+    config["model"]["classes"] = names  # a run folder is checked: its config names the same classes
+    (renamed / "config.json").write_text(json.dumps(config))
     (renamed / "palette.json").write_text(
         json.dumps(dict(zip(names, ["#FFFFFF", "#777777", "#006400", "#0000FF"], strict=True)))
     )

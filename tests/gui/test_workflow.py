@@ -132,10 +132,10 @@ def test_evaluate_and_click_confusion_cell(window, qtbot, tiny_split):
     tab.evaluate_folder(str(folder))
     qtbot.waitUntil(lambda: tab.result is not None, timeout=60_000)
     tab.worker.wait()
-    assert tab.result["split"] == "data-other-folder" and "other-folder accuracy" in tab.headline.text()
+    assert tab.result["split"].startswith("data-other-folder-") and "other-folder accuracy" in tab.headline.text()
     assert tab.table.rowCount() == 2 and "no images of green_area" in tab.headline.text()
     headers = [tab.compare.horizontalHeaderItem(c).text() for c in range(tab.compare.columnCount())]
-    assert "other-folder acc" in headers
+    assert f"other-folder ({folder.resolve()}) acc" in headers  # which folder (issue 23, item 7)
 
 
 def _mosaic(path: Path) -> None:

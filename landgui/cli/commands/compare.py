@@ -8,7 +8,7 @@ from typing import Any
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.evaluation.evaluate import evaluate_run
-from landgui.core.runs.folder import is_shipped, resolve_run
+from landgui.core.runs.folder import RunFolder, is_shipped, resolve_run
 from landgui.core.runs.listing import run_info
 
 
@@ -27,6 +27,8 @@ def run_summary(run_dir: str) -> dict:
     info = run_info(folder)
     if info is None:
         raise LandguiError(f"{run_dir} is not a landgui run folder")
+    if info["has_model"]:
+        RunFolder(folder).meta()  # the run's files fit together (labels, head, config), as everywhere
     if info["test_accuracy"] is None and not is_shipped(folder):
         ev = evaluate_run(folder, "test")
         info["test_accuracy"], info["macro_f1"] = ev["accuracy"], ev["macro_avg"]["f1"]
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         cols.append(("held_out", "held-out source acc"))
 
     def fmt(v: object) -> str:
-        return f"{v:.4f}" if isinstance(v, float) and v <= 1.0 else str(v)
+        return "-" if v is None else f"{v:.4f}" if isinstance(v, float) and v <= 1.0 else str(v)
 
     widths = [max(len(h), *(len(fmt(r[k])) for r in rows)) for k, h in cols]
     print("  ".join(h.ljust(w) for (_, h), w in zip(cols, widths, strict=True)))

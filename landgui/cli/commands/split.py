@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from landgui.core.base.atomic import ensure_writable_dir
-from landgui.core.base.errors import LandguiError
 from landgui.core.base.progress import TerminalProgress
 from landgui.core.data.scan import parse_sources, scan_sources
 from landgui.core.data.split import (
     SplitParams,
-    check_materialize_target,
-    check_out_dir,
+    check_split_target,
     split_warnings,
-    summary_table,
     write_split,
 )
+from landgui.core.data.split_report import summary_table
+from landgui.core.params import parse_gsd
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -41,6 +38,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default="none",
         help="also lay out OUT/{train,val,test}/<class>/ as copies or links (default none)",
     )
+    s.add_argument(
+        "--gsd",
+        action="append",
+        metavar="SOURCE=METRES",
+        help="ground sample distance of a source's images in metres (repeatable; SOURCE/CLASS=METRES for one "
+        "class folder), recorded with every run trained on the split as the model's ground resolution",
+    )
     s.add_argument("--overwrite", action="store_true", help="replace a split.json already in --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     s.set_defaults(func=run)
@@ -49,23 +53,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
-    params = SplitParams(val=args.val, test=args.test, seed=args.seed, materialize=args.materialize)
+    params = SplitParams(
+        val=args.val, test=args.test, seed=args.seed, materialize=args.materialize, gsd=parse_gsd(args.gsd)
+    )
     params.check()
-    if (Path(args.out) / "split.json").exists() and not args.overwrite:
-        raise LandguiError(
-            f"{Path(args.out) / 'split.json'} already exists and runs may point to it; "
-            "choose another --out or replace it with --overwrite"
-        )
     sources = parse_sources(args.dataset)
-    check_out_dir(list(sources.values()), Path(args.out))  # fail before a long scan
-    ensure_writable_dir(args.out, create=False)
-    if args.materialize != "none":
-        check_materialize_target(Path(args.out))  # before the scan, as materialize would after it
+    params.check_gsd_names(sources)  # before the scan; SOURCE/CLASS names are checked after it
+    check_split_target(list(sources.values()), args.out, params, overwrite=args.overwrite)  # before a long scan
     bar = TerminalProgress(enabled=not args.quiet)
     scan = scan_sources(
         {n: str(p) for n, p in sources.items()}, min_correlation=params.near_duplicate_min_correlation, progress=bar
     )
-    manifest = write_split(scan, args.out, params)
+    manifest = write_split(scan, args.out, params, overwrite=args.overwrite)
 
     for w in split_warnings(manifest):
         print(f"landgui: warning: {w}", file=sys.stderr)

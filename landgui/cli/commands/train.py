@@ -106,6 +106,8 @@ def _train_progress(quiet: bool) -> RecordFn:
             val = (
                 f"val_loss {h['val_loss']:.4f} val_acc {h['val_accuracy']:.3f}" if h.get("val_loss") is not None else ""
             )
+            if val and h.get("validated_on") == "train":
+                val += " (on the training images: no validation split)"
             print(
                 f"epoch {h['epoch']} ({h['stage']}): loss {h['loss']:.4f} acc {h['accuracy']:.3f} {val} "
                 f"lr {h['lr']:.2g} {h['seconds']:.1f}s",
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             f"held-out source {services.held_out_source(result.run_dir)}: accuracy {ev['accuracy']:.4f} on {ev['n_images']} images it never saw"
         )
     print(
-        f"{result.status}: {result.epochs_done} epochs in {result.seconds:.1f} s, best val_accuracy {acc}; "
+        f"{result.status}: {result.epochs_done} epochs in {result.seconds:.1f} s, best {result.val_name} {acc}; "
         f"run folder {result.run_dir}"
     )
     return 0 if result.status == "completed" else 3

@@ -93,7 +93,12 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(path.parent, exc) from exc
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: "\udce9" escapes, read back the same
+        data = (json.dumps(obj, indent=2) + "\n").encode("ascii")
+    write_bytes_atomic(path, data)
 
 
 def ensure_writable_dir(folder: str | Path, what: str = "--out", *, create: bool = True) -> Path:

@@ -19,15 +19,21 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.files import FileProblem, read_capped
 
 #: Decompression-bomb limit for a labelled patch: images whose header claims more pixels than
 #: this are refused before any decoding (50 megapixels, about 150 MB of RGB).
 MAX_PATCH_PIXELS = 50_000_000
+#: Largest image file read whole as a patch: 50 megapixels of 16-bit RGBA fit (400 MB), a
+#: FIFO, a device (``/dev/zero``) or a 20 GB file is refused before it is read.
+MAX_PATCH_BYTES = 512 * 1024**2
 
 # We enforce our own limit; Pillow's warning/error thresholds would fire on large scenes.
 Image.MAX_IMAGE_PIXELS = None
 
 STRETCH_PERCENTILES = (2.0, 98.0)
+MIN_PATCH_SIDE = 8  # px: a 1 x 1 image stands for no ground at all
+MAX_PATCH_ASPECT = 8.0  # longer side / shorter side of a patch (a 100,000 x 1 px strip is none)
 
 
 class ImageReadError(LandguiError):
@@ -50,8 +56,9 @@ def stretch_limits(values: np.ndarray, percentiles: tuple[float, float] = STRETC
 
 
 def apply_stretch(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map ``lo`` to 0 and ``hi`` to 255 linearly, clip, and round to uint8 (NaN counts as ``lo``)."""
-    a = np.nan_to_num(arr.astype(np.float32), nan=lo)
+    """Map ``lo`` to 0 and ``hi`` to 255 linearly, clip, and round to uint8 (NaN and +/-inf, which
+    are no data, count as ``lo``)."""
+    a = np.nan_to_num(arr.astype(np.float32), nan=lo, posinf=lo, neginf=lo)
     return np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255).round().astype(np.uint8)
 
 
@@ -61,6 +68,8 @@ def stretch_to_uint8(arr: np.ndarray, percentiles: tuple[float, float] = STRETCH
 
 
 def _to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind == "f" and not np.isfinite(arr).any():
+        raise ImageReadError("no data: every pixel is NaN or infinite")
     if arr.dtype != np.uint8:
         arr = stretch_to_uint8(arr)
     if arr.ndim == 2:
@@ -119,15 +128,68 @@ def _decode_cv2(data: bytes) -> np.ndarray | None:
     return arr
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PATCH_PIXELS) -> np.ndarray:
-    """Read an image file to an RGB uint8 array. Raises :class:`ImageReadError`."""
+def check_patch_shape(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` if it can stand for a patch of ground (a training image, an image to predict): at
+    least :data:`MIN_PATCH_SIDE` px on its shorter side and at most :data:`MAX_PATCH_ASPECT`
+    times as long as wide; else :class:`ImageReadError`. A scene may be any shape: it is cut."""
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_PATCH_SIDE:
+        raise ImageReadError(f"too small: {w} x {h} px (a patch needs at least {MIN_PATCH_SIDE} px a side)")
+    if max(h, w) > MAX_PATCH_ASPECT * min(h, w):
+        raise ImageReadError(f"too elongated: {w} x {h} px (a patch is at most {MAX_PATCH_ASPECT:g}:1)")
+    return rgb
+
+
+def decode_patch(data: bytes, max_pixels: int = MAX_PATCH_PIXELS) -> np.ndarray:
+    """:func:`decode_image` of a patch, its shape checked (:func:`check_patch_shape`)."""
+    return check_patch_shape(decode_image(data, max_pixels))
+
+
+def array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """An image given as an array (the Python API's input) as RGB uint8, by the rules files follow.
+
+    * shape: (H, W) grey, (H, W, 1), (H, W, 2) grey + alpha, (H, W, 3) RGB or (H, W, 4) RGBA
+      (alpha dropped), as grey and RGBA files are read;
+    * uint8: as it is; other integers within 0..255 (``np.array([[1, 2]])`` is int64): as they
+      are; other integers (uint16, ...): the percentile stretch of 16-bit files
+      (:func:`stretch_to_uint8`);
+    * floats: values within 0..1 are multiplied by 255, values within 0..255 taken as they are;
+      NaN and +/-inf are no data (a pixel of no data counts as the darkest), an image with no
+      finite pixel, or with values outside 0..255, is refused;
+    * the shape of a patch (:func:`check_patch_shape`).
+
+    Raises :class:`ImageReadError` with the reason (no path)."""
+    a = np.asarray(arr)
+    if a.dtype == object or a.dtype.kind not in "uif":
+        raise ImageReadError(f"not an image: an array of {a.dtype} (give numbers: uint8 0..255 or floats 0..1)")
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise ImageReadError(f"not an image: shape {a.shape} (give H x W grey, H x W x 3 RGB or H x W x 4 RGBA)")
+    if a.size == 0:
+        raise ImageReadError(f"empty: {a.shape[1] if a.ndim > 1 else 0} x {a.shape[0]} px")
+    if a.dtype.kind == "f":
+        finite = np.isfinite(a)
+        if not finite.any():
+            raise ImageReadError("no data: every pixel is NaN or infinite")
+        lo, hi = float(a[finite].min()), float(a[finite].max())
+        if lo < 0 or hi > 255:
+            raise ImageReadError(f"float values from {lo:g} to {hi:g}: give 0..1 or 0..255")
+        scale = 255.0 if hi <= 1.0 else 1.0
+        a = np.where(finite, a, 0.0) * scale
+        a = np.clip(a, 0, 255).round().astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = a.astype(np.uint8) if a.min() >= 0 and a.max() <= 255 else stretch_to_uint8(a)
+    return check_patch_shape(_to_rgb(a))
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PATCH_PIXELS, max_bytes: int = MAX_PATCH_BYTES) -> np.ndarray:
+    """Read an image file of a patch to an RGB uint8 array (:func:`decode_patch`). Raises
+    :class:`ImageReadError`, also for a file that is not a regular file (a FIFO, a device, a
+    folder) or is over ``max_bytes`` (:func:`landgui.core.base.files.read_capped`)."""
     try:
-        data = Path(path).read_bytes()
-    except PermissionError:
-        raise ImageReadError("unreadable: permission denied") from None
-    except OSError as exc:
-        raise ImageReadError(f"unreadable: {exc.strerror or exc}") from None
-    return decode_image(data, max_pixels)
+        data = read_capped(path, max_bytes)
+    except FileProblem as exc:
+        raise ImageReadError(exc.reason) from None
+    return decode_patch(data, max_pixels)
 
 
 #: Side of the grey thumbnail used as perceptual signature.

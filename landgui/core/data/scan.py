@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.files import FileProblem, read_capped
 from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data.duplicates import (
     MIN_DETAIL,
@@ -29,7 +29,14 @@ from landgui.core.data.duplicates import (
     pixels_sha256,
     thumbnail,
 )
-from landgui.core.data.imageio import MAX_PATCH_PIXELS, ImageReadError, chromaticity, decode_image, perceptual_signature
+from landgui.core.data.imageio import (
+    MAX_PATCH_BYTES,
+    MAX_PATCH_PIXELS,
+    ImageReadError,
+    chromaticity,
+    decode_patch,
+    perceptual_signature,
+)
 from landgui.core.params import NEAR_DUPLICATE_MIN_CORRELATION  # the split knob: defined with SplitParams
 
 
@@ -211,20 +218,14 @@ class _Examined(NamedTuple):
 
 def _examine(path: Path, max_pixels: int) -> _Examined | str:
     """Return the hashes, size, signature and thumbnail of a usable image, or a reason."""
+    try:  # a FIFO or a device is refused without blocking, a huge file from its size (issue 23)
+        data = read_capped(path, MAX_PATCH_BYTES)
+    except FileProblem as exc:
+        return exc.reason
+    if not data:
+        return "zero bytes"
     try:
-        st = path.stat()
-        if st.st_size == 0:
-            return "zero bytes"
-        if not stat.S_ISREG(st.st_mode):
-            return "not a regular file"
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except PermissionError:
-        return "unreadable: permission denied"
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
-    try:
-        rgb = decode_image(data, max_pixels)
+        rgb = decode_patch(data, max_pixels)  # a 1 x 1 px or 100,000 x 1 px image is no patch
     except ImageReadError as exc:
         return exc.reason
     h, w = rgb.shape[:2]

@@ -23,15 +23,17 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
 from landgui import __version__
-from landgui.core.base.atomic import write_error, write_json_atomic
+from landgui.core.base.atomic import ensure_writable_dir, remove_stale_partials, write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
-from landgui.core.data.scan import ScanResult, is_ignored
+from landgui.core.base.outdir import create_exclusive, folder_lock
+from landgui.core.data.scan import ScanResult
 from landgui.core.params import SplitParams
 
 SCHEMA = "landgui.split"
@@ -206,7 +208,9 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
                 "thumbnails within 1 grey level (all images)"
             ),
             "near_duplicate_min_correlation": params.near_duplicate_min_correlation,
+            "gsd": dict(params.gsd),  # metres per source or source/class (landgui.core.runs.sensor)
         },
+        "image_px": image_px_by_part(scan),
         "splits": splits,
         "counts": counts,
         "counts_by_source": by_source,
@@ -214,6 +218,15 @@ def build_manifest(scan: ScanResult, params: SplitParams) -> dict:
         "excluded": excluded,
         "skipped": [{"path": b.path, "reason": b.reason} for b in scan.bad_files],
     }
+
+
+def image_px_by_part(scan: ScanResult) -> dict[str, int]:
+    """The median side in px (the larger of width and height) of each ``source/class``'s images:
+    with ``params.gsd`` it gives a run's training patch footprint (landgui.core.runs.sensor)."""
+    sides: dict[str, list[int]] = {}
+    for rec in scan.images:
+        sides.setdefault(f"{rec.source}/{rec.label}", []).append(max(rec.width, rec.height))
+    return {k: int(statistics.median(v)) for k, v in sorted(sides.items())}
 
 
 def materialize(manifest: dict, out_dir: Path, mode: str) -> None:
@@ -300,19 +313,49 @@ def split_entry_path(root: Path, rel: str) -> Path:
     return p
 
 
-def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams) -> dict:
+def check_split_target(
+    sources: list[Path], out_dir: str | Path, params: SplitParams, *, overwrite: bool = False
+) -> None:
+    """Everything a split into ``out_dir`` refuses, checked before the (long) scan and again by
+    :func:`write_split`, so the CLI, the API and the app keep the same guards: bad parameters, a
+    split.json already there (runs may point to it) unless ``overwrite``, ``out_dir`` inside a
+    dataset folder, a folder that cannot be written, a layout over files."""
+    params.check()
+    out = Path(out_dir)
+    if (out / "split.json").exists() and not overwrite:
+        raise LandguiError(
+            f"{out / 'split.json'} already exists and runs may point to it; "
+            "choose another --out or replace it with --overwrite"
+        )
+    check_out_dir(sources, out)
+    ensure_writable_dir(out, create=False)
+    if params.materialize != "none":
+        check_materialize_target(out)
+
+
+def write_split(scan: ScanResult, out_dir: str | Path, params: SplitParams, *, overwrite: bool = False) -> dict:
     """Split a scanned dataset into ``out_dir``: the optional train/val/test folder layout
     (``params.materialize``), then ``split.json`` last, as the mark of a complete split.
 
-    ``out_dir`` may not lie inside a dataset folder. Returns the manifest written.
+    Refuses what :func:`check_split_target` refuses (an existing split.json unless ``overwrite``,
+    ``out_dir`` inside a dataset folder...). Returns the manifest written.
     """
     out = Path(out_dir)
-    check_out_dir([Path(r) for r in (scan.sources or {"": scan.root}).values()], out)
+    roots = [Path(r) for r in (scan.sources or {"": scan.root}).values()]
+    check_split_target(roots, out, params, overwrite=overwrite)
+    params.check_gsd_names(list(scan.sources) or [Path(scan.root).name or "dataset"], scan.classes)
     manifest = build_manifest(scan, params)
-    out.mkdir(parents=True, exist_ok=True)
-    materialize(manifest, out, params.materialize)
-    write_json_atomic(out / "split.json", manifest)
-    (out / LAYOUT_PENDING).unlink(missing_ok=True)  # the layout and its split.json are complete
+    with folder_lock(out):  # one landgui writer of out at a time (issue 23, item 3): checked again under it
+        check_split_target(roots, out, params, overwrite=overwrite)
+        materialize(manifest, out, params.materialize)
+        if overwrite:
+            write_json_atomic(out / "split.json", manifest)
+        else:  # created exclusively: never over a split.json that appeared meanwhile
+            remove_stale_partials(out / "split.json")  # a killed split's
+            text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+            if not create_exclusive(out / "split.json", text):
+                raise LandguiError(f"{out / 'split.json'} appeared while the split was written; nothing was replaced")
+        (out / LAYOUT_PENDING).unlink(missing_ok=True)  # the layout and its split.json are complete
     return manifest
 
 
@@ -422,56 +465,3 @@ def split_warnings(manifest: dict) -> list[str]:
         if empty and any(counts[c][s] for c in manifest["classes"]) and sum(counts[c]["train"] for c in empty):
             out.append(f"no {s} images for {', '.join(empty)} (too few images in that class)")
     return out
-
-
-def summary_table(manifest: dict) -> str:
-    """The text ``landgui split`` prints: images per class and split (and per source when there are
-    several), the duplicate groups and label conflicts, and the skipped files."""
-    classes = manifest["classes"]
-    w = max([len(c) for c in classes] + [5])
-    lines = [f"{'class':<{w}}  {'train':>7} {'val':>7} {'test':>7} {'total':>7}"]
-    lines.append("-" * len(lines[0]))
-    tot = dict.fromkeys(SPLITS, 0)
-    for c in classes:
-        row = manifest["counts"][c]
-        for s in SPLITS:
-            tot[s] += row[s]
-        lines.append(f"{c:<{w}}  {row['train']:>7} {row['val']:>7} {row['test']:>7} {sum(row.values()):>7}")
-    lines.append("-" * len(lines[0]))
-    lines.append(f"{'total':<{w}}  {tot['train']:>7} {tot['val']:>7} {tot['test']:>7} {sum(tot.values()):>7}")
-    by_source = manifest.get("counts_by_source") or {}
-    if len(by_source) > 1:
-        sw = max([len(n) for n in by_source] + [6])
-        lines += ["", f"{'source':<{sw}}  {'class':<{w}}  {'train':>7} {'val':>7} {'test':>7} {'total':>7}"]
-        for name, rows in by_source.items():
-            for c in classes:
-                if c in rows:
-                    r = rows[c]
-                    lines.append(
-                        f"{name:<{sw}}  {c:<{w}}  {r['train']:>7} {r['val']:>7} {r['test']:>7} {sum(r.values()):>7}"
-                    )
-    groups = manifest["duplicate_groups"]
-    n_exact = sum(1 for g in groups if g["kind"] == "exact")
-    n_pixels = sum(1 for g in groups if g["kind"] == "same pixels")
-    n_conf = sum(1 for g in groups if g["conflict"])
-    lines.append("")
-    lines.append(
-        f"duplicate groups: {len(groups)} ({n_exact} exact, {n_pixels} same pixels, "
-        f"{len(groups) - n_exact - n_pixels} near; "
-        f"{sum(len(g['members']) for g in groups)} files), each kept in one split"
-    )
-    if n_conf:
-        lines.append(f"label conflicts: {n_conf} group(s), {len(manifest['excluded'])} files excluded")
-        for g in groups:
-            if g["conflict"]:
-                lines.append("  " + "  <->  ".join(f"{m['path']}" for m in g["members"]))
-    # a README.txt beside the class folders was left out by design: ignored, not unusable
-    ignored = [b["path"] for b in manifest["skipped"] if is_ignored(b["reason"])]
-    skipped = [b for b in manifest["skipped"] if not is_ignored(b["reason"])]
-    lines.append(f"skipped files: {len(skipped)}" + (f" (ignored: {', '.join(ignored[:5])})" if ignored else ""))
-    for b in skipped[:20]:
-        lines.append(f"  {b['path']}: {b['reason']}")
-    if len(skipped) > 20:
-        lines.append(f"  ... and {len(skipped) - 20} more (see split.json)")
-    lines += [f"warning: {w}" for w in split_warnings(manifest)]
-    return "\n".join(lines)

@@ -32,6 +32,7 @@ image of that source (all three splits: the run saw none of them), as ``evaluati
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -45,6 +46,7 @@ import numpy as np
 from landgui.core.base.errors import LandguiError
 from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data import images as D
+from landgui.core.data.integrity import check_unchanged
 from landgui.core.data.scan import scan_dataset
 from landgui.core.data.split import SPLITS, load_split, source_names, split_hash
 from landgui.core.evaluation.metrics import metrics, per_source_metrics
@@ -160,9 +162,12 @@ def evaluate_source(
 
 
 def data_name(folder: str | Path) -> str:
-    """The name an evaluation on a folder is stored under: ``data-<folder name>``."""
-    base = Path(folder).resolve().name or "folder"
-    return "data-" + re.sub(r"[^A-Za-z0-9._-]+", "_", base)
+    """The name an evaluation on a folder is stored under: ``data-<folder name>-<hash>``, the hash
+    of its absolute path, so ``data/aid`` and ``data2/aid`` never replace each other's evaluation
+    (the record's ``data_folder`` says which folder it was)."""
+    path = Path(folder).resolve()
+    tag = hashlib.sha256(os.fsencode(path)).hexdigest()[:8]
+    return f"data-{re.sub(r'[^A-Za-z0-9._-]+', '_', path.name or 'folder')}-{tag}"
 
 
 def evaluate_folder(
@@ -184,7 +189,7 @@ def evaluate_folder(
     matched to the model's by name; a folder class the model does not know is an error unless
     ``ignore_unknown`` (its images are then left out and listed). Model classes absent from the
     folder are reported under ``missing_classes`` and have no row. Written as
-    ``evaluation-data-<folder name>.json`` etc. (``...-adapted`` with ``adapt``), never over a
+    ``evaluation-data-<folder name>-<hash>.json`` etc. (``...-adapted`` with ``adapt``), never over a
     split's evaluation.
     """
     run = read_run(run_dir)
@@ -264,6 +269,7 @@ def _evaluate_manifest(
     files count and only the classes it has get a row (``missing_classes`` lists the others).
     ``first``: keys that precede the manifest's in the record.
     """
+    check_unchanged(manifest, splits)  # an image replaced since the split was made is refused
     files, missing = D.split_files(manifest, splits, run.labels, missing_ok=True, only_source=only_source)
     if not files.paths:
         raise LandguiError(f"{what} has no images to evaluate ({len(missing)} missing)")

@@ -12,6 +12,9 @@ A run folder holds (see :mod:`landgui.core.training.trainer` for what each recor
     evaluation-*.json  evaluations (landgui.evaluation)     RunFolder.evaluation() / write_evaluation()
     finetune.json      a fine-tuned run's summary            RunFolder.finetune_record() / write_finetune()
 
+The model's sensor contract (ground resolution, bands, radiometry) is config.json's ``sensor``
+record, read as :attr:`RunFolder.sensor`.
+
 Readers of a file that may be missing return a default (None, [] or {}) when it is missing or
 damaged; :meth:`RunFolder.meta` checks a run for use and raises one :class:`LandguiError` line.
 Writers go through :func:`landgui.core.base.atomic.write_json_atomic`: a reader sees the old file or
@@ -22,15 +25,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from landgui import __version__
 from landgui.core.base.atomic import write_bytes_atomic, write_error, write_json_atomic
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.outdir import pid_alive
 from landgui.core.base.paths import file_sha256, resources_dir
+from landgui.core.runs.sensor import SensorContract, contract_from_config
 
 RUN_SCHEMA_VERSION = 1
 HEARTBEAT_EVERY_S = 10.0  # a running trainer rewrites status.json at least this often while it reports
@@ -38,6 +46,8 @@ STALE_AFTER_S = 900.0  # no heartbeat for this long: the writer is gone (another
 STATUS_OWN_KEYS = frozenset({"status", "epochs_done", "best_val_loss", "updated", "pid", "host", "heartbeat"})
 SHIPPED_NAME = "landcover4"
 SHIPPED_ALIASES = ("default", SHIPPED_NAME)
+HEAD_NPZ = "head.npz"  # landgui.core.models.head.HEAD_FILE: a transfer model's head in NumPy
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024  # the input sizes a run may have (params.ModelSpec.check)
 
 
 def shipped_run_dir() -> Path:
@@ -93,16 +103,6 @@ class RunMeta:
     run_dir: Path
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True
-    return True
-
-
 class _RunFile:
     """The path of one of a run's files, read as an attribute (``RunFolder(p).config_file``)."""
 
@@ -126,7 +126,7 @@ class RunFolder:
     FINETUNE = "finetune.json"
     MODEL = "model.keras"
     EVALUATION_PREFIX = "evaluation-"  # evaluation-<name>.json: <name> is a split or data-<folder>
-    DATA_PREFIX = "data-"  # an evaluation on a folder: evaluation-data-<folder name>[-adapted].json
+    DATA_PREFIX = "data-"  # on a folder: evaluation-data-<folder name>-<path hash>[-adapted].json
     HOLDOUT_PREFIX = "holdout-"  # on every image of the source held out: evaluation-holdout-<source>.json
     # everything landgui writes into a run: replacing a run removes these and nothing else
     FILES = (
@@ -218,6 +218,12 @@ class RunFolder:
         cfg = self._json(self.config_file)
         return cfg if isinstance(cfg, dict) else None
 
+    @property
+    def sensor(self) -> SensorContract:
+        """The model's sensor contract (config.json's ``sensor``: ground sample distance, patch,
+        bands, radiometry; :mod:`landgui.core.runs.sensor`); all unknown for a run without one."""
+        return contract_from_config(self.config())
+
     def labels(self) -> list[str] | None:
         """labels.json, or None when it is missing, damaged or not a list of class names."""
         labels = self._json(self.labels_file)
@@ -246,9 +252,34 @@ class RunFolder:
                 f"{run} was written by landgui {config.get('landgui_version', '?')} with run schema "
                 f"{config.get('run_schema_version')}; this landgui ({__version__}) reads schema {RUN_SCHEMA_VERSION}"
             )
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise LandguiError(f"{run}: damaged run files (labels.json is not a list of class names)")
+        check_labels(run, labels)
+        self._check_fit(labels, config, image_size)
         return RunMeta(list(labels), config, image_size, run)
+
+    def _check_fit(self, labels: list[str], config: dict, image_size: int) -> None:
+        """The run's files agree with labels.json, checked without TensorFlow: the classes named in
+        config.json, the shape of head.npz (a transfer model's head in NumPy), the input size. The
+        model's own output width is checked where the model is loaded (``models.build.load_run``,
+        the LiteRT predictor)."""
+        if not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+            raise LandguiError(
+                f"{self.config_file}: model image_size {image_size} is not between {MIN_IMAGE_SIZE} and "
+                f"{MAX_IMAGE_SIZE} px; the file is damaged"
+            )
+        classes = config["model"].get("classes") if isinstance(config.get("model"), dict) else None
+        if classes is not None and list(classes) != list(labels):
+            raise LandguiError(
+                f"{self.labels_file} names the classes {labels} but config.json trained {classes}; "
+                "the run's files do not belong together"
+            )
+        head = self.path / HEAD_NPZ
+        if head.is_file():
+            width = head_width(head)
+            if width != len(labels):
+                raise LandguiError(
+                    f"{head} has {width} outputs but {self.labels_file.name} names {len(labels)} classes; "
+                    "the run's files do not belong together"
+                )
 
     def status_record(self) -> dict:
         """status.json as written, or {} when it is missing or damaged."""
@@ -278,7 +309,7 @@ class RunFolder:
         if now - beat > STALE_AFTER_S:
             return "interrupted"
         pid = st.get("pid")
-        if st.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+        if st.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
             return "interrupted"
         return "running"
 
@@ -307,8 +338,8 @@ class RunFolder:
         when it measured another model than the run's model.keras now (stale: the run was
         resumed, overwritten or still training when it was evaluated) unless ``stale_ok``."""
         ev = self._json(self.evaluation_file(name))
-        if not isinstance(ev, dict):
-            return None
+        if not isinstance(ev, dict) or not is_fraction(ev.get("accuracy")):
+            return None  # damaged, or edited by hand into something that is not an accuracy
         return ev if stale_ok or self.evaluation_is_current(ev) else None
 
     def model_sha256(self) -> str | None:
@@ -339,15 +370,17 @@ class RunFolder:
         return stale
 
     def data_evaluations(self) -> dict[str, float]:
-        """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by name
-        (``<folder name>``, or ``<folder name> (adapted)``)."""
+        """Accuracy of every evaluation on a folder (``evaluation-data-*.json``), keyed by which
+        folder: ``<folder name> (<its absolute path>)``, ``-adapted`` after the name for an adapted
+        one, so two folders of one name are two columns; an evaluation written before the path
+        was part of the name is keyed by its file's name alone (``aid``)."""
         out: dict[str, float] = {}
         for name in self.evaluations():
             if not name.startswith(self.DATA_PREFIX):
                 continue
             ev = self.evaluation(name)
             if ev is not None and isinstance(ev.get("accuracy"), float):
-                out[name[len(self.DATA_PREFIX) :]] = ev["accuracy"]
+                out[data_key(name[len(self.DATA_PREFIX) :], ev)] = ev["accuracy"]
         return out
 
     # -- writing (each file whole: see landgui.core.base.atomic) -------------------------------------
@@ -399,6 +432,50 @@ class RunFolder:
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
+
+
+def data_key(name: str, ev: dict) -> str:
+    """How an evaluation on a folder is named in lists and column headings: ``aid (/data2/aid)``
+    (``aid-adapted (...)``), from the folder the record says it measured; the file's name alone
+    (``aid``) for a record of an older landgui whose file name did not carry the path."""
+    folder = ev.get("data_folder")
+    match = re.fullmatch(r"(.*)-[0-9a-f]{8}(-adapted)?", name)
+    if not isinstance(folder, str) or match is None:
+        return name
+    home = str(Path.home())
+    shown = "~" + folder[len(home) :] if folder.startswith(home + os.sep) else folder
+    return f"{match.group(1)}{match.group(2) or ''} ({shown})"
+
+
+def is_fraction(value: object) -> bool:
+    """True for a number between 0 and 1 (an accuracy, an F1), not a bool nor a string."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
+def check_labels(run: Path, labels: object) -> None:
+    """A run's labels.json is a non-empty list of distinct, non-empty class names; one
+    LandguiError line naming the file and what is wrong otherwise."""
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
+        raise LandguiError(f"{run}: damaged run files (labels.json is not a list of class names)")
+    path = run / RunFolder.LABELS
+    if not labels:
+        raise LandguiError(f"{path} names no classes ([]); the run is damaged")
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        raise LandguiError(f"{path} names the class(es) {twice} twice; each class must be named once")
+
+
+def head_width(path: Path) -> int:
+    """The number of classes a ``head.npz`` gives (its bias length, which its kernel must match),
+    read with NumPy alone; one LandguiError line for a damaged file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            kernel, bias = z["kernel"].shape, z["bias"].shape
+    except (OSError, KeyError, ValueError, EOFError) as exc:
+        raise LandguiError(f"cannot read {path}: {type(exc).__name__}: {str(exc)[:120]}") from None
+    if len(kernel) != 2 or len(bias) != 1 or kernel[1] != bias[0]:
+        raise LandguiError(f"{path} is damaged: kernel {kernel} and bias {bias} do not fit together")
+    return int(bias[0])
 
 
 def read_run(run_dir: str | Path) -> RunMeta:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from landgui.core.params import ModelSpec
-from landgui.core.runs.folder import RunFolder
+from landgui.core.runs.folder import RunFolder, is_fraction
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 TAUGHT_STAGE = "fine-tune on corrections"  # the stage of a run fine-tuned on corrections
@@ -31,6 +31,25 @@ TAUGHT_STAGE = "fine-tune on corrections"  # the stage of a run fine-tuned on co
 def status_text(status: str) -> str:
     """How a status reads in lists: a stopped or interrupted run says it can be resumed."""
     return {"interrupted": "interrupted (resumable)", "stopped": "stopped (resumable)"}.get(status, status)
+
+
+def _fraction(record: object, key: str) -> float | None:
+    """``record[key]`` when the record is a dict and that is a fraction, else None: a hand-edited
+    evaluation shows no figure rather than a string or "None"."""
+    value = record.get(key) if isinstance(record, dict) else None
+    return float(value) if isinstance(value, (int, float)) and is_fraction(value) else None
+
+
+def _fractions(per_source: object) -> dict[str, float]:
+    """The accuracy of each source of ``per_source`` that has a valid one."""
+    items = per_source.items() if isinstance(per_source, dict) else ()
+    return {n: a for n, s in items if (a := _fraction(s, "accuracy")) is not None}
+
+
+def val_name(validated_on: str) -> str:
+    """What a run's "val accuracy" measured: ``val accuracy``, or for a split without validation
+    images ``accuracy on the training images (no validation split)`` (issue 23, item 12)."""
+    return "accuracy on the training images (no validation split)" if validated_on == "train" else "val accuracy"
 
 
 def kept_epoch(history: list[dict]) -> dict | None:
@@ -87,6 +106,8 @@ class RunSummary:
     corrections: int = 0  # how many corrections taught it
     # evaluations of another model than the run's model.keras now (left out of every figure above)
     stale_evaluations: list[str] = field(default_factory=list)
+    # "train" when the split had no validation images: best_val_accuracy is on the training images
+    validated_on: str = "val"
 
     @classmethod
     def read(cls, run: str | Path | RunFolder) -> RunSummary | None:
@@ -115,18 +136,19 @@ class RunSummary:
             kept_epoch=kept.get("epoch") if kept else None,
             best_val_accuracy=kept.get("val_accuracy") if kept else None,
             test_accuracy=ev.get("accuracy"),
-            macro_f1=(ev.get("macro_avg") or {}).get("f1"),
+            macro_f1=_fraction(ev.get("macro_avg"), "f1"),
             has_model=folder.has_model,
             data_accuracy=folder.data_evaluations(),
             # with several sources: the test accuracy per source, and the accuracy on every image
             # of the source held out in training (evaluation-holdout-NAME.json)
-            source_accuracy={n: s["accuracy"] for n, s in (ev.get("per_source") or {}).items()},
+            source_accuracy=_fractions(ev.get("per_source")),
             hold_out_source=held,
             held_out_accuracy=held_ev.get("accuracy"),
             created=cfg.get("created", ""),
             parent=cfg.get("parent") if taught else None,
             corrections=sum((taught.get("counts") or {}).values()),
             stale_evaluations=folder.stale_evaluations(),
+            validated_on="train" if cfg.get("validated_on") == "train" else "val",
         )
 
     # -- derived -----------------------------------------------------------------------------------
@@ -163,7 +185,7 @@ class RunSummary:
         """``kept: epoch 7, val accuracy 0.556``: the kept epoch's (lowest val loss, not always the
         highest accuracy); else why there is none."""
         if self.best_val_accuracy is not None:
-            return f"kept: epoch {self.kept_epoch}, val accuracy {self.best_val_accuracy:.{digits}f}"
+            return f"kept: epoch {self.kept_epoch}, {val_name(self.validated_on)} {self.best_val_accuracy:.{digits}f}"
         if self.taught:
             return "no validation (taught on corrections)"
         return "no val accuracy yet" if self.epochs == 0 else "no val accuracy"

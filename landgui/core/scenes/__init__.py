@@ -1,13 +1,19 @@
 """Scene mapping: cut a large image into patches, classify each, build and export the class map.
 
 Reading
-    TIFF/GeoTIFF through rasterio in windows (a scene larger than memory is never loaded whole;
-    CRS and transform are kept). JPEG/PNG/BMP/WebP through Pillow, whole, up to
-    :data:`MAX_SCENE_PIXELS` (decompression-bomb guard). Bands: 1 is replicated to RGB, 2 (grey +
-    alpha) keeps the grey, 3 is RGB, 4 drops the alpha; more bands is an error (export an RGB
-    composite first). 16-bit and float rasters are scaled to 8 bit by a percentile stretch (2nd ->
-    0, 98th -> 255) whose limits are computed once on a decimated overview of the whole scene, so
-    every window uses the same scaling.
+    The file's format decides the reader, not its name: any raster GDAL reads other than a plain
+    picture (GeoTIFF, JPEG 2000, a Sentinel-2 ``.SAFE`` folder or zip, a GDAL virtual path) is
+    read through rasterio in windows (a scene larger than memory is never loaded whole; CRS and
+    transform are kept). JPEG/PNG/BMP/WebP pictures are decoded whole through Pillow, up to
+    :data:`MAX_SCENE_PIXELS` (decompression-bomb guard). Bands: ``--bands R,G,B``, else the
+    file's band names and colour interpretation (RGBN, BGRN, Sentinel-2 B04/B03/B02), else 1
+    band grey, 2 grey + alpha, 3 RGB, 4 RGB + alpha; any other order is an error asking for
+    ``--bands`` (:mod:`~landgui.core.scenes.bands`). 16-bit and float values become 8 bit by a
+    fixed reflectance mapping where the file states its scale and offset, or by a percentile
+    stretch computed once on an overview of the whole scene
+    (:mod:`~landgui.core.scenes.radiometry`). A georeferenced scene is read at the model's
+    ground resolution when its run records one (:mod:`~landgui.core.scenes.resample`); the
+    scene's ``notes`` say what the user should know about how it was read.
 
 Patch grid
     Patches of ``patch`` px every ``stride`` px (stride < patch = overlap). Edge handling

@@ -1,5 +1,10 @@
 """Mapping many scenes on a Dask cluster: one task per block of grid rows, assembled on the client.
 
+``landgui segment --cluster`` does not assemble here: its workers write the maps themselves
+(:mod:`landgui.core.scenes.remote`, which plans with :func:`plan_blocks` and names failures with
+:func:`on_worker`). :func:`map_on_cluster` is for a caller that wants each scene's
+:class:`SceneResult` in memory (the probabilities come back to the client).
+
 Work units
     A scene read in windows (TIFF/GeoTIFF, GDAL virtual paths such as ``/vsicurl/``) is cut into
     blocks of whole grid rows, about :data:`BLOCK_PIXELS` scene pixels each (``block_rows`` sets
@@ -18,11 +23,10 @@ Workers
 
 Client
     Tasks of earlier scenes run first; as a scene's last block arrives its probabilities are
-    assembled (:func:`~landgui.core.scenes.pipeline.assemble_result`) and handed to ``on_scene``
-    (the CLI exports the maps there, as in-process). A failed block fails its scene only (the
-    scene's other blocks are cancelled); a worker that dies has its tasks run again elsewhere by
-    Dask (up to ``distributed.scheduler.allowed-failures`` deaths per task); Ctrl+C (or any
-    exception in the client) cancels every task still pending.
+    assembled (:func:`~landgui.core.scenes.pipeline.assemble_result`) and handed to ``on_scene``.
+    A failed block fails its scene only (the scene's other blocks are cancelled); a worker that
+    dies has its tasks run again elsewhere by Dask (up to ``distributed.scheduler.allowed-failures``
+    deaths per task); Ctrl+C (or any exception in the client) cancels every task still pending.
 
 Context
     The smoothing over grid neighbours (:mod:`landgui.core.scenes.context`) runs on the client,
@@ -51,7 +55,7 @@ from landgui.core.params import MapSettings
 from landgui.core.runs.folder import read_run
 from landgui.core.scenes import pipeline
 from landgui.core.scenes.grid import Grid, make_grid
-from landgui.core.scenes.io import open_scene
+from landgui.core.scenes.io import Reading, open_scene, reading_for
 from landgui.core.scenes.pipeline import assemble_result, batch_for, rows_per_batch, unfamiliar_grid
 from landgui.core.scenes.result import SceneResult
 
@@ -88,6 +92,7 @@ def classify_block(
     r1: int,
     batch: int | None,
     ignore_nodata: bool,
+    reading: Reading | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
     """The worker's task: ``(probs, valid, seconds, unfamiliar)`` of grid rows ``r0..r1`` of a scene
     (see :func:`~landgui.core.scenes.pipeline.classify_rows`; ``unfamiliar`` as in
@@ -99,7 +104,7 @@ def classify_block(
         predictor = cached_predictor(run_dir, engine)
         if list(predictor.labels) != list(labels):
             raise LandguiError(f"the run {run_dir} has other classes here: {predictor.labels} instead of {labels}")
-        scene = open_scene(scene_path)
+        scene = open_scene(scene_path, reading)  # the client's grid: the same reading
         try:
             if (scene.width, scene.height) != (grid.width, grid.height):
                 raise LandguiError(
@@ -126,11 +131,17 @@ def classify_block(
         message = str(exc)
     # raised out here, a fresh error without the chain behind it (a rasterio error in its
     # __context__ may not unpickle on the client, and Dask would send a bare Exception instead)
-    where = _worker_address()
-    raise LandguiError(f"{message} (on worker {where})" if where else message)
+    raise on_worker(message)
 
 
-def _worker_address() -> str:
+def on_worker(message: str) -> LandguiError:
+    """The task's one-line error naming the worker: a fresh error, without a chain that might not unpickle."""
+    where = worker_address()
+    return LandguiError(f"{message} (on worker {where})" if where else message)
+
+
+def worker_address() -> str:
+    """The address of the Dask worker this runs on ("" outside a worker), for error lines."""
     try:
         from distributed import get_worker
 
@@ -158,7 +169,7 @@ class _Plan:
     failed: bool = False
 
 
-def _worker_path(path: str) -> str:
+def worker_path(path: str) -> str:
     """An absolute path for the workers (their working folder may differ); GDAL virtual paths as given."""
     return path if path.startswith("/vsi") else str(Path(path).resolve())
 
@@ -195,6 +206,7 @@ def map_on_cluster(
     run = str(info.run_dir)  # as the in-process path names it (the result's "run")
     worker_run = str(info.run_dir.resolve())
     labels = list(info.labels)
+    reading = reading_for(s, run_dir)  # bands, radiometry and the run's ground resolution
     stage = "mapping"
     plans: dict[Any, _Plan] = {}  # future -> its scene
     ac = as_completed()
@@ -208,7 +220,7 @@ def map_on_cluster(
     try:
         for i, path in enumerate(scenes):
             try:
-                scene = open_scene(path)  # the header only, for a windowed scene
+                scene = open_scene(path, reading)  # the header only, for a windowed scene
                 try:
                     grid = make_grid(scene.width, scene.height, s.patch, s.step, s.edge)
                     plan = _Plan(i, path, scene.source or str(scene.path), grid, scene.crs, scene.transform, {})
@@ -224,7 +236,7 @@ def map_on_cluster(
                     classify_block,
                     worker_run,
                     engine,
-                    _worker_path(path),
+                    worker_path(path),
                     grid,
                     labels,
                     r0,
@@ -234,6 +246,7 @@ def map_on_cluster(
                     key=f"landgui-block-{i}-{r0}-{uuid.uuid4().hex[:8]}",
                     priority=len(scenes) - i,  # earlier scenes first: they finish, export and free memory in order
                     pure=False,
+                    reading=reading,
                 )
                 plan.blocks[fut] = (r0, r1)
                 plans[fut] = plan
@@ -252,7 +265,7 @@ def map_on_cluster(
                 plan.blocks.clear()
                 total -= plan.grid.n  # the failed scene leaves the count
                 done -= plan.done
-                fail(plan.index, plan.path, _error_line(fut))
+                fail(plan.index, plan.path, error_line(fut))
                 continue
             probs, valid, seconds, unfamiliar = fut.result()
             if plan.probs is None:
@@ -272,17 +285,24 @@ def map_on_cluster(
                 progress(stage, done, total)
             if not plan.blocks:
                 result = _assemble(plan, labels, s, engine, run)
+                result.reading = reading
                 plan.probs = plan.valid = plan.unfamiliar = None
                 on_scene(plan.index, plan.path, result, None)
     except BaseException:
-        pending = [f for f in plans if not f.done()]
-        if pending:
-            client.cancel(pending)
+        cancel_pending(client, plans)
         raise
     return failures
 
 
-def _error_line(fut: Any) -> str:
+def cancel_pending(client: Any, futures: Any) -> None:
+    """Cancel those of ``futures`` not finished yet (Ctrl+C, or an error in the client)."""
+    pending = [f for f in futures if not f.done()]
+    if pending:
+        client.cancel(pending)
+
+
+def error_line(fut: Any) -> str:
+    """One line for a task that failed: its LandguiError as raised, a worker lost, or the exception's name and words."""
     if fut.status != "error":
         return f"task {fut.key} was {fut.status} (the scheduler lost it)"
     exc = fut.exception()

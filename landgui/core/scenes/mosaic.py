@@ -12,25 +12,39 @@
     names. Only for georeferenced, north-up scenes in one CRS; it references ``NAME.classes.tif``
     beside it, so it opens in QGIS or GDAL as one layer without copying a pixel.
 
-All three are written atomically (:mod:`landgui.core.base.atomic`).
+All three are written into a hidden staging folder and moved in together, a hidden manifest
+(``.landgui-batch.json``, the files with their SHA-256) last (:func:`write_batch_outputs`); a file
+at these names that landgui did not write is not replaced without ``overwrite``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from landgui.core.base.atomic import write_text_atomic
+from landgui.core.base.outdir import (
+    Staging,
+    check_replaceable,
+    clear_stale_staging,
+    earlier_files,
+    file_record,
+    folder_lock,
+    recorded_files,
+)
 from landgui.core.scenes.grid import UNCERTAIN
 from landgui.core.scenes.result import UNCERTAIN_VALUE, SceneResult, code_colours
 
 SUMMARY_CSV = "summary.csv"
 COVERAGE_CSV = "coverage.csv"
 MOSAIC_VRT = "mosaic.classes.vrt"
+BATCH_MANIFEST = ".landgui-batch.json"  # hidden: the many-scene files landgui wrote, with their SHA-256
 CLASSES_TIF = "classes.tif"
 
 
@@ -75,10 +89,15 @@ def _pixel_area_m2(result: SceneResult) -> float | None:
     return abs(t.a * t.e - t.b * t.d)
 
 
-def write_batch_summary(out_dir: str | Path, rows: list[dict[str, Any]], labels: list[str]) -> dict[str, str]:
-    """Write ``summary.csv`` and ``coverage.csv`` for the scenes' rows (:func:`scene_row`); returns {kind: path}."""
+def write_batch_summary(
+    out_dir: str | Path, rows: list[dict[str, Any]], labels: list[str], *, into: str | Path | None = None
+) -> dict[str, str]:
+    """Write ``summary.csv`` and ``coverage.csv`` for the scenes' rows (:func:`scene_row`); returns
+    {kind: path in ``out_dir``}. ``into``: write them there instead (a staging folder moved into
+    ``out_dir`` later, see :func:`write_batch_outputs`)."""
 
     out = Path(out_dir)
+    dest = out if into is None else Path(into)
     keys = [*labels, UNCERTAIN]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -89,7 +108,7 @@ def write_batch_summary(out_dir: str | Path, rows: list[dict[str, Any]], labels:
             continue
         cov = [f"{r['coverage'].get(k, 0.0):.6f}" for k in keys]
         w.writerow([r["scene"], r["name"], r["rows"], r["cols"], r["patches"], r["seconds"], r["engine"], *cov, ""])
-    write_text_atomic(out / SUMMARY_CSV, buf.getvalue())
+    write_text_atomic(dest / SUMMARY_CSV, buf.getvalue())
 
     done = [r for r in rows if r.get("coverage") is not None]
     pixels = {k: sum(r["pixels"].get(k, 0.0) for r in done) for k in keys}
@@ -101,23 +120,31 @@ def write_batch_summary(out_dir: str | Path, rows: list[dict[str, Any]], labels:
     for k in keys:
         area = [f"{sum(r['pixels'].get(k, 0.0) * r['pixel_area_m2'] for r in done) / 1e6:.6f}"] if metric else []
         w.writerow([k, round(pixels[k]), f"{pixels[k] / total:.6f}" if total else "0.000000", *area])
-    write_text_atomic(out / COVERAGE_CSV, buf.getvalue())
+    write_text_atomic(dest / COVERAGE_CSV, buf.getvalue())
     return {"summary_csv": str(out / SUMMARY_CSV), "coverage_csv": str(out / COVERAGE_CSV)}
 
 
 def write_mosaic_vrt(
-    out_dir: str | Path, names: list[str], labels: list[str], palette: dict[str, str]
+    out_dir: str | Path,
+    names: list[str],
+    labels: list[str],
+    palette: dict[str, str],
+    *,
+    files: list[Path] | None = None,
+    filename: str = MOSAIC_VRT,
+    into: str | Path | None = None,
 ) -> tuple[Path | None, str | None]:
     """Write ``mosaic.classes.vrt`` over the ``NAME.classes.tif`` files of ``names`` in ``out_dir``
-    (those that exist). Returns (its path, None), or (None, why there is no mosaic)."""
+    (those that exist; ``files``: these class rasters under ``out_dir`` instead, ``filename``: the
+    VRT's name; ``into``: write it there, a staging folder moved into ``out_dir`` later). Returns
+    (its path in ``out_dir``, None), or (None, why there is no mosaic)."""
     import xml.etree.ElementTree as ET
 
     import rasterio
 
     out = Path(out_dir)
     sources = []
-    for name in names:
-        p = out / f"{name}.{CLASSES_TIF}"
+    for p in files if files is not None else [out / f"{name}.{CLASSES_TIF}" for name in names]:
         if not p.is_file():
             continue
         with rasterio.open(p) as ds:
@@ -127,7 +154,14 @@ def write_mosaic_vrt(
             if t.b != 0 or t.d != 0 or t.e >= 0:
                 return None, f"{p.name} is rotated or not north-up: no {MOSAIC_VRT} (warp it first)"
             sources.append(
-                {"file": p.name, "crs": ds.crs, "t": t, "w": ds.width, "h": ds.height, "block": ds.block_shapes[0]}
+                {
+                    "file": p.relative_to(out).as_posix(),
+                    "crs": ds.crs,
+                    "t": t,
+                    "w": ds.width,
+                    "h": ds.height,
+                    "block": ds.block_shapes[0],
+                }
             )
     if not sources:
         return None, None
@@ -181,9 +215,60 @@ def write_mosaic_vrt(
         )
         ET.SubElement(src, "NODATA").text = "255"
     ET.indent(root)
-    path = out / MOSAIC_VRT
-    write_text_atomic(path, ET.tostring(root, encoding="unicode") + "\n")
-    return path, None
+    write_text_atomic((out if into is None else Path(into)) / filename, ET.tostring(root, encoding="unicode") + "\n")
+    return out / filename, None
+
+
+def check_batch_outputs(out_dir: str | Path, mosaic: bool, overwrite: bool = False) -> dict[str, str | None]:
+    """What :func:`write_batch_outputs` would refuse, checked without writing (before a long job,
+    too): a ``summary.csv``, ``coverage.csv`` or (``mosaic``) VRT that landgui did not write.
+    Returns the many-scene files the folder's manifest says landgui wrote (``{name: sha256}``)."""
+    out = Path(out_dir)
+    clear_stale_staging(out)  # first: a killed job's committed set is moved in, with its manifest
+    try:
+        previous = json.loads((out / BATCH_MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    recorded = recorded_files(previous if isinstance(previous, dict) else None)
+    candidates = [SUMMARY_CSV, COVERAGE_CSV, *([MOSAIC_VRT] if mosaic else [])]
+    check_replaceable(out, candidates, recorded, out / BATCH_MANIFEST, overwrite)
+    return recorded
+
+
+def write_batch_outputs(
+    out_dir: str | Path,
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    palette: dict[str, str],
+    class_maps: list[Path] | None = None,
+    *,
+    overwrite: bool = False,
+    lock: bool = True,
+) -> tuple[dict[str, str], str | None]:
+    """The many-scene files together: ``summary.csv``, ``coverage.csv`` and, given the scenes'
+    ``class_maps``, ``mosaic.classes.vrt`` are written into a hidden staging folder and moved in
+    at once, then :data:`BATCH_MANIFEST` (hidden, listing them with their SHA-256) last, so a
+    killed job leaves the previous set or nothing new. Files at these names that no earlier
+    manifest lists with these bytes (the user's) are refused unless ``overwrite``. Returns
+    ({kind: path}, why there is no mosaic or None)."""
+    out = Path(out_dir)
+    manifest_path = out / BATCH_MANIFEST
+    with folder_lock(out) if lock else contextlib.nullcontext(out):
+        recorded = check_batch_outputs(out, class_maps is not None, overwrite)
+        why_not = None
+        with Staging(out, "batch") as st:
+            written = write_batch_summary(out, rows, labels, into=st.dir)
+            if class_maps is not None:
+                vrt, why_not = write_mosaic_vrt(out, [], labels, palette, files=class_maps, into=st.dir)
+                if vrt is not None:
+                    written["mosaic_vrt"] = str(vrt)
+            names = [Path(p).name for p in written.values()]
+            manifest: dict[str, Any] = {"file_sha256": file_record([st.path(n) for n in names])}
+            earlier = earlier_files(out, recorded, manifest["file_sha256"], manifest_path)
+            if earlier:
+                manifest["earlier_files"] = earlier
+            st.publish(names, (BATCH_MANIFEST, manifest))
+    return written, why_not
 
 
 def _num(v: float) -> str:

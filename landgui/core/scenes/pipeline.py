@@ -12,16 +12,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.files import shown
 from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data.images import resize_to
 from landgui.core.inference.adaptation import MIN_ADAPT_IMAGES, adapt_to_images
 from landgui.core.inference.engine import KerasPredictor, as_predictor
 from landgui.core.inference.familiarity import Familiarity
+from landgui.core.params import MapSettings
 from landgui.core.scenes.context import DEFAULT_CONTEXT, check_context, smooth_probs
 from landgui.core.scenes.grid import Grid, average_cells, make_grid
 from landgui.core.scenes.io import NODATA_GUESS, NODATA_SURE, Scene
@@ -77,12 +80,12 @@ def _patch_batches(
     skip_from = NODATA_GUESS if ignore_nodata else NODATA_SURE
     p, s = grid.patch, grid.stride
     need_w = (grid.cols - 1) * s + p
-    buf = np.empty((batch, size, size, 3), np.uint8)
-    buf_idx = np.empty(batch, np.int64)
     n = 0
     group = rows_per_batch(grid, batch)
     ignored: list[np.ndarray] = []
-    try:
+    try:  # everything, the buffers too: any failure of this thread reaches the consumer
+        buf = np.empty((batch, size, size, 3), np.uint8)
+        buf_idx = np.empty(batch, np.int64)
         for r in range(r0, grid.rows if r1 is None else r1):
             if stop.is_set():
                 return
@@ -113,7 +116,31 @@ def _patch_batches(
         out_q.put(("ignored", np.concatenate(ignored) if ignored else np.zeros(0, np.int64)))
         out_q.put(None)
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-        out_q.put(exc)
+        out_q.put(_as_user_error(exc, batch, size))
+
+
+def _as_user_error(exc: BaseException, batch: int, size: int) -> BaseException:
+    """A MemoryError said as what to change (a smaller batch); any other failure as it is."""
+    if isinstance(exc, MemoryError):
+        need = batch * size * size * 3 * 5  # a uint8 batch and its float32 copy
+        return LandguiError(
+            f"not enough memory for batches of {batch:,} patches at {size} px (about {need / 1024**3:.1f} GiB): "
+            "use a smaller --batch"
+        )
+    return exc
+
+
+def _next(q: queue.Queue, worker: threading.Thread) -> Any:
+    """The producer's next item; an error if the producer thread ended without saying why (a
+    failure of this thread is never lost, the consumer never waits on a dead thread)."""
+    while True:
+        try:
+            return q.get(timeout=0.5)
+        except queue.Empty:
+            if not worker.is_alive() and q.empty():
+                raise LandguiError(
+                    "the scene reader stopped unexpectedly before the scene's end (a bug in landgui: please report it)"
+                ) from None
 
 
 def classify_rows(
@@ -160,7 +187,7 @@ def classify_rows(
     done = 0
     try:
         while True:
-            item = q.get()
+            item = _next(q, worker)
             if item is None:
                 break
             if isinstance(item, BaseException):
@@ -173,7 +200,10 @@ def classify_rows(
                 continue
             if should_stop and should_stop():
                 raise Cancelled()
-            probs[idx - offset] = predict(imgs)
+            try:
+                probs[idx - offset] = predict(imgs)
+            except MemoryError as exc:
+                raise _as_user_error(exc, len(imgs), input_size) from None
             valid[idx - offset] = True
             done += len(idx)
             if on_batch:
@@ -220,6 +250,11 @@ def assemble_result(
     n_classes = len(labels)
     probs3 = np.asarray(probs, np.float32).reshape(grid.rows, grid.cols, n_classes)
     valid2 = np.asarray(valid, bool).reshape(grid.rows, grid.cols)
+    if not valid2.any():  # an all-NaN scene: a map of nothing would look like a result
+        raise LandguiError(
+            f"{shown(Path(scene_path).name)}: every patch is no data (NaN or infinite pixels, the file's "
+            "nodata value, or black with --ignore-nodata): nothing to classify"
+        )
     raw = None
     if context > 0:
         raw, probs3 = probs3, smooth_probs(probs3, valid2, context)
@@ -360,6 +395,17 @@ def classify_scene(
     return result
 
 
+def classify_with(predictor: Any, scene: Scene, s: MapSettings, **kw: Any) -> SceneResult:
+    """:func:`classify_scene` with the knobs of ``s``, the result carrying how the scene was read
+    (its reading and notes): how the front doors (``services``) and a cluster's workers map."""
+    result = classify_scene(
+        predictor, predictor.labels, predictor.image_size, scene, patch=s.patch, stride=s.step, batch=s.batch,
+        edge=s.edge, ignore_nodata=s.ignore_nodata, uncertain_below=s.uncertain_below, context=s.context, **kw,
+    )  # fmt: skip
+    result.reading, result.notes = scene.reading, list(scene.notes)
+    return result
+
+
 def with_unfamiliar(predictor: Any) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """``(predict, extra)``: the predictor itself and 0, or, for a transfer model with a familiarity
     file (:mod:`landgui.core.inference.familiarity`), a function whose rows are (probabilities | unfamiliar)
@@ -412,6 +458,7 @@ def reclassify_with_head(result: SceneResult, predictor: Any) -> SceneResult | N
     new.features, new.features_from = result.features, result.features_from
     new.unfamiliar = result.unfamiliar  # same backbone, same features
     new.remapped = True
+    new.reading, new.notes = result.reading, list(result.notes)  # the same grid of the same scene
     return new
 
 

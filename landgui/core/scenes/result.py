@@ -52,6 +52,11 @@ class SceneResult:
     # re-mapped from kept features by another head (reclassify_with_head): ``seconds`` is then the
     # time of that head pass alone, not of reading the scene and running the network
     remapped: bool = False
+    # how the scene was read (landgui.core.scenes.io.Reading: bands, radiometry, ground resolution),
+    # so that the overlay and the workers reopen it on the same grid; and what the user should know
+    # about that reading (one line each: resampled, a resolution that may not match, a stretch)
+    reading: Any = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def patches_per_s(self) -> float:

@@ -109,6 +109,8 @@ class EpochRecorder:
             "lr": float(np.asarray(model.optimizer.learning_rate)),
             "seconds": round(time.monotonic() - self._t_epoch, 3),
         }
+        if s.config.get("validated_on") == "train":  # no validation images: val_* are on the training images
+            rec["validated_on"] = "train"
         book.history.append(rec)
         val = rec["val_loss"] if rec["val_loss"] is not None else rec["loss"]
         if val is not None and val < book.best_val_loss:

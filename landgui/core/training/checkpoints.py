@@ -169,7 +169,7 @@ class Checkpoints:
         if first_time:
             self.state.pop("last", None)  # stage-1 (head) checkpoints do not fit the full model
             self.state.update({"stage": 2, "stage_epoch": 0, "wait": 0})
-            model.save_weights(self.dir / "stage1.weights.h5")
+            _replace(model.save_weights, self.dir / ".stage1.partial.weights.h5", self.dir / "stage1.weights.h5")
         else:
             self.load_stage1(model)
 

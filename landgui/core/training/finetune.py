@@ -27,6 +27,7 @@ import numpy as np
 from landgui.core.base import logs
 from landgui.core.base.atomic import atomic_path
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.outdir import folder_lock
 from landgui.core.base.paths import cache_dir, file_sha256
 from landgui.core.base.types import ProgressFn, StopFn
 from landgui.core.data import images as D
@@ -166,8 +167,15 @@ def plan_finetune(
         raise LandguiError("fine-tuning on corrections needs a transfer run (a backbone and a head); this is not one")
     # a run fine-tuned before keeps learning from its earlier corrections (a second round adds to them)
     earlier = [f for f in (meta.config.get("finetune") or {}).get("corrections", []) if Path(f).is_dir()]
-    given = {Path(f).resolve() for f in add}
-    folders = [str(f) for f in add] + [f for f in earlier if Path(f).resolve() not in given]
+    # each folder once, however often it is given (``--add A --add A`` would count A twice)
+    folders = list({Path(f).resolve(): str(f) for f in [*add, *earlier]}.values())
+    for folder in folders:
+        root = Path(folder).resolve()
+        if out.resolve() == root or out.resolve().is_relative_to(root):
+            raise LandguiError(
+                f"refusing to write the fine-tuned run inside the corrections folder {folder}; choose an --out "
+                "outside it (a new folder there would be read as a class)"
+            )
     paths: list[str] = []
     ys: list[np.ndarray] = []
     for folder in folders:
@@ -258,67 +266,70 @@ def save_finetuned(
         progress("saving the new run", 0, 1)
     loaded = load_run(meta.run_dir)
     backbone, head = split_model(loaded.model)
-    prepare_run_dir(out, plan.overwrite)  # only once everything is known to work: a refused job writes nothing
-    size = meta.image_size
-    inp = keras.Input((size, size, 3), name="image")
-    model = keras.Model(inp, fitted.head.to_keras(head)(backbone(inp, training=False)), name=loaded.model.name)
-    model.save(out / "model.keras")
-    counts = {lab: int((plan.labels == k).sum()) for k, lab in enumerate(meta.labels) if (plan.labels == k).any()}
-    config = {
-        **meta.config,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "parent": str(meta.run_dir.resolve()),
-        "finetune": {
-            "corrections": [str(Path(f).resolve()) for f in plan.add],
-            "counts": counts,
-            "weight": plan.params.weight,
-            "epochs": plan.params.epochs,
-            "views": fitted.views,
-            "replay": fitted.replay,
-            "replay_source": fitted.replay_source,
-            "seed": plan.params.seed,
-            "features": fitted.features,
-        },
-    }
-    for key in ("shipped", "devices", "strategy", "earlier_devices"):  # the parent's, not this run's
-        config.pop(key, None)
-    folder = RunFolder(out)
-    folder.write_config(config)
-    folder.write_labels(meta.labels)
-    folder.copy_palette_from(RunFolder(meta.run_dir))
+    with folder_lock(out):  # one writer of the new run at a time
+        prepare_run_dir(out, plan.overwrite)  # only once everything is known to work: a refused job writes nothing
+        size = meta.image_size
+        inp = keras.Input((size, size, 3), name="image")
+        model = keras.Model(inp, fitted.head.to_keras(head)(backbone(inp, training=False)), name=loaded.model.name)
+        with atomic_path(out / "model.keras") as tmp:  # a full disk leaves no truncated model.keras
+            model.save(tmp)
+        counts = {lab: int((plan.labels == k).sum()) for k, lab in enumerate(meta.labels) if (plan.labels == k).any()}
+        config = {
+            **meta.config,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "parent": str(meta.run_dir.resolve()),
+            "finetune": {
+                "corrections": [str(Path(f).resolve()) for f in plan.add],
+                "counts": counts,
+                "weight": plan.params.weight,
+                "epochs": plan.params.epochs,
+                "views": fitted.views,
+                "replay": fitted.replay,
+                "replay_source": fitted.replay_source,
+                "seed": plan.params.seed,
+                "features": fitted.features,
+            },
+        }
+        for key in ("shipped", "devices", "strategy", "earlier_devices"):  # the parent's, not this run's
+            config.pop(key, None)
+        folder = RunFolder(out)
+        folder.write_config(config)
+        folder.write_labels(meta.labels)
+        folder.copy_palette_from(RunFolder(meta.run_dir))
 
-    if (meta.run_dir / FAMILIARITY_FILE).is_file():  # same backbone, same training data behind it
-        shutil.copyfile(meta.run_dir / FAMILIARITY_FILE, out / FAMILIARITY_FILE)
-    folder.write_history([{"stage": "fine-tune on corrections", **h, "seconds": 0.0} for h in fitted.history])
-    litert_error = None
-    if fitted.predictor is not None:  # same backbone: the parent's LiteRT file serves, with the new head
-        engine.share_litert(fitted.predictor.path, out, fitted.head)
-        engine.remember_predictor(fitted.predictor)
-    else:
-        engine.remember_predictor(engine.KerasPredictor(model, out.resolve(), meta.labels, size))
-        if export_litert and engine.litert_available():
-            if progress:
-                progress("exporting the model for fast mapping (LiteRT)", 0, 1)
-            try:
-                engine.litert_file(out, model=model)
-            except LandguiError as exc:
-                litert_error = str(exc)
-    seconds += time.monotonic() - t0
-    folder.write_status(
-        {
-            "status": "completed",
-            "stage": "done",
-            "epochs_done": len(fitted.history),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **({"litert_error": litert_error} if litert_error else {}),
-        },
-    )
-    result = FinetuneResult(
-        str(out), seconds, counts, fitted.replay, fitted.replay_source, len(fitted.history), fitted.history
-    )
-    logs.log.info("fine-tuned %s on %s into %s in %.1f s", meta.run_dir, counts, out, seconds)
-    folder.write_finetune(asdict(result))
-    return result
+        if (meta.run_dir / FAMILIARITY_FILE).is_file():  # same backbone, same training data behind it
+            with atomic_path(out / FAMILIARITY_FILE) as tmp:
+                shutil.copyfile(meta.run_dir / FAMILIARITY_FILE, tmp)
+        folder.write_history([{"stage": "fine-tune on corrections", **h, "seconds": 0.0} for h in fitted.history])
+        litert_error = None
+        if fitted.predictor is not None:  # same backbone: the parent's LiteRT file serves, with the new head
+            engine.share_litert(fitted.predictor.path, out, fitted.head)
+            engine.remember_predictor(fitted.predictor)
+        else:
+            engine.remember_predictor(engine.KerasPredictor(model, out.resolve(), meta.labels, size))
+            if export_litert and engine.litert_available():
+                if progress:
+                    progress("exporting the model for fast mapping (LiteRT)", 0, 1)
+                try:
+                    engine.litert_file(out, model=model)
+                except LandguiError as exc:
+                    litert_error = str(exc)
+        seconds += time.monotonic() - t0
+        folder.write_status(
+            {
+                "status": "completed",
+                "stage": "done",
+                "epochs_done": len(fitted.history),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **({"litert_error": litert_error} if litert_error else {}),
+            },
+        )
+        result = FinetuneResult(
+            str(out), seconds, counts, fitted.replay, fitted.replay_source, len(fitted.history), fitted.history
+        )
+        logs.log.info("fine-tuned %s on %s into %s in %.1f s", meta.run_dir, counts, out, seconds)
+        folder.write_finetune(asdict(result))
+        return result
 
 
 def finetune(

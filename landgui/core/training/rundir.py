@@ -19,6 +19,7 @@ from landgui.core.base.errors import LandguiError
 from landgui.core.data.split import load_split, split_hash
 from landgui.core.params import ModelSpec, TrainParams
 from landgui.core.runs.folder import HEARTBEAT_EVERY_S, RUN_SCHEMA_VERSION, STATUS_OWN_KEYS, RunFolder
+from landgui.core.runs.sensor import SENSOR_KEY, contract_from_split
 from landgui.core.training.checkpoints import Checkpoints, finite
 from landgui.core.training.devices import DevicePlan
 
@@ -61,7 +62,8 @@ def _versions() -> dict:
 
 
 def new_run_config(split_path: str | Path, spec: ModelSpec, params: TrainParams) -> dict:
-    """config.json of a new run: everything to reproduce it (versions, split path and hash, model, params)."""
+    """config.json of a new run: everything to reproduce it (versions, split path and hash, model,
+    params) and the model's sensor contract from the split (:mod:`landgui.core.runs.sensor`)."""
     manifest = load_split(split_path)
     return {
         "run_schema_version": RUN_SCHEMA_VERSION,
@@ -72,6 +74,7 @@ def new_run_config(split_path: str | Path, spec: ModelSpec, params: TrainParams)
         "split_hash": split_hash(manifest),
         "model": spec.to_dict(),
         "params": params.to_dict(),
+        SENSOR_KEY: contract_from_split(manifest, spec.image_size).to_dict(),  # the model's sensor contract
     }
 
 

@@ -29,12 +29,15 @@ from pathlib import Path
 
 from landgui.core.base import logs
 from landgui.core.base.errors import Cancelled, LandguiError
+from landgui.core.base.outdir import folder_lock
 from landgui.core.base.types import RecordFn, StopFn
 from landgui.core.data import images as D
-from landgui.core.data.split import load_split, source_names, split_hash
+from landgui.core.data.integrity import check_unchanged
+from landgui.core.data.split import SPLITS, load_split, source_names, split_hash
 from landgui.core.inference import engine
 from landgui.core.params import ModelSpec, TrainParams, parse_devices
 from landgui.core.runs.folder import RUN_SCHEMA_VERSION, RunFolder
+from landgui.core.runs.listing import val_name
 from landgui.core.runs.palette import run_palette
 from landgui.core.training.checkpoints import check_checkpoint, finite
 from landgui.core.training.devices import DevicePlan, plan_devices
@@ -54,6 +57,12 @@ class TrainResult:
     best_val_accuracy: float | None
     seconds: float
     history: list[dict] = field(default_factory=list)
+    validated_on: str = "val"  # "train": the split has no validation images (see new_run_config)
+
+    @property
+    def val_name(self) -> str:
+        """What ``best_val_accuracy`` was measured on, in words (issue 23, item 12)."""
+        return val_name(self.validated_on)
 
 
 def _result(s: TrainingSession, status: str) -> TrainResult:
@@ -66,6 +75,7 @@ def _result(s: TrainingSession, status: str) -> TrainResult:
         best["val_accuracy"] if best else None,
         s.elapsed(),
         s.record.history,
+        s.config.get("validated_on", "val"),
     )
 
 
@@ -123,6 +133,7 @@ def train(
     devices included, before anything is written."""
     params.check()
     manifest = load_split(split_path)
+    check_unchanged(manifest, SPLITS)  # the test images too: the run is evaluated on them
     spec.classes = list(manifest["classes"])
     spec.check()
     held = params.hold_out_source
@@ -151,20 +162,25 @@ def train(
                 f"refusing to write the run inside the dataset folder {root}; choose an --out outside it "
                 "(a new folder there would be read as a class)"
             )
-    prepare_run_dir(run, overwrite)
-    config = {**new_run_config(split_path, spec, params), "devices": plan.devices, "strategy": plan.strategy}
-    # what trained and selected the model, per source (a held-out source appears in neither)
-    config["images_by_source"] = {
-        s: {src: f.sources.count(src) for src in dict.fromkeys(f.sources)}
-        for s, f in (("train", train_files), ("val", val_files))
-    }
-    folder = RunFolder(run)
-    folder.write_config(config)
-    folder.write_labels(spec.classes)
-    folder.write_history([])
+    # one writer: a second `train --overwrite` or `--resume` of this folder is refused while this runs
+    with folder_lock(run):
+        prepare_run_dir(run, overwrite)
+        config = {**new_run_config(split_path, spec, params), "devices": plan.devices, "strategy": plan.strategy}
+        # without validation images the epochs are selected on the training images: said in the
+        # config, every history record, the CLI's last line and the app (RunSummary.val_text)
+        config["validated_on"] = "val" if val_files.paths else "train"
+        # what trained and selected the model, per source (a held-out source appears in neither)
+        config["images_by_source"] = {
+            s: {src: f.sources.count(src) for src in dict.fromkeys(f.sources)}
+            for s, f in (("train", train_files), ("val", val_files))
+        }
+        folder = RunFolder(run)
+        folder.write_config(config)
+        folder.write_labels(spec.classes)
+        folder.write_history([])
 
-    run_palette(run, spec.classes)  # class colours fixed with the run
-    return _execute(run, config, progress, should_stop, plan)
+        run_palette(run, spec.classes)  # class colours fixed with the run
+        return _execute(run, config, progress, should_stop, plan)
 
 
 def resume(
@@ -185,30 +201,32 @@ def resume(
         raise LandguiError(f"{run} holds no run to resume (config.json missing or damaged)")
     if config.get("run_schema_version") != RUN_SCHEMA_VERSION:
         raise LandguiError(f"{run} was written by another landgui version; cannot resume it")
-    status = folder.status()
-    if status == "completed":
-        raise LandguiError(f"{run} is already completed; nothing to resume")
-    if status == "running":
-        st = folder.status_record()
-        raise LandguiError(
-            f"{run} is still being trained (pid {st.get('pid')} on {st.get('host')}); stop it first, or wait"
-        )
-    manifest = load_split(config["split"])
-    if split_hash(manifest) != config["split_hash"]:
-        raise LandguiError(f"the split {config['split']} changed since the run started; start a new run")
-    check_checkpoint(folder)
-    params = config.setdefault("params", {})
-    if devices is not None:
-        params["devices"] = parse_devices(devices)
-    plan = plan_devices(params.get("devices", 1), params.get("batch_size"))
-    moved = (config.get("devices"), config.get("strategy")) != (plan.devices, plan.strategy)
-    if moved and config.get("devices"):
-        earlier = {"devices": config["devices"], "strategy": config.get("strategy")}
-        config["earlier_devices"] = [*config.get("earlier_devices", []), earlier]
-    if moved or devices is not None:  # the devices asked for are kept for the next resume
-        config.update(devices=plan.devices, strategy=plan.strategy)
-        folder.write_config(config)
-    return _execute(run, config, progress, should_stop, plan)
+    with folder_lock(run):  # one writer at a time (see train)
+        status = folder.status()
+        if status == "completed":
+            raise LandguiError(f"{run} is already completed; nothing to resume")
+        if status == "running":
+            st = folder.status_record()
+            raise LandguiError(
+                f"{run} is still being trained (pid {st.get('pid')} on {st.get('host')}); stop it first, or wait"
+            )
+        manifest = load_split(config["split"])
+        if split_hash(manifest) != config["split_hash"]:
+            raise LandguiError(f"the split {config['split']} changed since the run started; start a new run")
+        check_unchanged(manifest, SPLITS)  # the test images too: the run is evaluated on them
+        check_checkpoint(folder)
+        params = config.setdefault("params", {})
+        if devices is not None:
+            params["devices"] = parse_devices(devices)
+        plan = plan_devices(params.get("devices", 1), params.get("batch_size"))
+        moved = (config.get("devices"), config.get("strategy")) != (plan.devices, plan.strategy)
+        if moved and config.get("devices"):
+            earlier = {"devices": config["devices"], "strategy": config.get("strategy")}
+            config["earlier_devices"] = [*config.get("earlier_devices", []), earlier]
+        if moved or devices is not None:  # the devices asked for are kept for the next resume
+            config.update(devices=plan.devices, strategy=plan.strategy)
+            folder.write_config(config)
+        return _execute(run, config, progress, should_stop, plan)
 
 
 def _execute(

@@ -23,21 +23,24 @@ from PySide6.QtCore import QObject, Signal
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.params import MapSettings
+from landgui.core.scenes.facts import SceneFacts
 from landgui.core.scenes.result import SceneResult
 from landgui.core.training.corrections import Cell, Corrections
 
 VIEWS = ("classes", "uncertainty")
-_RELAYED = ("result_changed", "look_changed", "selection_changed", "corrections_changed")
+_RELAYED = ("result_changed", "look_changed", "selection_changed", "corrections_changed", "bands_changed")
 
 
 @dataclass(frozen=True)
 class SceneImage:
-    """What opening a scene read: its path, size in px and a small RGB overview to show."""
+    """What opening a scene read: its path, size in px, a small RGB overview to show and the
+    file's own figures (ground resolution, bands, data type: :class:`SceneFacts`)."""
 
     path: str
     width: int
     height: int
     overview: np.ndarray
+    facts: SceneFacts | None = None
 
 
 def same_geometry(a: SceneResult | None, b: SceneResult | None) -> bool:
@@ -62,6 +65,7 @@ class SceneSession(QObject):
     look_changed = Signal()  # colours, hidden classes or the uncertain threshold
     selection_changed = Signal()  # the selected patches, or the patch shown in detail
     corrections_changed = Signal()  # a label given, taken back, undone, redone or saved
+    bands_changed = Signal()  # the bands read as red, green, blue
 
     def __init__(self, image: SceneImage, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +77,7 @@ class SceneSession(QObject):
         self._selection: frozenset[Cell] = frozenset()
         self._focus: Cell | None = None
         self._exported: str | None = None
+        self._bands: tuple[int, ...] | None = None
 
     # -- reading -----------------------------------------------------------------------------------
     @property
@@ -118,9 +123,27 @@ class SceneSession(QObject):
         """The map on screen was written (its summary JSON): Assess accuracy works on that file."""
         self._exported = summary
 
+    @property
+    def bands(self) -> tuple[int, ...] | None:
+        """The scene's bands read as red, green, blue (1-based; MapSettings.bands), None: as the file says."""
+        return self._bands
+
+    def set_bands(self, bands: tuple[int, ...] | None) -> None:
+        """Choose the bands of this scene's next map (None: as the file says)."""
+        if bands != self._bands:
+            self._bands = bands
+            self.bands_changed.emit()
+
+    def map_scale(self, grid: Any = None) -> tuple[float, float]:
+        """Map px per scene px (x, y): 1 unless the map was made on a resampled grid (issue 25)."""
+        g = grid if grid is not None else None if self._result is None else self._result.grid
+        return (1.0, 1.0) if g is None else (g.width / self.image.width, g.height / self.image.height)
+
     def patch_at(self, x: float, y: float) -> Cell | None:
         """The patch whose origin cell holds scene pixel (x, y): row, col (the last one covering it)."""
         res = self._result
+        sx, sy = self.map_scale()
+        x, y = x * sx, y * sy
         if res is None or not (0 <= x < res.grid.width and 0 <= y < res.grid.height):
             return None
         g = res.grid
@@ -220,6 +243,7 @@ class ScenesState(QObject):
     look_changed = Signal()
     selection_changed = Signal()
     corrections_changed = Signal()
+    bands_changed = Signal()
 
     def __init__(self, app_state: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)

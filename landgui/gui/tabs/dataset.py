@@ -331,7 +331,7 @@ class DatasetTab(TabJobs, QWidget):
                 progress=progress,
                 should_stop=should_stop,
             )
-            manifest = write_split(scan, out, params)
+            manifest = write_split(scan, out, params, overwrite=True)  # a replace was confirmed above
             manifest["_path"] = str(Path(out, "split.json").resolve())
             return manifest
 

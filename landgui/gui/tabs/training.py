@@ -266,6 +266,8 @@ class TrainingTab(JobTab):
             self.curves.add_epoch(rec["record"])
             h = rec["record"]
             val = f", val acc {h['val_accuracy']:.3f}" if h.get("val_accuracy") is not None else ""
+            if val and h.get("validated_on") == "train":  # the split has no validation images
+                val = f", acc on the training images {h['val_accuracy']:.3f} (no validation split)"
             self.status.emit(f"epoch {h['epoch']} ({h['stage']}): loss {h['loss']:.3f}, acc {h['accuracy']:.3f}{val}")
         now = time.monotonic()
         if kind == "epoch":

@@ -111,6 +111,11 @@ class CurvesCanvas(FigureCanvasQTAgg):
             train, val, _ = self.lines[key]
             train.set_data(xs, [_num(h.get(key)) for h in self.epochs])
             val.set_data(xs, [_num(h.get(f"val_{key}")) for h in self.epochs])
+            on_train = any(h.get("validated_on") == "train" for h in self.epochs)  # the split has no val images
+            label = f"{key} on the training images (no val split)" if on_train else f"val {key}"
+            if val.get_label() != label:
+                val.set_label(label)
+                ax.legend(fontsize=8, loc="center right")
             ax.relim()
             ax.autoscale_view()
             ax.set_xlim(0.8, len(xs) + 1.2)  # room for the running epoch's batch curve

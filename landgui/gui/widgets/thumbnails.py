@@ -55,7 +55,11 @@ class _Decode(QRunnable):
         self.relay, self.generation, self.key, self.path, self.side = relay, generation, key, path, side
 
     def run(self) -> None:  # noqa: D401 - Qt override
-        self.relay.done.emit(self.generation, self.key, thumbnail_image(self.path, self.side))
+        try:
+            image = thumbnail_image(self.path, self.side)
+        except Exception:  # noqa: BLE001 - out of memory, a decoder's bug: still answered, blank (issue 23)
+            image = QImage()
+        self.relay.done.emit(self.generation, self.key, image)
 
 
 class ThumbnailLoader(QObject):

@@ -9,12 +9,14 @@ new format is one :func:`register` call (see docs/architecture.md).
 The geo outputs open ready in a GIS: the class map is a Cloud-Optimized GeoTIFF with a colour
 table, GDAL category names and a raster attribute table (``.tif.aux.xml``) and a QGIS style
 (``.qml``, loaded by QGIS with the raster); the polygons are written as GeoJSON and GeoPackage.
-Every file is written whole or not at all (:func:`~landgui.core.base.atomic.atomic_path`), and the
-scene's summary JSON last, as the mark that its outputs are complete.
+Every file is written whole into a hidden staging folder and the set is moved in together
+(:mod:`landgui.core.base.outdir`), the scene's summary JSON last, as the mark that its outputs are
+complete; a file landgui did not write is never replaced without ``overwrite``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from landgui.core.base.atomic import atomic_path, ensure_writable_dir, write_error, write_json_atomic
+from landgui.core.base.atomic import atomic_path, ensure_writable_dir, remove_stale_partials, write_error
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.outdir import (
+    Staging,
+    check_replaceable,
+    clear_stale_staging,
+    earlier_files,
+    file_record,
+    folder_lock,
+    recorded_files,
+)
 from landgui.core.base.types import ProgressFn
 from landgui.core.scenes.io import Scene
 from landgui.core.scenes.result import SceneResult, code_colours
@@ -168,6 +179,7 @@ register(
     )
 )
 
+SUMMARY_SUFFIX = "summary.json"  # NAME.summary.json: the scene's summary, the mark of a complete set
 FORMATS = tuple(WRITERS)  # the built-in formats, in the order they are written
 
 
@@ -214,6 +226,8 @@ def export(
     hidden: tuple[int, ...] | set[int] = (),
     overlay_max_side: int = OVERLAY_MAX_SIDE,
     progress: ProgressFn | None = None,
+    overwrite: bool = False,
+    lock: bool = True,
 ) -> dict[str, str]:
     """Write the files of ``formats`` (names of :data:`WRITERS`; None: all) as ``out_dir/NAME.<suffix>``;
     returns ``{kind: path}``, ``summary`` last. Formats that need a CRS are left out for a scene
@@ -231,39 +245,113 @@ def export(
     ``gpkg`` write the same polygons (one per 4-connected region of one class, with its mean
     confidence) as ``NAME.classes.geojson`` and ``NAME.classes.gpkg``.
 
-    ``progress("exporting", files written, files to write)``."""
+    The files are written into a hidden staging folder and moved in together, ``NAME.summary.json``
+    (which lists each file with its SHA-256) last (:class:`~landgui.core.base.outdir.Staging`): a
+    failed or killed export leaves the previous complete set. A file at one of these names that
+    landgui did not write (no earlier summary lists it with these bytes), or the maps of another
+    scene, are not replaced unless ``overwrite``. ``lock``: hold ``out_dir``'s lock while writing
+    (:func:`~landgui.core.base.outdir.folder_lock`; False: the caller holds it, or a cluster worker
+    writes its own scene). ``progress("exporting", files written, files to write)``."""
     formats = all_formats() if formats is None else formats
     unknown = _unknown(formats)
     if unknown:
         raise LandguiError(f"unknown format(s) {unknown}; choose from {', '.join(WRITERS)}")
     out = ensure_writable_dir(out_dir)
-    summary_path = out / f"{name}.summary.json"
-    try:
-        summary_path.unlink(missing_ok=True)  # the scene counts as done again only when all is written
-    except OSError as exc:
-        raise write_error(summary_path, exc) from None
-    job = ExportJob(result, scene, palette, opacity, hidden, overlay_max_side)
-    files = [
-        f
-        for w in WRITERS.values()
-        if w.name in formats and (result.crs is not None or not w.needs_crs)
-        for f in w.files
-    ]
+    with folder_lock(out) if lock else contextlib.nullcontext(out):
+        job = ExportJob(result, scene, palette, opacity, hidden, overlay_max_side)
+        return _write_staged(job, formats, out, name, overwrite, progress)
+
+
+def _planned(formats: tuple[str, ...] | list[str], crs: object) -> list[OutputFile]:
+    """The files ``formats`` write for a scene whose CRS is ``crs`` (geo formats need one)."""
+    return [f for w in WRITERS.values() if w.name in formats and (crs is not None or not w.needs_crs) for f in w.files]
+
+
+def check_export(
+    out_dir: str | Path,
+    name: str,
+    formats: tuple[str, ...] | list[str] | None,
+    crs: object,
+    scene_path: str | Path,
+    overwrite: bool = False,
+) -> dict[str, str | None]:
+    """What :func:`export` of the scene ``scene_path`` (CRS ``crs``) as ``NAME`` into ``out_dir``
+    would refuse, checked without writing (before a long mapping, too): files at its names that
+    landgui did not write, the maps of another scene. Returns the files the folder's summary of
+    ``NAME`` says landgui wrote (``{file name: sha256}``)."""
+    out = Path(out_dir)
+    summary_path = out / f"{name}.{SUMMARY_SUFFIX}"
+    clear_stale_staging(out)  # first: a killed export's committed set is moved in, with its summary
+    previous = _landgui_summary(summary_path)
+    _check_same_scene(previous, scene_path, summary_path, overwrite)
+    names = [f"{name}.{f.suffix}" for f in _planned(all_formats() if formats is None else formats, crs)]
+    recorded = _recorded(previous)
+    check_replaceable(out, [*names, *([] if previous else [summary_path.name])], recorded, summary_path, overwrite)
+    return recorded
+
+
+def _write_staged(
+    job: ExportJob, formats: tuple[str, ...], out: Path, name: str, overwrite: bool, progress: ProgressFn | None
+) -> dict[str, str]:
+    """The body of :func:`export`: check what would be replaced, write aside, publish."""
+    recorded = check_export(out, name, formats, job.result.crs, job.result.scene, overwrite)
+    summary_path = out / f"{name}.{SUMMARY_SUFFIX}"
+    files = _planned(formats, job.result.crs)
+    names = [f"{name}.{f.suffix}" for f in files]
+    for n in names:
+        remove_stale_partials(out / n)  # written beside the maps by landgui before it staged them
     written: dict[str, str] = {}
-    for i, f in enumerate(files):
-        if progress:
-            progress("exporting", i, len(files) + 1)
-        p = out / f"{name}.{f.suffix}"
-        with atomic_path(p) as tmp:
-            f.write(job, tmp)
-        written[f.kind] = str(p)
-    summary = table.summary_dict(result)
-    summary["files"] = written
-    write_json_atomic(summary_path, summary)  # last: the marker that the scene's outputs are complete
+    with Staging(out, name) as st:
+        for i, f in enumerate(files):
+            if progress:
+                progress("exporting", i, len(files) + 1)
+            final = out / names[i]
+            with atomic_path(st.path(names[i])) as tmp:
+                try:
+                    f.write(job, tmp)
+                except OSError as exc:
+                    raise write_error(final, exc) from None
+            written[f.kind] = str(final)
+        summary = table.summary_dict(job.result)
+        summary["files"] = written
+        summary["file_sha256"] = file_record([st.path(n) for n in names])
+        earlier = earlier_files(out, recorded, summary["file_sha256"], summary_path)
+        if earlier:  # files of an earlier export in other formats: still landgui's
+            summary["earlier_files"] = earlier
+        st.publish(names, (summary_path.name, summary))  # the summary last: the mark of a complete set
     written["summary"] = str(summary_path)
     if progress:
         progress("exporting", len(files) + 1, len(files) + 1)
     return written
+
+
+def _landgui_summary(path: Path) -> dict | None:
+    """The scene summary at ``path`` if landgui wrote it (a JSON object naming its scene and
+    files), else None (absent, or a file of the user's)."""
+    try:
+        s = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return s if isinstance(s, dict) and "scene" in s and isinstance(s.get("files"), dict) else None
+
+
+def _recorded(summary: dict | None) -> dict[str, str | None]:
+    """``{file name: sha256}`` of the files a scene summary says landgui wrote (None: a summary
+    from before hashes were kept lists them by path alone)."""
+    if not summary:
+        return {}
+    return {Path(str(p)).name: None for p in summary["files"].values()} | recorded_files(summary)
+
+
+def _check_same_scene(previous: dict | None, scene_path: str | Path, summary_path: Path, overwrite: bool) -> None:
+    other = (previous or {}).get("scene")
+    if overwrite or not isinstance(other, str) or not Path(other).is_absolute():
+        return
+    if Path(other).resolve() != Path(scene_path).resolve():
+        raise LandguiError(
+            f"{summary_path} holds the maps of another scene ({other}), written meanwhile; landgui does "
+            "not replace them: map again (the scene gets another name), or replace them with --overwrite"
+        )
 
 
 def output_name(scene_path: str | Path, out_dir: str | Path, taken: set[str] | None = None) -> str:
@@ -276,7 +364,7 @@ def output_name(scene_path: str | Path, out_dir: str | Path, taken: set[str] | N
     for name in (sp.stem, f"{sp.stem}_{sp.suffix.lstrip('.').lower()}"):
         if name in taken:
             continue
-        summary = Path(out_dir) / f"{name}.summary.json"
+        summary = Path(out_dir) / f"{name}.{SUMMARY_SUFFIX}"
         try:
             other = json.loads(summary.read_text()).get("scene")
         except (OSError, ValueError, AttributeError):

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from landgui.core.base.errors import LandguiError
+from landgui.core.base.files import shown
 from landgui.core.scenes.io import Scene
 from landgui.core.scenes.result import (
     UNCERTAIN,
@@ -140,5 +141,5 @@ def overlay_figure(
     ax.legend(
         handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(4, len(handles)), frameon=False
     )
-    ax.set_title(f"{Path(result.scene).name}: {g.rows}x{g.cols} patches of {g.patch} px")
+    ax.set_title(f"{shown(Path(result.scene).name)}: {g.rows}x{g.cols} patches of {g.patch} px")
     return fig

@@ -7,6 +7,7 @@ starts and hands its outcome back to the state on the GUI thread; the widgets fo
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,8 @@ from landgui.core.base.errors import LandguiError
 from landgui.core.base.logs import error_seen
 from landgui.core.runs.folder import read_run
 from landgui.core.runs.palette import run_palette
-from landgui.core.scenes.io import demo_scene_path, open_scene
+from landgui.core.scenes.facts import plain_facts, scene_facts
+from landgui.core.scenes.io import Reading, demo_scene_path, open_scene
 from landgui.core.scenes.pipeline import reclassify_with_head
 from landgui.core.scenes.result import code_colours
 from landgui.core.scenes.writers import skipped_without_crs
@@ -40,9 +42,13 @@ def read_overviews(paths: list[str], progress) -> tuple[list[SceneImage], list[t
     images, errors = [], []
     for i, p in enumerate(paths):
         try:
-            sc = open_scene(p)
+            facts = scene_facts(p)  # its own figures, shown beside the model's
+            # a file that does not say which bands are red, green, blue is shown grey (band 1)
+            # until the user chooses them (the sensor panel): never a guessed colour order
+            sc = open_scene(p, None if facts is None or facts.auto_bands else Reading(bands=(1,)))
             try:
-                images.append(SceneImage(p, sc.width, sc.height, sc.overview(OVERVIEW_MAX_SIDE)))
+                facts = facts or plain_facts(sc.width, sc.height)  # not a GDAL raster: a picture
+                images.append(SceneImage(p, sc.width, sc.height, sc.overview(OVERVIEW_MAX_SIDE), facts))
             finally:
                 sc.close()
         except Exception as exc:  # noqa: BLE001 - reported per file, with its reason
@@ -125,6 +131,8 @@ class SceneJobs:
             show_error(self, "Classify", "no trained run in the runs folder; train a model in the Training tab")
             return
         path, settings, adapt = self.current, self.scenes_state.settings, self.scenes_state.adapt
+        if self.session.bands is not None:  # the scene's own band choice (the sensor panel)
+            settings = replace(settings, bands=self.session.bands)
         try:
             settings.check()
             labels = read_run(run_dir).labels

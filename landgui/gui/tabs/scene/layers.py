@@ -115,12 +115,26 @@ class MapLayers:
             self.image_item.setPixmap(QPixmap.fromImage(qimage(ov)))
             self.image_item.setTransform(QTransform.fromScale(img.width / ov.shape[1], img.height / ov.shape[0]))
             self.view.scene().setSceneRect(QRectF(0, 0, img.width, img.height))
-            self.clip.setRect(QRectF(0, 0, img.width, img.height))
         self.view.fit()
         self.redraw()
 
+    def place_map(self, grid=None) -> QTransform:
+        """Put the map's items over the scene: the map's px scaled to the scene's (a map made on a
+        resampled grid covers the same ground in fewer px). Returns that transform."""
+        s = self.state.current
+        if s is None:
+            return QTransform()
+        g = grid if grid is not None else None if s.result is None else s.result.grid
+        sx, sy = s.map_scale(g)
+        to_scene = QTransform.fromScale(1 / sx, 1 / sy)
+        self.clip.setRect(QRectF(0, 0, s.image.width * sx, s.image.height * sy))
+        for item in (self.clip, self.highlight, self.select_item, *self.corrected_items):
+            item.setTransform(to_scene)
+        return to_scene
+
     def redraw(self) -> None:
         """Everything that derives from the map on screen."""
+        self.place_map()
         self.draw_map()
         self.draw_selection()
         self.draw_corrections()
@@ -201,12 +215,14 @@ class MapLayers:
                 item = QGraphicsPathItem(_cells_path(cells, g.stride, g.patch, inset=2))
                 item.setPen(_pen(QColor(palette.get(lab, "#ffff00")), 3))
                 item.setZValue(2.5)
+                item.setTransform(self.clip.transform())  # in map px, as the overlay
                 self.view.scene().addItem(item)
                 self.corrected_items.append(item)
 
     def paint_partial(self, grid, classes: np.ndarray, colours: np.ndarray) -> None:
         """The patches classified so far, while the job runs (the map grows strip by strip)."""
         codes = np.where(classes >= 0, classes, 255).astype(np.uint8)
+        self.place_map(grid)
         self.overlay_item.setPixmap(QPixmap.fromImage(qimage(colours[codes])))
         self.overlay_item.setTransform(QTransform.fromScale(grid.stride, grid.stride))
         self.overlay_item.setOpacity(self.state.opacity)

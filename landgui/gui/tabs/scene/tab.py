@@ -42,6 +42,7 @@ from landgui.gui.tabs.scene.jobs import SCENE_JOB, SceneJobs
 from landgui.gui.tabs.scene.layers import MapLayers
 from landgui.gui.tabs.scene.legend import Legend
 from landgui.gui.tabs.scene.patch_info import PatchPanel
+from landgui.gui.tabs.scene.sensor import SensorPanel
 from landgui.gui.tabs.scene.view import SceneView
 from landgui.gui.widgets.assessment import AssessDialog
 from landgui.gui.widgets.common import EtaProgressBar, FormScroll, fill_run_combo
@@ -90,6 +91,7 @@ class SceneTab(SceneJobs, JobTab):
         )
         self.run_combo = QComboBox()  # TabJobs.follow_state fills it and keeps it on the state's run
         self.settings_controls = knobs = MapSettingsControls(st, self)
+        self.sensor_panel = SensorPanel(st, self.state, self)  # the model's contract beside the scene's figures
         self.display_controls = display = DisplayControls(st, self)
         self.patch_spin, self.stride_spin, self.edge_combo = knobs.patch_spin, knobs.stride_spin, knobs.edge_combo
         self.nodata_check, self.adapt_check, self.context_check = (
@@ -151,6 +153,7 @@ class SceneTab(SceneJobs, JobTab):
         form.addRow(_row(self.open_button, self.demo_button, self.remove_button))
         form.addRow(self.scene_list)
         form.addRow("Run", self.run_combo)
+        form.addRow(self.sensor_panel)
         form.addRow("Patch size", _row(self.patch_spin, QLabel("Stride"), self.stride_spin))
         form.addRow("Edges", self.edge_combo)
         for check in (self.nodata_check, self.adapt_check, self.context_check):
@@ -312,14 +315,15 @@ class SceneTab(SceneJobs, JobTab):
         s = self.session
         if s is None or s.result is None:
             return
-        g = s.result.grid
+        g, (sx, sy) = s.result.grid, s.map_scale()
+        rect = QRectF(rect.left() * sx, rect.top() * sy, rect.width() * sx, rect.height() * sy)  # in map px
         r0, r1 = max(0, int(rect.top() // g.stride)), min(g.rows - 1, int(rect.bottom() // g.stride))
         c0, c1 = max(0, int(rect.left() // g.stride)), min(g.cols - 1, int(rect.right() // g.stride))
         s.select({(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)}, add)
 
     def _reveal(self, r: int, c: int) -> None:
-        g = self.result.grid
-        self.view.centerOn(c * g.stride + g.patch / 2, r * g.stride + g.patch / 2)
+        g, (sx, sy) = self.result.grid, self.session.map_scale()
+        self.view.centerOn((c * g.stride + g.patch / 2) / sx, (r * g.stride + g.patch / 2) / sy)
 
     def label_menu(self, x: float, y: float) -> QMenu | None:
         """The right-click menu on the map: label the selection (or the patch under the mouse)."""
