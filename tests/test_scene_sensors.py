@@ -11,6 +11,7 @@ import math
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import rasterio
@@ -129,6 +130,29 @@ def test_the_class_map_is_written_on_the_resampled_grid(tmp_path, monkeypatch):
         np.testing.assert_array_equal(out.read(1), np.repeat(np.repeat(TRUTH, 16, 0), 16, 1))
     native = services.map_scene("some-run", path, MapSettings(patch=64, native=True), model=Centroids())
     assert native.grid.width == 256 and any("--native" in n for n in native.notes)
+
+
+def test_a_resampled_maps_scene_is_reopened_on_its_grid_for_the_assessment_and_the_corrections(tmp_path, monkeypatch):
+    """The summary keeps how the scene was read, so the accuracy assessment's labelling windows and
+    the saved corrections read the 10 m grid the map was made on, not the file's 2.5 m pixels."""
+    from landgui.core.assessment.mapfile import read_scene
+    from landgui.core.training.corrections import Corrections
+
+    monkeypatch.setattr(scene_io, "model_gsd", lambda run_dir: 10.0)
+    fine = np.repeat(np.repeat(mosaic10(), 4, 0), 4, 1)
+    path = write(tmp_path / "fine.tif", chw(fine), transform=Affine(2.5, 0, 500000.0, 0, -2.5, 4000000.0))
+    res = services.map_scene("some-run", path, MapSettings(patch=16, context=0, uncertain_below=0), model=Centroids())
+    services.export_map(res, tmp_path / "out", palette=PALETTE, formats=("geotiff",))
+    mapped = read_scene(tmp_path / "out" / "fine.summary.json")
+    assert mapped.reading == res.reading and (mapped.width, mapped.height) == (64, 48)
+    with open_scene(mapped.scene, mapped.reading) as again:  # what the labelling window opens
+        assert (again.width, again.height) == (mapped.width, mapped.height) and again.transform == UTM
+        np.testing.assert_array_equal(classes_of(again), TRUTH)
+        fixes = Corrections.for_result(res)
+        fixes.assign([(1, 2)], 0)
+        (saved,) = fixes.save(again, tmp_path / "fixes")
+    want = mosaic10()[16:32, 32:48]  # the 10 m pixels of that cell
+    np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(saved)), cv2.COLOR_BGR2RGB), want)
 
 
 def test_the_run_named_default_is_the_shipped_model_and_its_recorded_resolution():

@@ -27,7 +27,7 @@ import math
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ import numpy as np
 
 from landgui.core.base.errors import LandguiError
 from landgui.core.scenes.grid import UNCERTAIN
+from landgui.core.scenes.io import Reading
 from landgui.core.scenes.result import UNCERTAIN_VALUE
 
 NODATA_VALUE = 255  # cells that were not classified: never sampled
@@ -60,6 +61,7 @@ class MappedScene:
     crs: Any = None  # rasterio CRS, None when the scene is not georeferenced
     transform: Any = None  # scene pixel -> CRS coordinates
     cell_m2: np.ndarray | None = None  # (cell rows, cell cols) ground area of each cell in m²
+    reading: Reading = field(default_factory=Reading)  # how the scene was read for the map (its grid)
 
     @property
     def georeferenced(self) -> bool:
@@ -214,6 +216,7 @@ def read_scene(summary_path: Path) -> MappedScene:
     folder = summary_path.parent
     codes = _read_codes(folder, name, width, height, cell)
     scene = MappedScene(name, summary_path, str(s.get("scene", "")), list(s["labels"]), codes, cell, width, height)
+    scene.reading = Reading.from_dict(s.get("reading"))
     if s.get("georeferenced"):
         scene.crs, scene.transform = _georeference(folder / f"{name}.classes.tif", Path(scene.scene), name)
         scene.cell_m2 = cell_areas_m2(scene)

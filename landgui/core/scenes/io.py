@@ -57,6 +57,31 @@ class Reading:
     gsd_m: float | None = None
     native: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """The reading as JSON values (a map's summary keeps it, so the scene can be reopened on
+        the grid it was mapped on: the assessment, the corrections)."""
+        return {
+            "bands": list(self.bands) if self.bands else None,
+            "radiometry": self.radiometry,
+            "gsd_m": self.gsd_m,
+            "native": self.native,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Reading:
+        """A reading from :meth:`to_dict`'s values; the default reading for anything else (a map
+        made before readings were recorded was read as the file says, at its own pixels)."""
+        if not isinstance(d, dict):
+            return cls(native=True)
+        bands = d.get("bands")
+        gsd = d.get("gsd_m")
+        return cls(
+            bands=tuple(int(b) for b in bands) if isinstance(bands, list) and bands else None,
+            radiometry=str(d.get("radiometry") or "auto"),
+            gsd_m=float(gsd) if isinstance(gsd, (int, float)) and gsd > 0 else None,
+            native=bool(d.get("native", False)),
+        )
+
 
 def reading_for(settings: MapSettings, run_dir: str | Path | None) -> Reading:
     """The :class:`Reading` of a map made with ``settings`` by the run ``run_dir``: its bands and

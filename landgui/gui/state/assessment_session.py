@@ -119,7 +119,7 @@ def load_sample(sample_path: str | Path, map_path: str | Path | None = None, pro
     try:
         for s in mapdata.scenes:
             if s.name in {u.scene for u in units}:
-                loaded.scenes[s.name] = open_scene(s.scene)
+                loaded.scenes[s.name] = open_scene(s.scene, s.reading)  # on the map's grid
     except LandguiError as exc:
         loaded.close()
         raise LandguiError(f"the scene of the map cannot be opened for labelling: {exc}") from None

@@ -150,7 +150,7 @@ class LabelPanel(QGroupBox):
         if s is None or c is None or dest is None:
             return []
         try:
-            scene = open_scene(s.path)
+            scene = open_scene(s.path, s.result.reading if s.result is not None else None)  # the map's grid
             try:
                 files = c.save(scene, dest)
             finally:

@@ -84,6 +84,8 @@ def summary_dict(result: SceneResult) -> dict:
         "remapped_from_features": result.remapped,
         "georeferenced": result.crs is not None,
         "crs": str(result.crs) if result.crs is not None else None,
+        # how the scene was read (bands, radiometry, the grid's resolution): reopened so later
+        "reading": result.reading.to_dict() if result.reading is not None else None,
         "unfamiliar": unfamiliar_summary(result),
     }
 
