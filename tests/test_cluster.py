@@ -434,6 +434,66 @@ def test_workers_write_the_same_files_as_in_process_and_the_client_exports_none(
     _same_outputs(tmp_path / "ip", tmp_path / "cl")
 
 
+def _pause_publish(flag: str) -> None:
+    """On a worker: the first export to publish moves its first file in, says so in ``flag`` (its
+    pid) and waits there to be killed; every other export (the rerun too) goes through."""
+    from landgui.core.base import outdir
+
+    orig = getattr(outdir._move_in, "orig", outdir._move_in)
+
+    def paused(staging, order):
+        try:
+            fh = open(flag, "x")  # noqa: SIM115 - create-exclusive: one export pauses, once
+        except FileExistsError:
+            return orig(staging, order)
+        os.replace(staging / order[0], staging.parent / order[0])
+        with fh:
+            fh.write(str(os.getpid()))
+        time.sleep(120)  # killed here
+        return orig(staging, order)
+
+    paused.orig = orig  # type: ignore[attr-defined]
+    outdir._move_in = paused
+
+
+def _undo_pause_publish() -> None:
+    from landgui.core.base import outdir
+
+    outdir._move_in = getattr(outdir._move_in, "orig", outdir._move_in)
+
+
+def test_a_worker_killed_while_it_moves_its_outputs_in_leaves_no_believed_partial_set(
+    client, run_dir, scenes, tmp_path
+):
+    """Issue 28: a worker SIGKILLed between the renames of its export: no summary lists a half
+    set at that moment, the scene's task runs again on another worker, and the files end as the
+    in-process ones."""
+    paths = [scenes / "a.tif"]
+    assert _segment(run_dir, paths, tmp_path / "ip") == 0
+    out, flag = tmp_path / "cl", tmp_path / "paused"
+    client.run(_pause_publish, str(flag))
+    rcs: list[int] = []
+    t = threading.Thread(
+        target=lambda: rcs.append(_segment(run_dir, paths, out, "--cluster", client.scheduler.address))
+    )
+    t.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not (flag.is_file() and flag.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int(flag.read_text())
+        visible = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+        assert visible and "a.summary.json" not in visible, visible  # one file in, no summary yet
+        os.kill(pid, signal.SIGKILL)
+        t.join(180)
+        assert not t.is_alive() and rcs == [0], rcs
+    finally:
+        client.run(_undo_pause_publish)
+    _same_outputs(tmp_path / "ip", out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".landgui-staging")]
+    client.wait_for_workers(2, timeout=60)
+
+
 def _read(path: Path):
     import rasterio
 
