@@ -164,11 +164,21 @@ class OpenVINOPredictor(FilePredictor):
 
 def seconds_per_batch(predictor: Any, image_size: int, batch: int = 32, repeats: int = 3) -> float:
     """The best of ``repeats`` timings of one batch of random images, after one warm-up call."""
+    return fastest_batches([predictor], image_size, batch, repeats)[0]
+
+
+def fastest_batches(predictors: list[Any], image_size: int, batch: int = 32, rounds: int = 5) -> list[float]:
+    """Each predictor's best time for one batch of random images over ``rounds`` rounds, the
+    predictors taking turns within each round (so a load that comes and goes weighs on all of
+    them alike), after two warm-up calls each."""
     x = np.random.default_rng(0).uniform(0, 255, (batch, image_size, image_size, 3)).astype(np.float32)
-    predictor(x)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        predictor(x)
-        best = min(best, time.perf_counter() - t)
+    for p in predictors:
+        p(x)
+        p(x)
+    best = [float("inf")] * len(predictors)
+    for _ in range(rounds):
+        for i, p in enumerate(predictors):
+            t = time.perf_counter()
+            p(x)
+            best[i] = min(best[i], time.perf_counter() - t)
     return best
