@@ -41,6 +41,8 @@ from landgui.core.base.errors import LandguiError
 from landgui.core.inference import engine as E
 from landgui.core.scenes import cluster
 from landgui.core.scenes.blocks import MapSettings, map_on_cluster, plan_blocks
+from landgui.core.scenes.io import reading_for
+from landgui.core.scenes.pipeline import classify_with
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="ai-edge-litert has no Windows wheel (pyproject installs it everywhere else)"
@@ -120,11 +122,9 @@ def ref_a(run_dir, scenes, tmp_path_factory):
     """a.tif mapped in this process as ``landgui segment`` does: (result, folder of its files)."""
     out = tmp_path_factory.mktemp("in-process")
     pred = E.load_predictor(run_dir, "litert")
-    scene = S.open_scene(scenes / "a.tif")
+    scene = S.open_scene(scenes / "a.tif", reading_for(SETTINGS, run_dir))  # as segment reads it
     try:
-        res = S.classify_scene(
-            pred, pred.labels, pred.image_size, scene, patch=32, stride=16, batch=4, uncertain_below=0.7
-        )
+        res = classify_with(pred, scene, SETTINGS)
         S.export(res, scene, out, "a", _palette(run_dir, pred.labels), FORMATS)
     finally:
         scene.close()
