@@ -168,3 +168,26 @@ def test_the_guard_does_not_run_without_native_bfloat16(run_dir, monkeypatch):
     record = guard.make_fast_model(lite, _val(run_dir)[1])
     assert record["chosen"] is None and record["skipped"] == "this CPU has no native bfloat16"
     (lite.path.parent / guard.GUARD_FILE).unlink()
+
+
+def test_training_makes_the_guarded_model_so_the_first_map_does_not_wait(tmp_path, monkeypatch):
+    """Where auto could use it, the guard runs at the end of training (its record is there before
+    any map); with the suite's LANDGUI_FAST_MODEL=0, as on a CPU without bfloat16, it does not."""
+    from synth import make_dataset
+
+    from landgui.core.data.scan import scan_dataset
+    from landgui.core.data.split import write_split
+    from landgui.core.params import ModelSpec, SplitParams
+    from landgui.core.training import trainer as T
+
+    root = make_dataset(tmp_path / "ds", per_class=8, classes=("desert", "water"))
+    write_split(scan_dataset(root), tmp_path / "split", SplitParams(seed=0))
+    spec, params = ModelSpec(model="scratch", image_size=32), T.TrainParams(epochs=1, batch_size=8)
+    T.train(tmp_path / "split", tmp_path / "off", spec, params)
+    assert (tmp_path / "off" / "model.tflite").is_file() and not (tmp_path / "off" / guard.GUARD_FILE).exists()
+    monkeypatch.setattr(OV, "native_bf16", lambda: True)
+    monkeypatch.setattr(OV.OpenVINOPredictor, "rest_precision", "f32")
+    monkeypatch.setenv(E.FAST_MODEL_ENV, "1")
+    T.train(tmp_path / "split", tmp_path / "on", spec, params)
+    record = guard.read_fast_model(tmp_path / "on" / "model.tflite")
+    assert record is not None and record["images"] > 0 and record["chosen"]["passed"]

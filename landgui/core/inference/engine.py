@@ -261,6 +261,25 @@ def _fast_worth_trying() -> bool:
     return os.environ.get(FAST_MODEL_ENV, "1") != "0" and ov_engine.openvino_available() and ov_engine.native_bf16()
 
 
+def _guard_once(lite: LiteRTPredictor, info: Any, progress: ProgressFn | None) -> None:
+    """Run the guard for this LiteRT file unless it has a record (or cannot be given one here)."""
+    path = lite.path
+    if guard.read_fast_model(path) is None and os.access(path.parent, os.W_OK) and not is_shipped(info.run_dir):
+        val = guard.validation_set(info.config, info.labels, info.image_size)
+        guard.make_fast_model(lite, val, progress)
+
+
+def guard_fast_model(run_dir: str | Path, progress: ProgressFn | None = None) -> None:
+    """Make the run's reduced-precision model and its guard's record now, where ``auto`` could use
+    one (OpenVINO installed, a CPU with native bfloat16): called at the end of training, so that
+    the first map does not wait for it. Does nothing elsewhere."""
+    if litert_available() and _fast_worth_trying():
+        info = read_run(run_dir)
+        lite = load_predictor(info.run_dir, "litert")
+        if isinstance(lite, LiteRTPredictor):
+            _guard_once(lite, info, progress)
+
+
 def _guard_state(path: Path) -> str:
     record = guard.read_fast_model(path)
     if record is None:
@@ -273,10 +292,7 @@ def _faster(lite: LiteRTPredictor, info: Any, progress: ProgressFn | None) -> Pr
     when it is faster here, else LiteRT. The guard runs on first use where the run folder can be
     written (a shipped model brings its record); the timing is taken once per machine and file."""
     path = lite.path
-    record = guard.read_fast_model(path)
-    if record is None and os.access(path.parent, os.W_OK) and not is_shipped(info.run_dir):
-        val = guard.validation_set(info.config, info.labels, info.image_size)
-        record = guard.make_fast_model(lite, val, progress)
+    _guard_once(lite, info, progress)
     cut = guard.chosen_cut(path)
     if cut is None:
         return lite

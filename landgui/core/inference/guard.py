@@ -1,4 +1,5 @@
-"""The guard that keeps a reduced-precision model's answers, run once when a run's fast model is made.
+"""The guard that keeps a reduced-precision model's answers, run once when a run's fast model is made
+(at the end of training, :func:`landgui.core.inference.engine.guard_fast_model`, or on first use).
 
 A faster engine is used only where it gives the run's own answers: on the run's validation images
 (never on data held out for reporting), its argmax must agree with float32 on at least

@@ -90,6 +90,10 @@ def _export_litert(s: TrainingSession) -> str | None:
         engine.litert_file(s.run)
     except LandguiError as exc:
         return str(exc)
+    try:  # the guarded bfloat16 model, where auto could use it (landgui.core.inference.guard)
+        engine.guard_fast_model(s.run, s.stage_progress)
+    except LandguiError as exc:
+        return str(exc)
     return None
 
 
