@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_engine import predict_all, rate  # the same timing loop as the LiteRT bench
 
 from landgui.core import services
 from landgui.core.base import threads
@@ -37,19 +38,6 @@ from landgui.core.scenes.io import demo_scene_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "patches"
-
-
-def rate(fn, batch: np.ndarray, seconds: float) -> float:
-    fn(batch)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        fn(batch)
-        n += len(batch)
-    return round(n / (time.perf_counter() - t0), 1)
-
-
-def predict_all(fn, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.concatenate([fn(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
 class WholeBF16(OV.OpenVINOPredictor):

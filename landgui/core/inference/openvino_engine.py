@@ -162,11 +162,6 @@ class OpenVINOPredictor(FilePredictor):
         return np.array(x, dtype=np.float32, copy=True)
 
 
-def seconds_per_batch(predictor: Any, image_size: int, batch: int = 32, repeats: int = 3) -> float:
-    """The best of ``repeats`` timings of one batch of random images, after one warm-up call."""
-    return fastest_batches([predictor], image_size, batch, repeats)[0]
-
-
 def fastest_batches(predictors: list[Any], image_size: int, batch: int = 32, rounds: int = 5) -> list[float]:
     """Each predictor's best time for one batch of random images over ``rounds`` rounds, the
     predictors taking turns within each round (so a load that comes and goes weighs on all of
